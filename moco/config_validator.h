@@ -1,0 +1,44 @@
+// Up-front validation of an ExperimentConfig: every broken rule at once, each naming its field.
+//
+//   ValidationOptions options;
+//   options.known_backends = BackendRegistry::Names();
+//   absl::Status s = ValidateExperimentConfig(config, options);
+//   // InvalidArgument: "3 config errors:\n  moco.queue_size (65537) must be a multiple of ..."
+#ifndef MOCO_CONFIG_VALIDATOR_H_
+#define MOCO_CONFIG_VALIDATOR_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "moco/config.pb.h"
+
+namespace moco {
+
+struct ConfigError {
+  std::string field;    // e.g. "moco.queue_size"
+  std::string message;  // the whole sentence, starting with the field path
+};
+
+struct ValidationOptions {
+  // Backend names this binary was built with; backend.name must be one of them.
+  std::vector<std::string> known_backends = {"torch", "eigen"};
+  // Check that data.train_path / data.test_path exist (off for configs meant for other machines).
+  bool check_paths = true;
+};
+
+// Every rule the config breaks, in field order; empty when it is valid.
+std::vector<ConfigError> FindConfigErrors(const ExperimentConfig& config,
+                                          const ValidationOptions& options = {});
+
+// OK, or InvalidArgument listing every error (one per line) with `source` (e.g. the file) first.
+absl::Status ValidateExperimentConfig(const ExperimentConfig& config,
+                                      const ValidationOptions& options = {},
+                                      const std::string& source = "config");
+
+// Architectures the model builders know.
+const std::vector<std::string>& KnownArchitectures();
+
+}  // namespace moco
+
+#endif  // MOCO_CONFIG_VALIDATOR_H_

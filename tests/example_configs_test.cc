@@ -1,0 +1,54 @@
+// Every shipped example config parses and validates. The quickstart must also pass the path
+// checks on this machine (its dataset comes from Debian's dataset-fashion-mnist); the others
+// point at datasets a user downloads, so their paths are not checked here.
+#include <filesystem>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "moco/config_io.h"
+#include "moco/config_validator.h"
+
+namespace moco {
+namespace {
+
+class ExampleConfigTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ExampleConfigTest, LoadsAndValidates) {
+  const std::string path = "configs/" + GetParam();
+  absl::StatusOr<ExperimentConfig> config = LoadExperimentConfig(path);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ValidationOptions options;
+  options.check_paths = GetParam() == "quickstart.pbtxt";
+  absl::Status status = ValidateExperimentConfig(*config, options, path);
+  EXPECT_TRUE(status.ok()) << status;
+}
+
+INSTANTIATE_TEST_SUITE_P(Configs, ExampleConfigTest,
+                         ::testing::Values("quickstart.pbtxt", "moco_v1_imagenet.pbtxt",
+                                           "moco_v2_imagenet.pbtxt", "moco_cifar10.pbtxt"));
+
+TEST(ExampleConfigsTest, EveryShippedConfigIsCovered) {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("configs")) {
+    if (entry.path().extension() == ".pbtxt") ++count;
+  }
+  EXPECT_EQ(count, 4) << "a config was added to configs/: add it to the list above";
+}
+
+TEST(ExampleConfigsTest, PaperValuesAreThePapers) {
+  absl::StatusOr<ExperimentConfig> v1 = LoadExperimentConfig("configs/moco_v1_imagenet.pbtxt");
+  absl::StatusOr<ExperimentConfig> v2 = LoadExperimentConfig("configs/moco_v2_imagenet.pbtxt");
+  ASSERT_TRUE(v1.ok() && v2.ok());
+  EXPECT_EQ(v1->moco().queue_size(), 65536);
+  EXPECT_FLOAT_EQ(v1->moco().temperature(), 0.07f);
+  EXPECT_FLOAT_EQ(v2->moco().temperature(), 0.2f);
+  EXPECT_FLOAT_EQ(v1->moco().momentum(), 0.999f);
+  EXPECT_FALSE(v1->model().mlp_head());
+  EXPECT_TRUE(v2->model().mlp_head());
+  EXPECT_EQ(v1->optimizer().schedule(), OptimizerConfig::MULTI_STEP);
+  EXPECT_EQ(v2->optimizer().schedule(), OptimizerConfig::COSINE);
+  EXPECT_EQ(v2->data().augmentation().preset(), AugmentationConfig::MOCO_V2);
+}
+
+}  // namespace
+}  // namespace moco
