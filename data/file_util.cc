@@ -1,0 +1,74 @@
+#include "data/file_util.h"
+
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace moco {
+namespace data {
+namespace {
+
+absl::Status OpenError(const std::string& path, int err) {
+  const std::string msg = absl::StrCat("cannot open ", path, ": ", std::strerror(err));
+  if (err == ENOENT) return absl::NotFoundError(msg);
+  return absl::PermissionDeniedError(msg);
+}
+
+}  // namespace
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (f == nullptr) return OpenError(path, errno);
+  std::string bytes;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f.get())) > 0) bytes.append(buf, n);
+  if (std::ferror(f.get())) {
+    return absl::DataLossError(absl::StrCat("read error in ", path, ": ", std::strerror(errno)));
+  }
+  return bytes;
+}
+
+absl::StatusOr<std::string> ReadMaybeGzipFile(const std::string& path) {
+  errno = 0;
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (gz == nullptr) return OpenError(path, errno != 0 ? errno : ENOENT);
+  std::unique_ptr<gzFile_s, int (*)(gzFile)> closer(gz, &gzclose);
+  gzbuffer(gz, 1 << 17);
+  std::string bytes;
+  char buf[1 << 16];
+  while (true) {
+    const int n = gzread(gz, buf, sizeof(buf));
+    if (n < 0) {
+      int code = 0;
+      const char* msg = gzerror(gz, &code);
+      return absl::DataLossError(
+          absl::StrCat("corrupt gzip data in ", path, ": ", msg != nullptr ? msg : "unknown"));
+    }
+    if (n == 0) break;
+    bytes.append(buf, static_cast<size_t>(n));
+  }
+  // gzread returns 0 at a truncated stream's end; gzerror reports Z_BUF_ERROR then.
+  int code = 0;
+  const char* msg = gzerror(gz, &code);
+  if (code != Z_OK && code != Z_STREAM_END) {
+    return absl::DataLossError(absl::StrCat("corrupt or truncated gzip data in ", path, ": ",
+                                            msg != nullptr ? msg : "unknown"));
+  }
+  return bytes;
+}
+
+}  // namespace data
+}  // namespace moco

@@ -1,0 +1,137 @@
+#include "data/image_codec.h"
+
+#include <png.h>
+#include <turbojpeg.h>
+
+#include <cstring>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+
+namespace moco {
+namespace data {
+namespace {
+
+// One decompressor per thread: tjInitDecompress allocates, so keep it for the thread's life.
+struct TjHandle {
+  tjhandle handle = nullptr;
+  explicit TjHandle(bool compress) { handle = compress ? tjInitCompress() : tjInitDecompress(); }
+  ~TjHandle() {
+    if (handle != nullptr) tjDestroy(handle);
+  }
+};
+
+bool IsJpeg(const std::string& b) {
+  return b.size() >= 3 && static_cast<unsigned char>(b[0]) == 0xFF &&
+         static_cast<unsigned char>(b[1]) == 0xD8 && static_cast<unsigned char>(b[2]) == 0xFF;
+}
+
+bool IsPng(const std::string& b) {
+  static const unsigned char kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  return b.size() >= 8 && std::memcmp(b.data(), kSig, 8) == 0;
+}
+
+absl::Status DecodeJpeg(const std::string& bytes, const std::string& name, Image* out) {
+  thread_local TjHandle tj(/*compress=*/false);
+  if (tj.handle == nullptr) return absl::InternalError("tjInitDecompress failed");
+  int width = 0, height = 0, subsamp = 0, colorspace = 0;
+  const auto* src = reinterpret_cast<const unsigned char*>(bytes.data());
+  if (tjDecompressHeader3(tj.handle, src, bytes.size(), &width, &height, &subsamp, &colorspace) !=
+      0) {
+    return absl::DataLossError(
+        absl::StrCat(name, ": corrupt JPEG header: ", tjGetErrorStr2(tj.handle)));
+  }
+  if (width <= 0 || height <= 0 || static_cast<int64_t>(width) * height > (int64_t{1} << 28)) {
+    return absl::DataLossError(
+        absl::StrCat(name, ": JPEG has unsupported size ", width, "x", height));
+  }
+  out->Reshape(height, width, 3);
+  // Warnings (e.g. "Premature end of JPEG file") also return -1: a truncated file would give
+  // a silently gray-filled image, so they count as corruption too.
+  if (tjDecompress2(tj.handle, src, bytes.size(), out->pixels.data(), width, width * 3, height,
+                    TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
+    return absl::DataLossError(absl::StrCat(name, ": corrupt JPEG data: ",
+                                            tjGetErrorStr2(tj.handle)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodePng(const std::string& bytes, const std::string& name, Image* out) {
+  png_image png;
+  std::memset(&png, 0, sizeof(png));
+  png.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size())) {
+    const std::string msg = png.message;
+    png_image_free(&png);
+    return absl::DataLossError(absl::StrCat(name, ": corrupt PNG header: ", msg));
+  }
+  png.format = PNG_FORMAT_RGB;
+  const int width = static_cast<int>(png.width), height = static_cast<int>(png.height);
+  if (width <= 0 || height <= 0 || static_cast<int64_t>(width) * height > (int64_t{1} << 28)) {
+    png_image_free(&png);
+    return absl::DataLossError(absl::StrCat(name, ": PNG has unsupported size ", width, "x", height));
+  }
+  out->Reshape(height, width, 3);
+  png_color black = {0, 0, 0};
+  if (!png_image_finish_read(&png, &black, out->pixels.data(), width * 3, nullptr)) {
+    const std::string msg = png.message;
+    png_image_free(&png);
+    return absl::DataLossError(absl::StrCat(name, ": corrupt PNG data: ", msg));
+  }
+  png_image_free(&png);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status DecodeImage(const std::string& bytes, const std::string& name, Image* out) {
+  if (IsJpeg(bytes)) return DecodeJpeg(bytes, name, out);
+  if (IsPng(bytes)) return DecodePng(bytes, name, out);
+  if (bytes.empty()) return absl::DataLossError(absl::StrCat(name, ": empty image file"));
+  return absl::DataLossError(
+      absl::StrCat(name, ": not a JPEG or PNG file (unrecognized signature)"));
+}
+
+absl::StatusOr<std::string> EncodeJpeg(const Image& image, int quality) {
+  if (image.channels != 1 && image.channels != 3) {
+    return absl::InvalidArgumentError(absl::StrCat("EncodeJpeg: ", image.channels, " channels"));
+  }
+  thread_local TjHandle tj(/*compress=*/true);
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;  // NOLINT(runtime/int): turbojpeg's type
+  const int rc = tjCompress2(tj.handle, image.pixels.data(), image.width, 0, image.height,
+                             image.channels == 3 ? TJPF_RGB : TJPF_GRAY, &buf, &size,
+                             image.channels == 3 ? TJSAMP_420 : TJSAMP_GRAY, quality, 0);
+  if (rc != 0) {
+    if (buf != nullptr) tjFree(buf);
+    return absl::InternalError(absl::StrCat("EncodeJpeg: ", tjGetErrorStr2(tj.handle)));
+  }
+  std::string out(reinterpret_cast<const char*>(buf), size);
+  tjFree(buf);
+  return out;
+}
+
+absl::StatusOr<std::string> EncodePng(const Image& image) {
+  if (image.channels != 1 && image.channels != 3) {
+    return absl::InvalidArgumentError(absl::StrCat("EncodePng: ", image.channels, " channels"));
+  }
+  png_image png;
+  std::memset(&png, 0, sizeof(png));
+  png.version = PNG_IMAGE_VERSION;
+  png.width = static_cast<png_uint_32>(image.width);
+  png.height = static_cast<png_uint_32>(image.height);
+  png.format = image.channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  png_alloc_size_t size = 0;
+  if (!png_image_write_to_memory(&png, nullptr, &size, 0, image.pixels.data(), 0, nullptr)) {
+    return absl::InternalError(absl::StrCat("EncodePng: ", png.message));
+  }
+  std::string out(size, '\0');
+  if (!png_image_write_to_memory(&png, &out[0], &size, 0, image.pixels.data(), 0, nullptr)) {
+    return absl::InternalError(absl::StrCat("EncodePng: ", png.message));
+  }
+  out.resize(size);
+  return out;
+}
+
+}  // namespace data
+}  // namespace moco

@@ -1,0 +1,31 @@
+// JPEG (libturbojpeg) and PNG (libpng) decoding to 8-bit RGB, and encoding (tests, benchmark).
+//
+//   Image img;
+//   RETURN_IF_ERROR(DecodeImage(bytes, "/data/train/cat/1.jpg", &img));   // img.channels == 3
+#ifndef DATA_IMAGE_CODEC_H_
+#define DATA_IMAGE_CODEC_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "data/image.h"
+
+namespace moco {
+namespace data {
+
+// Decodes a JPEG or PNG (chosen by the file signature, not the name) into 3-channel RGB HWC,
+// reusing `out`'s buffer. Grayscale files are replicated to RGB; PNG alpha is composited on
+// black; 16-bit PNGs are reduced to 8 bits. Unknown formats, corrupt or truncated data
+// (including libjpeg warnings such as a premature end of data) give DataLossError naming
+// `name`. Thread-safe.
+absl::Status DecodeImage(const std::string& bytes, const std::string& name, Image* out);
+
+// Encodes a 1- or 3-channel image. JPEG quality in [1, 100], 4:2:0 subsampling for RGB.
+absl::StatusOr<std::string> EncodeJpeg(const Image& image, int quality);
+absl::StatusOr<std::string> EncodePng(const Image& image);
+
+}  // namespace data
+}  // namespace moco
+
+#endif  // DATA_IMAGE_CODEC_H_

@@ -1,0 +1,85 @@
+#include "data/image_codec.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace moco {
+namespace data {
+namespace {
+
+using ::testing::HasSubstr;
+
+Image Gradient(int h, int w, int c, int step = 7) {
+  Image img;
+  img.Reshape(h, w, c);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int k = 0; k < c; ++k)
+        img.pixels[(y * w + x) * c + k] = static_cast<uint8_t>((x * step + y * 3 + k * 60) % 256);
+  return img;
+}
+
+TEST(ImageCodecTest, PngRoundTripIsExact) {
+  const Image src = Gradient(9, 13, 3);
+  auto png = EncodePng(src);
+  ASSERT_TRUE(png.ok());
+  Image out;
+  ASSERT_TRUE(DecodeImage(*png, "x.png", &out).ok());
+  EXPECT_EQ(out.height, 9);
+  EXPECT_EQ(out.width, 13);
+  EXPECT_EQ(out.channels, 3);
+  EXPECT_EQ(out.pixels, src.pixels);
+}
+
+TEST(ImageCodecTest, GrayPngIsReplicatedToRgb) {
+  const Image src = Gradient(4, 5, 1);
+  auto png = EncodePng(src);
+  ASSERT_TRUE(png.ok());
+  Image out;
+  ASSERT_TRUE(DecodeImage(*png, "g.png", &out).ok());
+  ASSERT_EQ(out.channels, 3);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(out.pixels[3 * i], src.pixels[i]);
+    EXPECT_EQ(out.pixels[3 * i + 2], src.pixels[i]);
+  }
+}
+
+TEST(ImageCodecTest, JpegRoundTripIsClose) {
+  const Image src = Gradient(16, 24, 3, /*step=*/4);  // smooth, no wrap-around edges
+  auto jpg = EncodeJpeg(src, 95);
+  ASSERT_TRUE(jpg.ok());
+  Image out;
+  ASSERT_TRUE(DecodeImage(*jpg, "x.jpg", &out).ok());
+  ASSERT_EQ(out.pixels.size(), src.pixels.size());
+  double err = 0;
+  for (size_t i = 0; i < src.pixels.size(); ++i) err += std::abs(out.pixels[i] - src.pixels[i]);
+  EXPECT_LT(err / src.pixels.size(), 3.0);  // lossy, but the same picture
+}
+
+TEST(ImageCodecTest, CorruptAndTruncatedDataAreErrorsNamingTheFile) {
+  const Image src = Gradient(32, 32, 3);
+  auto jpg = EncodeJpeg(src, 90);
+  ASSERT_TRUE(jpg.ok());
+  Image out;
+  absl::Status truncated = DecodeImage(jpg->substr(0, jpg->size() / 2), "/d/cut.jpg", &out);
+  EXPECT_EQ(truncated.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(truncated.message(), HasSubstr("/d/cut.jpg"));
+  absl::Status header = DecodeImage(jpg->substr(0, 20), "/d/hdr.jpg", &out);
+  EXPECT_EQ(header.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(header.message(), HasSubstr("/d/hdr.jpg"));
+  auto png = EncodePng(src);
+  ASSERT_TRUE(png.ok());
+  absl::Status png_cut = DecodeImage(png->substr(0, png->size() - 40), "/d/cut.png", &out);
+  EXPECT_EQ(png_cut.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(png_cut.message(), HasSubstr("/d/cut.png"));
+  absl::Status text = DecodeImage("hello world", "/d/readme.jpg", &out);
+  EXPECT_THAT(text.message(), HasSubstr("not a JPEG or PNG"));
+  EXPECT_EQ(DecodeImage("", "/d/empty.png", &out).code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace data
+}  // namespace moco

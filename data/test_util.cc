@@ -1,0 +1,49 @@
+#include "data/test_util.h"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+
+namespace moco {
+namespace data {
+
+std::string MakeTempDir(const std::string& tag) {
+  static std::atomic<int> counter{0};
+  const char* base = std::getenv("TEST_TMPDIR");
+  const std::string dir = absl::StrCat(base != nullptr ? base : "/tmp", "/", tag, "_", getpid(),
+                                       "_", counter.fetch_add(1));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+void WriteFileOrDie(const std::string& path, const std::string& bytes) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  CHECK(f != nullptr) << path;
+  CHECK_EQ(std::fwrite(bytes.data(), 1, bytes.size(), f), bytes.size()) << path;
+  CHECK_EQ(std::fclose(f), 0) << path;
+}
+
+void WriteGzipFileOrDie(const std::string& path, const std::string& bytes) {
+  gzFile gz = gzopen(path.c_str(), "wb");
+  CHECK(gz != nullptr) << path;
+  CHECK_EQ(gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size())),
+           static_cast<int>(bytes.size()));
+  CHECK_EQ(gzclose(gz), Z_OK) << path;
+}
+
+std::string BigEndian32(uint32_t v) {
+  std::string s(4, '\0');
+  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (24 - 8 * i)) & 0xFF);
+  return s;
+}
+
+}  // namespace data
+}  // namespace moco
