@@ -1,0 +1,134 @@
+// ResNet-18/34/50 encoders for MoCo with torchvision's module structure and parameter names.
+//
+//   ResNetOptions options;                     // cf. moco.ModelConfig
+//   options.arch = "resnet18";                 // resnet18 | resnet34 | resnet50
+//   options.cifar_stem = true;                 // 3x3 stride-1 conv1, no max pool (32x32, 28x28)
+//   options.width_multiplier = 0.25f;          // stage widths round(64w), round(128w), ...
+//   options.in_channels = 1;                   // grayscale
+//   ASSIGN_OR_RETURN(ResNet query, MakeResNet(options));
+//   ResNet key(std::dynamic_pointer_cast<ResNetImpl>(query->clone()));   // key encoder
+//   query->set_bn_splits(8);                   // shuffling BN over 8 groups of the batch
+//   torch::Tensor q = query->forward(images);  // (N, feature_dim), NOT L2-normalized
+//
+// Names (named_parameters() / named_buffers()) are torchvision's: conv1, bn1, layer1..layer4
+// of BasicBlock (conv1, bn1, conv2, bn2, downsample.0/.1) or Bottleneck (conv1..3, bn1..3,
+// downsample.0/.1; stride on the 3x3 conv, "ResNet v1.5"), and MoCo's head `fc`: v1 linear
+// (fc.weight, fc.bias) or the v2 MLP Sequential(Linear(w, w), ReLU, Linear(w, dim))
+// (fc.0.*, fc.2.*), as the official MoCo code names them. Every BatchNorm is a
+// SplitBatchNorm2d (torchvision's buffer names). A torchvision state_dict therefore maps
+// one-to-one onto these modules.
+//
+// Initialization as torchvision (zero_init_residual false): convs kaiming_normal_(fan_out,
+// relu), BN weight 1 and bias 0, Linear layers torch's default. Construction and clone() draw
+// from torch's global generator.
+#ifndef BACKENDS_TORCH_RESNET_H_
+#define BACKENDS_TORCH_RESNET_H_
+
+#include <cstdint>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "absl/status/statusor.h"
+#include "backends/torch/split_batch_norm.h"
+
+namespace moco::torch_backend {
+
+struct ResNetOptions {
+  std::string arch = "resnet18";  // resnet18 | resnet34 | resnet50
+  bool cifar_stem = false;        // conv1 3x3 stride 1 padding 1 and no max pool
+  float width_multiplier = 1;     // > 0; stage widths max(1, round(base * w))
+  int in_channels = 3;            // >= 1 (1 grayscale, 3 RGB)
+  int feature_dim = 128;          // >= 1; head output size
+  bool mlp_head = true;           // v2 MLP head instead of the v1 linear head
+};
+
+// torchvision's BasicBlock (expansion 1): two 3x3 convs, stride on the first.
+class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
+ public:
+  static constexpr int64_t kExpansion = 1;
+
+  // in_planes -> planes channels; a 1x1-conv + BN downsample when stride != 1 or
+  // in_planes != planes.
+  BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride);
+
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  SplitBatchNorm2d bn1{nullptr}, bn2{nullptr};
+  torch::nn::Sequential downsample{nullptr};  // null when the identity shortcut fits
+
+ private:
+  int64_t in_planes_, planes_, stride_;
+};
+TORCH_MODULE(BasicBlock);
+
+// torchvision's Bottleneck (expansion 4): 1x1, 3x3 (carries the stride), 1x1 convs.
+class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
+ public:
+  static constexpr int64_t kExpansion = 4;
+
+  // in_planes -> 4 * planes channels; a downsample when stride != 1 or in_planes != 4 * planes.
+  BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride);
+
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
+  SplitBatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
+  torch::nn::Sequential downsample{nullptr};
+
+ private:
+  int64_t in_planes_, planes_, stride_;
+};
+TORCH_MODULE(Bottleneck);
+
+// The encoder: backbone + MoCo head. Build it with MakeResNet(), which validates the options.
+class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
+ public:
+  // `options` must be valid (see MakeResNet); invalid options are a programmer error (CHECK).
+  explicit ResNetImpl(const ResNetOptions& options);
+
+  // (Re)builds every submodule and initializes it; called by the constructor and clone().
+  void reset() override;
+
+  // Head output (N, feature_dim) for images x (N, in_channels, H, W); not normalized.
+  torch::Tensor forward(const torch::Tensor& x);
+
+  // Pooled backbone features (N, feature_width()), the input of the head.
+  torch::Tensor features(const torch::Tensor& x);
+
+  // Sets the split count of every BatchNorm layer (training-mode shuffling BN); >= 1.
+  void set_bn_splits(int64_t num_splits);
+
+  // Backbone output width: max(1, round(512 * w)) * expansion.
+  int64_t feature_width() const { return feature_width_; }
+
+  const ResNetOptions& options() const { return options_; }
+
+  torch::nn::Conv2d conv1{nullptr};
+  SplitBatchNorm2d bn1{nullptr};
+  torch::nn::MaxPool2d maxpool{nullptr};  // null with the CIFAR stem
+  torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
+  torch::nn::AdaptiveAvgPool2d avgpool{nullptr};
+  torch::nn::Linear fc_linear{nullptr};  // registered as "fc" when !mlp_head
+  torch::nn::Sequential fc_mlp{nullptr};  // registered as "fc" when mlp_head
+
+ private:
+  ResNetOptions options_;
+  int64_t feature_width_ = 0;
+};
+TORCH_MODULE(ResNet);
+
+// Stage width for base channels 64/128/256/512: max(1, round(base * width_multiplier)), rounding
+// halves away from zero.
+int64_t ScaledWidth(int64_t base, float width_multiplier);
+
+// Validates `options` and builds the network on the CPU. InvalidArgument (naming the field) for
+// an unknown arch, width_multiplier <= 0 or not finite, in_channels < 1 or feature_dim < 1.
+absl::StatusOr<ResNet> MakeResNet(const ResNetOptions& options);
+
+}  // namespace moco::torch_backend
+
+#endif  // BACKENDS_TORCH_RESNET_H_
