@@ -1,0 +1,213 @@
+// 2-D convolution (cross-correlation, as torch.nn.Conv2d with groups = 1 and dilation = 1) with
+// a hand-written backward pass. Layout NCHW; weight (out_channels, in_channels, kh, kw).
+//
+// Implementation: per sample, im2col into a (C*kh*kw, Ho*Wo) matrix (skipped for 1x1 stride-1
+// unpadded kernels, whose input already is that matrix) and one Eigen GEMM. Samples are spread
+// over OpenMP threads; each thread runs single-threaded GEMMs and keeps its own weight-gradient
+// accumulator, summed in thread order afterwards, so results do not depend on scheduling.
+//
+//   Conv2dGeometry g{/*in=*/16, /*out=*/32, /*kh=*/3, /*kw=*/3, /*stride=*/2, /*padding=*/1};
+//   Conv2dForward(g, x, w.data(), /*bias=*/nullptr, &y);
+//   Conv2dBackward(g, x, w.data(), dy, &dx, dw.data(), /*dbias=*/nullptr);
+#ifndef BACKENDS_EIGEN_CONV2D_H_
+#define BACKENDS_EIGEN_CONV2D_H_
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "Eigen/Core"
+#include "backends/eigen/blob.h"
+#include "glog/logging.h"
+
+namespace moco {
+namespace eigen_backend {
+
+struct Conv2dGeometry {
+  int64_t in_channels = 0;
+  int64_t out_channels = 0;
+  int64_t kernel_h = 1;
+  int64_t kernel_w = 1;
+  int64_t stride = 1;
+  int64_t padding = 0;
+
+  int64_t OutH(int64_t h) const { return (h + 2 * padding - kernel_h) / stride + 1; }
+  int64_t OutW(int64_t w) const { return (w + 2 * padding - kernel_w) / stride + 1; }
+  int64_t PatchSize() const { return in_channels * kernel_h * kernel_w; }
+  int64_t WeightSize() const { return out_channels * PatchSize(); }
+  bool IsPointwise() const {
+    return kernel_h == 1 && kernel_w == 1 && stride == 1 && padding == 0;
+  }
+};
+
+namespace conv_internal {
+
+template <typename T>
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// col (C*kh*kw, ho*wo) from one sample x (C, h, w); out-of-image taps are zero.
+template <typename T>
+void Im2Col(const Conv2dGeometry& g, const T* x, int64_t h, int64_t w, int64_t ho, int64_t wo,
+            T* col) {
+  const int64_t plane = ho * wo;
+  for (int64_t c = 0; c < g.in_channels; ++c) {
+    const T* xc = x + c * h * w;
+    for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
+      for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+        T* dst = col + ((c * g.kernel_h + ki) * g.kernel_w + kj) * plane;
+        for (int64_t oh = 0; oh < ho; ++oh) {
+          const int64_t ih = oh * g.stride - g.padding + ki;
+          T* row = dst + oh * wo;
+          if (ih < 0 || ih >= h) {
+            std::fill(row, row + wo, T(0));
+            continue;
+          }
+          const T* src = xc + ih * w;
+          if (g.stride == 1) {
+            // iw = ow - padding + kj: a contiguous run with zero borders.
+            const int64_t shift = kj - g.padding;
+            const int64_t lo = std::max<int64_t>(0, -shift);
+            const int64_t hi = std::min<int64_t>(wo, w - shift);
+            for (int64_t ow = 0; ow < std::min(lo, wo); ++ow) row[ow] = T(0);
+            for (int64_t ow = lo; ow < hi; ++ow) row[ow] = src[ow + shift];
+            for (int64_t ow = std::max(hi, lo); ow < wo; ++ow) row[ow] = T(0);
+          } else {
+            for (int64_t ow = 0; ow < wo; ++ow) {
+              const int64_t iw = ow * g.stride - g.padding + kj;
+              row[ow] = (iw >= 0 && iw < w) ? src[iw] : T(0);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// dx (C, h, w) += scatter of dcol (C*kh*kw, ho*wo); the adjoint of Im2Col.
+template <typename T>
+void Col2ImAdd(const Conv2dGeometry& g, const T* dcol, int64_t h, int64_t w, int64_t ho,
+               int64_t wo, T* dx) {
+  const int64_t plane = ho * wo;
+  for (int64_t c = 0; c < g.in_channels; ++c) {
+    T* dxc = dx + c * h * w;
+    for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
+      for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+        const T* src = dcol + ((c * g.kernel_h + ki) * g.kernel_w + kj) * plane;
+        for (int64_t oh = 0; oh < ho; ++oh) {
+          const int64_t ih = oh * g.stride - g.padding + ki;
+          if (ih < 0 || ih >= h) continue;
+          const T* row = src + oh * wo;
+          T* dst = dxc + ih * w;
+          for (int64_t ow = 0; ow < wo; ++ow) {
+            const int64_t iw = ow * g.stride - g.padding + kj;
+            if (iw >= 0 && iw < w) dst[iw] += row[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace conv_internal
+
+// y = conv(x, weight) + bias. x: (N, in_channels, H, W). y is resized to (N, out, Ho, Wo).
+// bias may be null.
+template <typename T>
+void Conv2dForward(const Conv2dGeometry& g, const Blob<T>& x, const T* weight,
+                   typename NonDeduced<const T*>::type bias, Blob<T>* y) {
+  using conv_internal::RowMatrix;
+  CHECK_EQ(x.rank(), 4);
+  CHECK_EQ(x.dim(1), g.in_channels);
+  const int64_t n = x.dim(0), h = x.dim(2), w = x.dim(3);
+  const int64_t ho = g.OutH(h), wo = g.OutW(w);
+  CHECK_GT(ho, 0);
+  CHECK_GT(wo, 0);
+  y->Resize({n, g.out_channels, ho, wo});
+  const int64_t k = g.PatchSize(), p = ho * wo;
+  const bool pointwise = g.IsPointwise();
+#pragma omp parallel
+  {
+    std::vector<T> col(pointwise ? 0 : static_cast<size_t>(k * p));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const T* xi = x.ptr() + i * g.in_channels * h * w;
+      if (!pointwise) conv_internal::Im2Col(g, xi, h, w, ho, wo, col.data());
+      Eigen::Map<const RowMatrix<T>> c(pointwise ? xi : col.data(), k, p);
+      Eigen::Map<const RowMatrix<T>> wm(weight, g.out_channels, k);
+      Eigen::Map<RowMatrix<T>> yi(y->ptr() + i * g.out_channels * p, g.out_channels, p);
+      yi.noalias() = wm * c;
+      if (bias != nullptr) {
+        yi.colwise() += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(bias, g.out_channels);
+      }
+    }
+  }
+}
+
+// Backward of Conv2dForward given dy = d(loss)/dy, shape (N, out, Ho, Wo).
+// dx (nullable) is resized to x's shape and overwritten; dweight (WeightSize()) and dbias
+// (out_channels, nullable) are accumulated into.
+template <typename T>
+void Conv2dBackward(const Conv2dGeometry& g, const Blob<T>& x, const T* weight, const Blob<T>& dy,
+                    typename NonDeduced<Blob<T>*>::type dx, T* dweight,
+                    typename NonDeduced<T*>::type dbias) {
+  using conv_internal::RowMatrix;
+  const int64_t n = x.dim(0), h = x.dim(2), w = x.dim(3);
+  const int64_t ho = g.OutH(h), wo = g.OutW(w);
+  CHECK_EQ(dy.rank(), 4);
+  CHECK_EQ(dy.dim(0), n);
+  CHECK_EQ(dy.dim(1), g.out_channels);
+  CHECK_EQ(dy.dim(2), ho);
+  CHECK_EQ(dy.dim(3), wo);
+  const int64_t k = g.PatchSize(), p = ho * wo, cout = g.out_channels;
+  const bool pointwise = g.IsPointwise();
+  if (dx != nullptr) {
+    dx->Resize(x.shape);
+    if (!pointwise) dx->SetZero();
+  }
+  const int threads = omp_get_max_threads();
+  std::vector<RowMatrix<T>> dw_parts(static_cast<size_t>(threads));
+  std::vector<Eigen::Matrix<T, Eigen::Dynamic, 1>> db_parts(static_cast<size_t>(threads));
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    RowMatrix<T>& dw = dw_parts[static_cast<size_t>(t)];
+    dw.setZero(cout, k);
+    Eigen::Matrix<T, Eigen::Dynamic, 1>& db = db_parts[static_cast<size_t>(t)];
+    db.setZero(cout);
+    std::vector<T> col(pointwise ? 0 : static_cast<size_t>(k * p));
+    std::vector<T> dcol(pointwise || dx == nullptr ? 0 : static_cast<size_t>(k * p));
+    Eigen::Map<const RowMatrix<T>> wm(weight, cout, k);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const T* xi = x.ptr() + i * g.in_channels * h * w;
+      if (!pointwise) conv_internal::Im2Col(g, xi, h, w, ho, wo, col.data());
+      Eigen::Map<const RowMatrix<T>> c(pointwise ? xi : col.data(), k, p);
+      Eigen::Map<const RowMatrix<T>> dyi(dy.ptr() + i * cout * p, cout, p);
+      dw.noalias() += dyi * c.transpose();
+      if (dbias != nullptr) db += dyi.rowwise().sum();
+      if (dx != nullptr) {
+        T* dxi = dx->ptr() + i * g.in_channels * h * w;
+        if (pointwise) {
+          Eigen::Map<RowMatrix<T>>(dxi, k, p).noalias() = wm.transpose() * dyi;
+        } else {
+          Eigen::Map<RowMatrix<T>> dc(dcol.data(), k, p);
+          dc.noalias() = wm.transpose() * dyi;
+          conv_internal::Col2ImAdd(g, dcol.data(), h, w, ho, wo, dxi);
+        }
+      }
+    }
+  }
+  Eigen::Map<RowMatrix<T>> dwm(dweight, cout, k);
+  for (const auto& part : dw_parts) dwm += part;
+  if (dbias != nullptr) {
+    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> dbm(dbias, cout);
+    for (const auto& part : db_parts) dbm += part;
+  }
+}
+
+}  // namespace eigen_backend
+}  // namespace moco
+
+#endif  // BACKENDS_EIGEN_CONV2D_H_

@@ -1,0 +1,67 @@
+// Fully connected layer y = x W^T + b (torch.nn.Linear), x (N, in), W (out, in), b (out), with a
+// hand-written backward pass. The GEMMs use Eigen (multi-threaded through OpenMP).
+//
+//   LinearForward(x, w.data(), b.data(), /*out_features=*/128, &y);
+//   LinearBackward(x, w.data(), dy, &dx, dw.data(), db.data());
+#ifndef BACKENDS_EIGEN_LINEAR_H_
+#define BACKENDS_EIGEN_LINEAR_H_
+
+#include <cstdint>
+
+#include "Eigen/Core"
+#include "backends/eigen/blob.h"
+#include "glog/logging.h"
+
+namespace moco {
+namespace eigen_backend {
+
+namespace linear_internal {
+template <typename T>
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using RowVector = Eigen::Matrix<T, 1, Eigen::Dynamic>;
+}  // namespace linear_internal
+
+// y is resized to (N, out_features). bias may be null.
+template <typename T>
+void LinearForward(const Blob<T>& x, const T* weight, typename NonDeduced<const T*>::type bias,
+                   int64_t out_features, Blob<T>* y) {
+  using linear_internal::RowMatrix;
+  CHECK_EQ(x.rank(), 2);
+  const int64_t n = x.dim(0), in = x.dim(1);
+  y->Resize({n, out_features});
+  Eigen::Map<const RowMatrix<T>> xm(x.ptr(), n, in);
+  Eigen::Map<const RowMatrix<T>> wm(weight, out_features, in);
+  Eigen::Map<RowMatrix<T>> ym(y->ptr(), n, out_features);
+  ym.noalias() = xm * wm.transpose();
+  if (bias != nullptr) {
+    ym.rowwise() += Eigen::Map<const linear_internal::RowVector<T>>(bias, out_features);
+  }
+}
+
+// dx (nullable) is resized and overwritten; dweight (out, in) and dbias (out, nullable) are
+// accumulated into.
+template <typename T>
+void LinearBackward(const Blob<T>& x, const T* weight, const Blob<T>& dy,
+                    typename NonDeduced<Blob<T>*>::type dx, T* dweight,
+                    typename NonDeduced<T*>::type dbias) {
+  using linear_internal::RowMatrix;
+  const int64_t n = x.dim(0), in = x.dim(1), out = dy.dim(1);
+  CHECK_EQ(dy.dim(0), n);
+  Eigen::Map<const RowMatrix<T>> xm(x.ptr(), n, in);
+  Eigen::Map<const RowMatrix<T>> wm(weight, out, in);
+  Eigen::Map<const RowMatrix<T>> dym(dy.ptr(), n, out);
+  Eigen::Map<RowMatrix<T>>(dweight, out, in).noalias() += dym.transpose() * xm;
+  if (dbias != nullptr) {
+    Eigen::Map<linear_internal::RowVector<T>>(dbias, out) += dym.colwise().sum();
+  }
+  if (dx != nullptr) {
+    dx->Resize({n, in});
+    Eigen::Map<RowMatrix<T>>(dx->ptr(), n, in).noalias() = dym * wm;
+  }
+}
+
+}  // namespace eigen_backend
+}  // namespace moco
+
+#endif  // BACKENDS_EIGEN_LINEAR_H_
