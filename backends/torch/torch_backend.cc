@@ -1,0 +1,93 @@
+#include "backends/torch/torch_backend.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "backends/torch/torch_encoder.h"
+#include "backends/torch/torch_info_nce.h"
+#include "backends/torch/torch_key_queue.h"
+#include "backends/torch/torch_sgd.h"
+#include "backends/torch/torch_tensor.h"
+#include "moco/backend_registry.h"
+#include "moco/status_macros.h"
+
+namespace moco::torch_backend {
+
+absl::StatusOr<std::unique_ptr<Backend>> TorchBackend::Create(const BackendOptions& options) {
+  return GuardTorch("TorchBackend::Create", [&]() -> absl::StatusOr<std::unique_ptr<Backend>> {
+    torch::Device device(options.device);
+    if (device.is_cuda()) {
+      if (!torch::cuda::is_available()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "backend.device is '", options.device,
+            "' but this LibTorch has no CUDA or no GPU is visible; build with "
+            "MOCO_LIBTORCH=/path/to/cuda/libtorch or use device \"cpu\""));
+      }
+      if (device.has_index() && device.index() >= torch::cuda::device_count()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("backend.device '", options.device, "': only ",
+                         torch::cuda::device_count(), " CUDA device(s) visible"));
+      }
+    } else if (!device.is_cpu()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("backend.device '", options.device, "' is not cpu or cuda"));
+    }
+    const int threads = options.threads > 0
+                            ? options.threads
+                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    // Debian's LibTorch starts with one intra-op thread; set it explicitly.
+    at::set_num_threads(threads);
+    return std::unique_ptr<Backend>(new TorchBackend(device));
+  });
+}
+
+const std::string& TorchBackend::name() const { return BackendName(); }
+
+absl::StatusOr<std::unique_ptr<Encoder>> TorchBackend::CreateEncoder(const ModelConfig& model,
+                                                                     uint64_t seed) {
+  ASSIGN_OR_RETURN(std::unique_ptr<TorchEncoder> encoder,
+                   TorchEncoder::Create(model, seed, device_));
+  return std::unique_ptr<Encoder>(std::move(encoder));
+}
+
+absl::StatusOr<std::unique_ptr<KeyQueue>> TorchBackend::CreateQueue(int64_t size, int64_t dim,
+                                                                    uint64_t seed) {
+  return GuardTorch("TorchBackend::CreateQueue", [&]() -> absl::StatusOr<std::unique_ptr<KeyQueue>> {
+    return std::unique_ptr<KeyQueue>(new TorchKeyQueue(size, dim, seed, device_));
+  });
+}
+
+absl::StatusOr<std::unique_ptr<ContrastiveLoss>> TorchBackend::CreateInfoNceLoss() {
+  return std::unique_ptr<ContrastiveLoss>(new TorchInfoNce);
+}
+
+absl::StatusOr<std::unique_ptr<Optimizer>> TorchBackend::CreateSgd(Encoder& encoder,
+                                                                   const OptimizerConfig& config) {
+  auto* torch_encoder = dynamic_cast<TorchEncoder*>(&encoder);
+  if (torch_encoder == nullptr) {
+    return absl::InvalidArgumentError("CreateSgd: the encoder is not a torch encoder");
+  }
+  return std::unique_ptr<Optimizer>(new TorchSgd(*torch_encoder, config));
+}
+
+absl::StatusOr<TensorPtr> TorchBackend::Upload(const HostArray& array) {
+  return GuardTorch("TorchBackend::Upload", [&]() -> absl::StatusOr<TensorPtr> {
+    return Wrap(FromHostArray(array, device_));
+  });
+}
+
+absl::StatusOr<TensorPtr> TorchBackend::GatherRows(const Tensor& x,
+                                                   const std::vector<int64_t>& rows) {
+  ASSIGN_OR_RETURN(torch::Tensor t, Unwrap(x));
+  return GuardTorch("TorchBackend::GatherRows", [&]() -> absl::StatusOr<TensorPtr> {
+    torch::Tensor index =
+        torch::from_blob(const_cast<int64_t*>(rows.data()), {static_cast<int64_t>(rows.size())},
+                         torch::kInt64)
+            .to(t.device());
+    return Wrap(t.index_select(0, index));
+  });
+}
+
+MOCO_REGISTER_BACKEND(torch, TorchBackend::Create);
+
+}  // namespace moco::torch_backend

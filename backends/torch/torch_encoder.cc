@@ -1,0 +1,160 @@
+#include "backends/torch/torch_encoder.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "backends/torch/torch_tensor.h"
+#include "moco/status_macros.h"
+
+namespace moco::torch_backend {
+namespace {
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+// Parameters then buffers, by name.
+std::vector<std::pair<std::string, torch::Tensor>> NamedStateTensors(const ResNet& module) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : module->named_parameters()) out.emplace_back(p.key(), p.value());
+  for (const auto& b : module->named_buffers()) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TorchEncoder>> TorchEncoder::Create(const ModelConfig& model,
+                                                                   uint64_t seed,
+                                                                   const torch::Device& device) {
+  return GuardTorch("TorchEncoder::Create",
+                    [&]() -> absl::StatusOr<std::unique_ptr<TorchEncoder>> {
+    ResNetOptions options;
+    options.arch = model.arch();
+    options.cifar_stem = model.cifar_stem();
+    options.width_multiplier = model.width_multiplier();
+    options.in_channels = model.in_channels();
+    options.feature_dim = model.feature_dim();
+    options.mlp_head = model.mlp_head();
+    torch::manual_seed(seed);
+    ASSIGN_OR_RETURN(ResNet module, MakeResNet(options));
+    module->to(device);
+    const int64_t backbone_dim = module->feature_width();
+    return std::unique_ptr<TorchEncoder>(
+        new TorchEncoder(std::move(module), model.feature_dim(), backbone_dim));
+  });
+}
+
+absl::StatusOr<TensorPtr> TorchEncoder::Forward(const Tensor& images, bool train_bn,
+                                                bool record_for_backward) {
+  ASSIGN_OR_RETURN(torch::Tensor x, Unwrap(images));
+  return GuardTorch("TorchEncoder::Forward", [&]() -> absl::StatusOr<TensorPtr> {
+    module_->train(train_bn);
+    if (!record_for_backward) {
+      torch::NoGradGuard no_grad;
+      return Wrap(torch::nn::functional::normalize(
+          module_->forward(x), torch::nn::functional::NormalizeFuncOptions().dim(1)));
+    }
+    recorded_output_ = torch::nn::functional::normalize(
+        module_->forward(x), torch::nn::functional::NormalizeFuncOptions().dim(1));
+    return Wrap(recorded_output_.detach());
+  });
+}
+
+absl::Status TorchEncoder::Backward(const Tensor& grad_output) {
+  if (!recorded_output_.defined()) {
+    return absl::FailedPreconditionError("Encoder::Backward without a recorded Forward");
+  }
+  ASSIGN_OR_RETURN(torch::Tensor grad, Unwrap(grad_output));
+  return GuardTorch("TorchEncoder::Backward", [&]() -> absl::Status {
+    recorded_output_.backward(grad);
+    recorded_output_ = torch::Tensor();
+    return absl::OkStatus();
+  });
+}
+
+void TorchEncoder::ZeroGrad() {
+  for (auto& p : module_->parameters()) {
+    if (p.grad().defined()) p.mutable_grad().zero_();
+  }
+}
+
+absl::StatusOr<TensorPtr> TorchEncoder::BackboneFeatures(const Tensor& images) {
+  ASSIGN_OR_RETURN(torch::Tensor x, Unwrap(images));
+  return GuardTorch("TorchEncoder::BackboneFeatures", [&]() -> absl::StatusOr<TensorPtr> {
+    torch::NoGradGuard no_grad;
+    module_->eval();
+    return Wrap(module_->features(x));
+  });
+}
+
+void TorchEncoder::SetBnSplits(int splits) { module_->set_bn_splits(splits); }
+
+absl::Status TorchEncoder::MomentumUpdateFrom(const Encoder& source, float momentum) {
+  const auto* other = dynamic_cast<const TorchEncoder*>(&source);
+  if (other == nullptr) {
+    return absl::InvalidArgumentError("MomentumUpdateFrom: source is not a torch encoder");
+  }
+  return GuardTorch("TorchEncoder::MomentumUpdateFrom", [&]() -> absl::Status {
+    torch::NoGradGuard no_grad;
+    const auto mine = module_->parameters();
+    const auto theirs = other->module_->parameters();
+    if (mine.size() != theirs.size()) {
+      return absl::InvalidArgumentError("MomentumUpdateFrom: architectures differ");
+    }
+    for (size_t i = 0; i < mine.size(); ++i) {
+      mine[i].mul_(momentum).add_(theirs[i].detach(), 1.0 - momentum);
+    }
+    return absl::OkStatus();
+  });
+}
+
+NamedArrays TorchEncoder::ExportState() const {
+  NamedArrays state;
+  for (const auto& [name, t] : NamedStateTensors(module_)) state[name] = ToHostArray(t);
+  return state;
+}
+
+NamedArrays TorchEncoder::ExportGradients() const {
+  NamedArrays grads;
+  for (const auto& p : module_->named_parameters()) {
+    grads[p.key()] = p.value().grad().defined() ? ToHostArray(p.value().grad())
+                                                : HostArray(p.value().sizes().vec());
+  }
+  return grads;
+}
+
+absl::Status TorchEncoder::ImportState(const NamedArrays& state) {
+  const auto targets = NamedStateTensors(module_);
+  std::set<std::string> expected;
+  // Check everything before changing anything.
+  for (const auto& [name, t] : targets) {
+    expected.insert(name);
+    auto it = state.find(name);
+    if (it == state.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("missing entry '", name, "' (shape ",
+                                                     ShapeString(t.sizes().vec()), ")"));
+    }
+    if (it->second.shape != t.sizes().vec()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry '", name, "' has shape ", ShapeString(it->second.shape),
+                       " but this encoder's is ", ShapeString(t.sizes().vec())));
+    }
+  }
+  for (const auto& [name, array] : state) {
+    if (!expected.count(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected entry '", name, "' (not in this architecture)"));
+    }
+  }
+  return GuardTorch("TorchEncoder::ImportState", [&]() -> absl::Status {
+    torch::NoGradGuard no_grad;
+    for (const auto& [name, t] : targets) {
+      torch::Tensor target = t;  // shares storage with the module's tensor
+      target.copy_(FromHostArray(state.at(name), target.device()));
+    }
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace moco::torch_backend

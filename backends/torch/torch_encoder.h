@@ -1,0 +1,51 @@
+// moco::Encoder on a LibTorch ResNet module (backends/torch/resnet.h) with autograd.
+#ifndef BACKENDS_TORCH_TORCH_ENCODER_H_
+#define BACKENDS_TORCH_TORCH_ENCODER_H_
+
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "backends/torch/resnet.h"
+#include "moco/config.pb.h"
+#include "moco/encoder.h"
+
+namespace moco::torch_backend {
+
+class TorchEncoder final : public Encoder {
+ public:
+  // Builds the network of `model` on `device`, initialized from torch's global RNG seeded
+  // with `seed`.
+  static absl::StatusOr<std::unique_ptr<TorchEncoder>> Create(const ModelConfig& model,
+                                                              uint64_t seed,
+                                                              const torch::Device& device);
+
+  absl::StatusOr<TensorPtr> Forward(const Tensor& images, bool train_bn,
+                                    bool record_for_backward) override;
+  absl::Status Backward(const Tensor& grad_output) override;
+  void ZeroGrad() override;
+  absl::StatusOr<TensorPtr> BackboneFeatures(const Tensor& images) override;
+  void SetBnSplits(int splits) override;
+  absl::Status MomentumUpdateFrom(const Encoder& source, float momentum) override;
+  NamedArrays ExportState() const override;
+  NamedArrays ExportGradients() const override;
+  absl::Status ImportState(const NamedArrays& state) override;
+  int64_t feature_dim() const override { return feature_dim_; }
+  int64_t backbone_dim() const override { return backbone_dim_; }
+
+  ResNet& module() { return module_; }
+
+ private:
+  TorchEncoder(ResNet module, int64_t feature_dim, int64_t backbone_dim)
+      : module_(std::move(module)), feature_dim_(feature_dim), backbone_dim_(backbone_dim) {}
+
+  ResNet module_;
+  torch::Tensor recorded_output_;  // the last recorded Forward's output, with its graph
+  int64_t feature_dim_;
+  int64_t backbone_dim_;
+};
+
+}  // namespace moco::torch_backend
+
+#endif  // BACKENDS_TORCH_TORCH_ENCODER_H_

@@ -1,0 +1,41 @@
+#include "backends/torch/torch_info_nce.h"
+
+#include "backends/torch/torch_tensor.h"
+#include "moco/status_macros.h"
+
+namespace moco::torch_backend {
+
+absl::StatusOr<ContrastiveLossResult> TorchInfoNce::Compute(const Tensor& q_in,
+                                                            const Tensor& k_in,
+                                                            const KeyQueue& queue,
+                                                            float temperature) {
+  ASSIGN_OR_RETURN(torch::Tensor q, Unwrap(q_in));
+  ASSIGN_OR_RETURN(torch::Tensor k, Unwrap(k_in));
+  ASSIGN_OR_RETURN(torch::Tensor negatives, Unwrap(queue.keys()));
+  if (q.sizes() != k.sizes() || q.dim() != 2 || negatives.size(1) != q.size(1)) {
+    return absl::InvalidArgumentError("InfoNCE: q, k must be (N, dim) and the queue (K, dim)");
+  }
+  return GuardTorch("InfoNCE", [&]() -> absl::StatusOr<ContrastiveLossResult> {
+    torch::NoGradGuard no_grad;
+    const int64_t n = q.size(0);
+    torch::Tensor logits = torch::empty({n, 1 + negatives.size(0)}, q.options());
+    logits.narrow(1, 0, 1).copy_((q * k).sum(1, /*keepdim=*/true));
+    torch::Tensor negative_logits = logits.narrow(1, 1, negatives.size(0));
+    torch::mm_out(negative_logits, q, negatives.t());
+    logits.mul_(1.0f / temperature);
+    torch::Tensor log_p = torch::log_softmax(logits, 1);
+    ContrastiveLossResult r;
+    r.loss = -log_p.select(1, 0).mean().item<float>();
+    r.top1 = (logits.argmax(1) == 0).to(torch::kFloat32).mean().item<float>();
+    torch::Tensor dlogits = log_p.exp_();
+    dlogits.select(1, 0).sub_(1.0f);
+    dlogits.mul_(1.0f / (n * temperature));  // folds the 1/T of d(logits)/dq in
+    torch::Tensor grad_q = dlogits.narrow(1, 1, negatives.size(0)).mm(negatives);
+    grad_q.add_(dlogits.narrow(1, 0, 1) * k);
+    r.logits = Wrap(logits);
+    r.grad_q = Wrap(grad_q);
+    return r;
+  });
+}
+
+}  // namespace moco::torch_backend
