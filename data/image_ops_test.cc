@@ -10,6 +10,7 @@
 #include <string>
 
 #include "glog/logging.h"
+#include "data/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -19,30 +20,11 @@ namespace {
 
 constexpr float kTol = 2e-6f;
 
-struct Golden {
-  int c, h, w;
-  std::vector<double> v;
-};
+using Golden = GoldenArray;
 
 const std::map<std::string, Golden>& Goldens() {
-  static const std::map<std::string, Golden>* goldens = [] {
-    auto* m = new std::map<std::string, Golden>;
-    std::ifstream in("data/testdata/image_ops_goldens.txt");
-    CHECK(in) << "cannot open data/testdata/image_ops_goldens.txt";
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty() || line[0] == '#') continue;
-      std::istringstream ss(line);
-      std::string name;
-      Golden g;
-      ss >> name >> g.c >> g.h >> g.w;
-      double x;
-      while (ss >> x) g.v.push_back(x);
-      CHECK_EQ(g.v.size(), static_cast<size_t>(g.c) * g.h * g.w) << name;
-      (*m)[name] = std::move(g);
-    }
-    return m;
-  }();
+  static const auto* goldens =
+      new std::map<std::string, Golden>(ReadGoldensOrDie("data/testdata/image_ops_goldens.txt"));
   return *goldens;
 }
 

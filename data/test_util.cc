@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -43,6 +45,26 @@ std::string BigEndian32(uint32_t v) {
   std::string s(4, '\0');
   for (int i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (24 - 8 * i)) & 0xFF);
   return s;
+}
+
+std::map<std::string, GoldenArray> ReadGoldensOrDie(const std::string& path) {
+  std::map<std::string, GoldenArray> m;
+  std::ifstream in(path);
+  CHECK(in) << "cannot open " << path;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ss(line);
+    std::string name;
+    GoldenArray g;
+    ss >> name >> g.c >> g.h >> g.w;
+    double x;
+    while (ss >> x) g.v.push_back(x);
+    CHECK_EQ(g.v.size(), static_cast<size_t>(g.c) * g.h * g.w) << path << ": " << name;
+    m[name] = std::move(g);
+  }
+  CHECK(!m.empty()) << path << " has no records";
+  return m;
 }
 
 }  // namespace data

@@ -3,7 +3,9 @@
 #define DATA_TEST_UTIL_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace moco {
 namespace data {
@@ -15,6 +17,14 @@ void WriteFileOrDie(const std::string& path, const std::string& bytes);
 void WriteGzipFileOrDie(const std::string& path, const std::string& bytes);
 // Big-endian 32-bit integer as 4 bytes (IDX headers).
 std::string BigEndian32(uint32_t v);
+
+// One record of data/testdata/image_ops_goldens.txt: "name C H W v0 v1 ...".
+struct GoldenArray {
+  int c = 0, h = 0, w = 0;
+  std::vector<double> v;
+};
+// All records of a golden file by name; CHECK-fails if it is unreadable or malformed.
+std::map<std::string, GoldenArray> ReadGoldensOrDie(const std::string& path);
 
 }  // namespace data
 }  // namespace moco

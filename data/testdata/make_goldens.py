@@ -74,6 +74,9 @@ def main():
         k = blur_kernel_size(s)
         add("blur_%g" % s, F.gaussian_blur(x, [k, k], [s, s]))
     add("hflip", F.hflip(x))
+    # The evaluation view of an ImageFolder image at image_size 6: Resize(round(6 / 0.875) = 7)
+    # then CenterCrop(6).
+    add("eval_resize7_crop6", F.center_crop(F.resize(x, 7, interpolation=bil, antialias=False), 6))
 
     with open(OUT, "w") as f:
         f.write("# made by data/testdata/make_goldens.py with torch %s torchvision %s\n"
