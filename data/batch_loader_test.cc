@@ -1,0 +1,228 @@
+#include "data/batch_loader.h"
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace moco {
+namespace data {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Synthetic RGB images whose pixels depend on the index; indices in `corrupt` fail to load.
+class FakeDataset final : public Dataset {
+ public:
+  FakeDataset(int64_t n, std::set<int64_t> corrupt = {}) : n_(n), corrupt_(std::move(corrupt)) {}
+  int64_t size() const override { return n_; }
+  int num_classes() const override { return 7; }
+  int channels() const override { return 3; }
+  int label(int64_t index) const override { return static_cast<int>(index % 7); }
+  absl::StatusOr<Image> GetImage(int64_t index) const override {
+    if (corrupt_.count(index)) {
+      return absl::DataLossError(absl::StrCat(Describe(index), ": corrupt JPEG data"));
+    }
+    Image img;
+    img.Reshape(10, 12, 3);
+    for (size_t p = 0; p < img.pixels.size(); ++p) {
+      img.pixels[p] = static_cast<uint8_t>((p * 7 + index * 31) % 256);
+    }
+    return img;
+  }
+  std::string Describe(int64_t index) const override { return absl::StrCat("fake/", index, ".jpg"); }
+
+ private:
+  int64_t n_;
+  std::set<int64_t> corrupt_;
+};
+
+std::shared_ptr<const Transform> CifarAugment(int size) {
+  DataConfig c;
+  c.set_image_size(size);
+  c.mutable_augmentation()->set_preset(AugmentationConfig::CIFAR);
+  return *MakeTrainTransform(c, 3);
+}
+
+LoaderOptions Options(int workers, int batch = 8) {
+  LoaderOptions o;
+  o.batch_size = batch;
+  o.num_workers = workers;
+  o.prefetch_batches = 3;
+  o.seed = 42;
+  return o;
+}
+
+std::vector<HostBatch> Epoch(BatchLoader& loader, int64_t epoch) {
+  std::vector<HostBatch> out;
+  EXPECT_TRUE(loader.StartEpoch(epoch).ok());
+  while (true) {
+    auto next = loader.Next();
+    EXPECT_TRUE(next.ok()) << next.status();
+    if (!next.ok() || !next->has_value()) break;
+    out.push_back(**std::move(next));
+  }
+  return out;
+}
+
+void ExpectSameBatches(const std::vector<HostBatch>& a, const std::vector<HostBatch>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].indices, b[i].indices) << "batch " << i;
+    EXPECT_EQ(a[i].labels, b[i].labels) << "batch " << i;
+    ASSERT_EQ(a[i].views.size(), b[i].views.size());
+    for (size_t v = 0; v < a[i].views.size(); ++v) {
+      EXPECT_EQ(a[i].views[v].shape, b[i].views[v].shape);
+      EXPECT_TRUE(a[i].views[v].data == b[i].views[v].data) << "batch " << i << " view " << v;
+    }
+  }
+}
+
+TEST(BatchLoaderTest, ShapesLabelsAndPermutation) {
+  auto ds = std::make_shared<FakeDataset>(21);
+  LoaderOptions o = Options(2);
+  o.drop_last = false;
+  auto loader = BatchLoader::Create(ds, CifarAugment(6), o);
+  ASSERT_TRUE(loader.ok()) << loader.status();
+  EXPECT_EQ((*loader)->batches_per_epoch(), 3);
+  const std::vector<HostBatch> batches = Epoch(**loader, 0);
+  ASSERT_EQ(batches.size(), 3u);
+  EXPECT_EQ(batches[2].indices.size(), 5u);  // partial last batch
+  std::vector<int64_t> seen;
+  for (const HostBatch& b : batches) {
+    ASSERT_EQ(b.views.size(), 2u);
+    const int64_t n = static_cast<int64_t>(b.indices.size());
+    EXPECT_EQ(b.views[0].shape, (std::vector<int64_t>{n, 3, 6, 6}));
+    EXPECT_EQ(b.views[0].numel(), n * 3 * 36);
+    EXPECT_NE(b.views[0].data, b.views[1].data);  // two independent crops
+    for (int64_t i = 0; i < n; ++i) EXPECT_EQ(b.labels[i], b.indices[i] % 7);
+    seen.insert(seen.end(), b.indices.begin(), b.indices.end());
+  }
+  std::vector<int64_t> sorted = seen;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 21; ++i) EXPECT_EQ(sorted[i], i);
+  std::vector<int64_t> identity(21);
+  for (int i = 0; i < 21; ++i) identity[i] = i;
+  EXPECT_NE(seen, identity);  // shuffled
+}
+
+TEST(BatchLoaderTest, SameSeedSameBatchesForAnyWorkerCount) {
+  auto ds = std::make_shared<FakeDataset>(64);
+  auto transform = CifarAugment(8);
+  auto one = BatchLoader::Create(ds, transform, Options(1));
+  auto two = BatchLoader::Create(ds, transform, Options(2));
+  auto inline_loader = BatchLoader::Create(ds, transform, Options(0));
+  ASSERT_TRUE(one.ok() && two.ok() && inline_loader.ok());
+  for (int64_t epoch : {0, 1}) {
+    const auto a = Epoch(**one, epoch);
+    const auto b = Epoch(**two, epoch);
+    const auto c = Epoch(**inline_loader, epoch);
+    ASSERT_EQ(a.size(), 8u);
+    ExpectSameBatches(a, b);
+    ExpectSameBatches(a, c);
+  }
+  // Epochs differ in order and augmentation.
+  const auto e0 = Epoch(**one, 0);
+  const auto e1 = Epoch(**one, 1);
+  EXPECT_NE(e0[0].indices, e1[0].indices);
+  // A fresh loader started at epoch 1 (a resumed run) gives epoch 1's batches.
+  auto resumed = BatchLoader::Create(ds, transform, Options(2));
+  ExpectSameBatches(Epoch(**resumed, 1), e1);
+  // Another seed, other batches.
+  LoaderOptions other = Options(2);
+  other.seed = 43;
+  auto reseeded = BatchLoader::Create(ds, transform, other);
+  EXPECT_NE(Epoch(**reseeded, 0)[0].indices, e0[0].indices);
+}
+
+TEST(BatchLoaderTest, RecycledBuffersGiveIdenticalBatches) {
+  auto ds = std::make_shared<FakeDataset>(40);
+  auto transform = CifarAugment(8);
+  auto plain = BatchLoader::Create(ds, transform, Options(2));
+  auto recycling = BatchLoader::Create(ds, transform, Options(2));
+  const auto want = Epoch(**plain, 3);
+  ASSERT_TRUE((*recycling)->StartEpoch(3).ok());
+  for (size_t i = 0;; ++i) {
+    auto next = (*recycling)->Next();
+    ASSERT_TRUE(next.ok());
+    if (!next->has_value()) break;
+    ExpectSameBatches({want[i]}, {**next});
+    (*recycling)->Recycle(**std::move(next));
+  }
+}
+
+TEST(BatchLoaderTest, MaxBatchesAndRestartMidEpoch) {
+  auto ds = std::make_shared<FakeDataset>(100);
+  LoaderOptions o = Options(2, 10);
+  o.max_batches_per_epoch = 4;
+  auto loader = BatchLoader::Create(ds, CifarAugment(4), o);
+  ASSERT_TRUE(loader.ok());
+  EXPECT_EQ((*loader)->batches_per_epoch(), 4);
+  ASSERT_TRUE((*loader)->StartEpoch(0).ok());
+  ASSERT_TRUE((*loader)->Next().ok());  // then abandon epoch 0 with batches in flight
+  const auto e5 = Epoch(**loader, 5);
+  EXPECT_EQ(e5.size(), 4u);
+  auto fresh = BatchLoader::Create(ds, CifarAugment(4), o);
+  ExpectSameBatches(Epoch(**fresh, 5), e5);
+}
+
+TEST(BatchLoaderTest, FailPolicyReturnsErrorNamingTheFile) {
+  auto ds = std::make_shared<FakeDataset>(32, std::set<int64_t>{5});
+  for (int workers : {0, 2}) {
+    auto loader = BatchLoader::Create(ds, CifarAugment(4), Options(workers));
+    ASSERT_TRUE(loader.ok());
+    ASSERT_TRUE((*loader)->StartEpoch(0).ok());
+    absl::Status error;
+    for (int i = 0; i < 4 && error.ok(); ++i) {
+      auto next = (*loader)->Next();
+      if (!next.ok()) error = next.status();
+    }
+    EXPECT_EQ(error.code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(error.message(), HasSubstr("fake/5.jpg"));
+    EXPECT_EQ((*loader)->Next().status(), error);  // sticky for the epoch
+    // The loader is destroyed here with workers possibly mid-batch: must not hang.
+  }
+}
+
+TEST(BatchLoaderTest, SkipPolicyKeepsBatchesFullAndCounts) {
+  const std::set<int64_t> corrupt = {3, 4, 17};
+  auto ds = std::make_shared<FakeDataset>(40, corrupt);
+  LoaderOptions o = Options(1);
+  o.on_corrupt_image = DataConfig::SKIP;
+  auto one = BatchLoader::Create(ds, CifarAugment(4), o);
+  o.num_workers = 2;
+  auto two = BatchLoader::Create(ds, CifarAugment(4), o);
+  const auto a = Epoch(**one, 0);
+  const auto b = Epoch(**two, 0);
+  ExpectSameBatches(a, b);
+  ASSERT_EQ(a.size(), 5u);
+  for (const HostBatch& batch : a) {
+    EXPECT_EQ(batch.indices.size(), 8u);
+    for (int64_t i : batch.indices) EXPECT_EQ(corrupt.count(i), 0u) << i;
+  }
+  EXPECT_EQ((*one)->skipped_in_epoch(), 3);
+  EXPECT_EQ((*two)->skipped_in_epoch(), 3);
+}
+
+TEST(BatchLoaderTest, BadOptionsAndUsage) {
+  auto ds = std::make_shared<FakeDataset>(5);
+  auto too_small = BatchLoader::Create(ds, CifarAugment(4), Options(1, 8));
+  ASSERT_FALSE(too_small.ok());
+  EXPECT_THAT(too_small.status().message(), HasSubstr("fewer than one batch of 8"));
+  LoaderOptions o = Options(1, 2);
+  o.prefetch_batches = 0;
+  EXPECT_THAT(BatchLoader::Create(ds, CifarAugment(4), o).status().message(),
+              HasSubstr("prefetch_batches"));
+  auto loader = BatchLoader::Create(ds, CifarAugment(4), Options(1, 2));
+  ASSERT_TRUE(loader.ok());
+  EXPECT_EQ((*loader)->Next().status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE((*loader)->StartEpoch(-1).ok());
+}
+
+}  // namespace
+}  // namespace data
+}  // namespace moco
