@@ -142,7 +142,9 @@ absl::Status SyncDir(const std::string& dir) {
   const int err = errno;
   ::close(fd);
   if (rc != 0 && err != EINVAL) {
-    return absl::UnknownError(absl::StrCat("cannot sync folder ", dir, ": ", ErrnoText(err)));
+    return absl::UnknownError(absl::StrCat("cannot sync folder ", dir, ": ", ErrnoText(err),
+                                           " (the new checkpoint is in place but may not "
+                                           "survive a power loss)"));
   }
   return absl::OkStatus();
 }

@@ -53,8 +53,10 @@ inline constexpr uint32_t kCheckpointFormatVersion = 1;
 //   2. write header, payload and checksum; fsync the file; close it;
 //   3. rename it over `path` (atomic on POSIX file systems);
 //   4. fsync the folder so the rename itself is durable.
-// On any failure the temporary file is removed and a file already at `path` is untouched;
-// the error names the path and the failing step (e.g. "No space left on device").
+// On a failure in steps 1-3 the temporary file is removed and a file already at `path` is
+// untouched; the error names the path and the failing step (e.g. "No space left on device").
+// If only step 4 fails, the new file is in place but the rename may not survive a power loss;
+// the error says so.
 // InvalidArgument if an array's data size does not match its shape.
 absl::Status WriteCheckpoint(const std::string& path, const Checkpoint& checkpoint);
 
