@@ -355,11 +355,10 @@ absl::Status SaveCheckpointToRunDir(const std::string& run_dir, const Checkpoint
     ::unlink(link_name.c_str());  // a leftover of an earlier crash
     bool moved = false;
     if (::link(latest.c_str(), link_name.c_str()) == 0) {
-      if (::rename(link_name.c_str(), previous.c_str()) == 0) {
-        moved = true;
-      } else {
-        ::unlink(link_name.c_str());
-      }
+      moved = ::rename(link_name.c_str(), previous.c_str()) == 0;
+      // Gone after a real rename; still there if the rename failed, or if P was already a
+      // link to C (a crash between steps 2 and 3), when rename does nothing.
+      ::unlink(link_name.c_str());
     }
     if (!moved) {
       // No hard links here: rename instead (ReadLatestCheckpoint covers the gap).

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -403,6 +404,21 @@ TEST(RunDirCheckpointTest, SaveKeepsThePreviousCheckpoint) {
   absl::StatusOr<Checkpoint> r = ReadLatestCheckpoint(dir);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->epoch, 3);
+}
+
+TEST(RunDirCheckpointTest, SaveAfterACrashBetweenLinkAndRename) {
+  // A crash after step 2 leaves P and C as two names of one file; the next save must still
+  // end with P = that checkpoint, C = the new one, and no stray files.
+  const std::string dir = NewDir("rundir_crash");
+  ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(1)).ok());
+  ASSERT_EQ(link(CheckpointPath(dir).c_str(), PreviousCheckpointPath(dir).c_str()), 0);
+  ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(2)).ok());
+  EXPECT_EQ(ListDir(dir), (std::vector<std::string>{"checkpoint.ckpt", "checkpoint.prev.ckpt"}));
+  absl::StatusOr<Checkpoint> latest = ReadCheckpoint(CheckpointPath(dir));
+  absl::StatusOr<Checkpoint> prev = ReadCheckpoint(PreviousCheckpointPath(dir));
+  ASSERT_TRUE(latest.ok() && prev.ok());
+  EXPECT_EQ(latest->epoch, 2);
+  EXPECT_EQ(prev->epoch, 1);
 }
 
 TEST(RunDirCheckpointTest, FailedSaveLeavesBothCheckpoints) {
