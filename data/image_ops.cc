@@ -166,10 +166,16 @@ void AdjustHue(float shift, FloatImage* img) {
     } else {
       h = 4.0f + gc - rc;
     }
-    h = std::fmod(h / 6.0f + 1.0f, 1.0f);
-    // (h + shift) % 1.0 with Python's sign convention
-    h = std::fmod(h + shift, 1.0f);
-    if (h < 0) h += 1.0f;
+    // torch.fmod(h / 6 + 1, 1): the argument lies in [0, 2), where subtracting 1 is exact.
+    h = h / 6.0f + 1.0f;
+    if (h >= 1.0f) h -= 1.0f;
+    // (h + shift) % 1.0, Python's sign convention; h + shift lies in (-1, 2) (exact as above).
+    h += shift;
+    if (h >= 1.0f) {
+      h -= 1.0f;
+    } else if (h < 0.0f) {
+      h += 1.0f;
+    }
     // torchvision _hsv2rgb
     const float h6 = h * 6.0f;
     const float fi = std::floor(h6);
@@ -218,8 +224,9 @@ void GaussianBlur(float sigma, FloatImage* img, std::vector<float>* scratch) {
     for (int i = 0; i < k; ++i) kernel[i] = static_cast<float>(kernel[i] / sum);
   }
   auto reflect = [](int i, int n) { return i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i); };
-  scratch->resize(static_cast<size_t>(h) * w);
+  scratch->resize(static_cast<size_t>(h) * w + w + 2 * radius);
   float* tmp = scratch->data();
+  float* padded = tmp + static_cast<size_t>(h) * w;
   for (int c = 0; c < img->channels; ++c) {
     float* p = img->channel(c);
     // Vertical pass into tmp.
@@ -232,18 +239,15 @@ void GaussianBlur(float sigma, FloatImage* img, std::vector<float>* scratch) {
         for (int x = 0; x < w; ++x) dst[x] += kt * src[x];
       }
     }
-    // Horizontal pass back into p.
+    // Horizontal pass back into p, through a reflect-padded copy of each row.
     for (int y = 0; y < h; ++y) {
       const float* src = tmp + static_cast<size_t>(y) * w;
+      for (int x = -radius; x < w + radius; ++x) padded[x + radius] = src[reflect(x, w)];
       float* dst = p + static_cast<size_t>(y) * w;
       for (int x = 0; x < w; ++x) {
+        const float* s = padded + x;
         float acc = 0;
-        if (x >= radius && x + radius < w) {
-          const float* s = src + x - radius;
-          for (int t = 0; t < k; ++t) acc += kernel[t] * s[t];
-        } else {
-          for (int t = 0; t < k; ++t) acc += kernel[t] * src[reflect(x + t - radius, w)];
-        }
+        for (int t = 0; t < k; ++t) acc += kernel[t] * s[t];
         dst[x] = acc;
       }
     }
