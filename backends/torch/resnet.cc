@@ -165,13 +165,29 @@ void ResNetImpl::reset() {
 torch::Tensor ResNetImpl::features(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == options_.in_channels, "ResNet: expected input (N, ",
               options_.in_channels, ", H, W), got ", x.sizes());
-  torch::Tensor out = bn1->forward(conv1->forward(x)).relu_();
+  const int64_t n = bn_splits_;
+  const bool regroup = is_training() && n > 1;
+  const int64_t batch = x.size(0);
+  TORCH_CHECK(!regroup || batch % n == 0, "ResNet: batch size ", batch,
+              " is not divisible by the BN splits ", n);
+  torch::Tensor out = x;
+  if (regroup) {
+    // Sample g * M + i (group g, position i) moves to row i * n + g: interleaved group g.
+    out = x.view({n, batch / n, x.size(1), x.size(2), x.size(3)})
+              .transpose(0, 1)
+              .reshape(x.sizes());
+  }
+  out = bn1->forward(conv1->forward(out)).relu_();
   if (maxpool) out = maxpool->forward(out);
   out = layer1->forward(out);
   out = layer2->forward(out);
   out = layer3->forward(out);
   out = layer4->forward(out);
-  return torch::flatten(avgpool->forward(out), 1);
+  out = torch::flatten(avgpool->forward(out), 1);
+  if (regroup) {
+    out = out.view({batch / n, n, out.size(1)}).transpose(0, 1).reshape({batch, out.size(1)});
+  }
+  return out;
 }
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
@@ -182,8 +198,11 @@ torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
 void ResNetImpl::set_bn_splits(int64_t num_splits) {
   TORCH_CHECK(num_splits >= 1, "ResNet: bn splits must be >= 1, got ", num_splits);
   for (const auto& module : modules(/*include_self=*/false)) {
-    if (auto* bn = module->as<SplitBatchNorm2dImpl>()) bn->set_num_splits(num_splits);
+    if (auto* bn = module->as<SplitBatchNorm2dImpl>()) {
+      bn->set_num_splits(num_splits, SplitLayout::kInterleaved);
+    }
   }
+  bn_splits_ = num_splits;
 }
 
 absl::StatusOr<ResNet> MakeResNet(const ResNetOptions& options) {

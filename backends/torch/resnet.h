@@ -99,8 +99,15 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   // Pooled backbone features (N, feature_width()), the input of the head.
   torch::Tensor features(const torch::Tensor& x);
 
-  // Sets the split count of every BatchNorm layer (training-mode shuffling BN); >= 1.
+  // Training-mode shuffling BN: every BatchNorm computes its statistics over num_splits (>= 1)
+  // groups of consecutive samples, group g = samples [g * N / n, (g + 1) * N / n), as n GPUs
+  // would; N must be divisible by n. Implementation: the BN layers use the (free)
+  // SplitLayout::kInterleaved, and features() reorders its input batch so that interleaved
+  // groups are the caller's consecutive groups, then restores the order of its output (copies
+  // of the images and of the features only). Calling the submodules directly thus sees
+  // interleaved groups.
   void set_bn_splits(int64_t num_splits);
+  int64_t bn_splits() const { return bn_splits_; }
 
   // Backbone output width: max(1, round(512 * w)) * expansion.
   int64_t feature_width() const { return feature_width_; }
@@ -118,6 +125,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
  private:
   ResNetOptions options_;
   int64_t feature_width_ = 0;
+  int64_t bn_splits_ = 1;
 };
 TORCH_MODULE(ResNet);
 

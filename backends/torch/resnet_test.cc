@@ -193,9 +193,12 @@ TEST(MakeResNetTest, RejectsBadOptionsNamingTheField) {
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("model.feature_dim"));
 }
 
-TEST(ResNetTest, WrongInputChannelsThrows) {
+TEST(ResNetTest, WrongInputThrows) {
   ResNet net = Make(Options("resnet18", true, 0.125f, 1, 8, true));
   EXPECT_THROW(net->forward(torch::zeros({2, 3, 32, 32})), c10::Error);
+  net->set_bn_splits(4);
+  EXPECT_THROW(net->forward(torch::zeros({6, 1, 32, 32})), c10::Error);  // 6 % 4 != 0
+  EXPECT_THROW(net->set_bn_splits(0), c10::Error);
 }
 
 // ---- Initialization --------------------------------------------------------------------------
@@ -270,7 +273,9 @@ TEST(ResNetTest, CloneIsAnIndependentDeepCopy) {
     EXPECT_TRUE(item.value().equal(kp[item.key()])) << item.key();
     EXPECT_NE(item.value().data_ptr(), kp[item.key()].data_ptr()) << item.key();
   }
+  EXPECT_EQ(key->bn_splits(), 4);
   EXPECT_EQ(key->layer3[1]->as<BasicBlock>()->bn2->num_splits(), 4);
+  EXPECT_EQ(key->layer3[1]->as<BasicBlock>()->bn2->split_layout(), SplitLayout::kInterleaved);
   EXPECT_TRUE(key->options().cifar_stem);
   {
     torch::NoGradGuard no_grad;

@@ -13,6 +13,11 @@
 // its unbiased variance (as torch does). num_batches_tracked is incremented once per forward.
 // Eval mode: the running statistics are used and the split count is ignored.
 //
+// SplitLayout::kInterleaved instead puts sample i in group i % n (the official MoCo code's
+// layout). It is a free view of the batch, where consecutive groups cost a copy of the
+// activations in and out; ResNet uses it internally and reorders its input so that its own
+// groups are consecutive (see resnet.h).
+//
 // momentum 0.1 and eps 1e-5, as torch's defaults. Shape errors and a batch that the split count
 // does not divide throw c10::Error (the backend's entry points turn it into absl::Status).
 #ifndef BACKENDS_TORCH_SPLIT_BATCH_NORM_H_
@@ -23,6 +28,12 @@
 #include <torch/torch.h>
 
 namespace moco::torch_backend {
+
+// Which samples of a training batch of N = n * M form a BN group.
+enum class SplitLayout {
+  kConsecutive,  // group g = samples [g * M, (g + 1) * M), as n GPUs would see them
+  kInterleaved,  // group g = samples g, g + n, g + 2n, ...
+};
 
 class SplitBatchNorm2dImpl : public torch::nn::Cloneable<SplitBatchNorm2dImpl> {
  public:
@@ -39,9 +50,11 @@ class SplitBatchNorm2dImpl : public torch::nn::Cloneable<SplitBatchNorm2dImpl> {
   // Normalizes x (N, C, H, W); see the file comment for training and eval semantics.
   torch::Tensor forward(const torch::Tensor& x);
 
-  // Number of groups the training batch is split into; must be >= 1. Default 1 (plain BN).
-  void set_num_splits(int64_t num_splits);
+  // Number of groups the training batch is split into, and which samples form a group; must be
+  // >= 1. Default 1 (plain BN).
+  void set_num_splits(int64_t num_splits, SplitLayout layout = SplitLayout::kConsecutive);
   int64_t num_splits() const { return num_splits_; }
+  SplitLayout split_layout() const { return layout_; }
 
   int64_t num_features() const { return num_features_; }
 
@@ -56,6 +69,7 @@ class SplitBatchNorm2dImpl : public torch::nn::Cloneable<SplitBatchNorm2dImpl> {
  private:
   int64_t num_features_;
   int64_t num_splits_ = 1;
+  SplitLayout layout_ = SplitLayout::kConsecutive;
 };
 
 TORCH_MODULE(SplitBatchNorm2d);

@@ -17,6 +17,7 @@ double MaxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 struct SplitCase {
+  SplitLayout layout;
   int64_t splits;
   int64_t batch;
   int64_t height;
@@ -39,7 +40,7 @@ TEST_P(SplitBatchNormVsPerGroupTest, MatchesPerGroupFunctionalBatchNorm) {
   const torch::Tensor upstream = torch::randn({c.batch, channels, c.height, c.width});
 
   SplitBatchNorm2d bn(channels);
-  bn->set_num_splits(c.splits);
+  bn->set_num_splits(c.splits, c.layout);
   bn->train();
   {
     torch::NoGradGuard no_grad;
@@ -57,13 +58,18 @@ TEST_P(SplitBatchNormVsPerGroupTest, MatchesPerGroupFunctionalBatchNorm) {
   torch::Tensor ref_w = weight0.clone().requires_grad_(true);
   torch::Tensor ref_b = bias0.clone().requires_grad_(true);
   const int64_t group = c.batch / c.splits;
-  std::vector<torch::Tensor> ref_outputs;
+  std::vector<torch::Tensor> ref_outputs, members;
   torch::Tensor mean_sum = torch::zeros({channels});
   torch::Tensor var_sum = torch::zeros({channels});
   for (int64_t g = 0; g < c.splits; ++g) {
+    // Consecutive: samples [g * group, (g + 1) * group). Interleaved: g, g + n, g + 2n, ...
+    const torch::Tensor index = c.layout == SplitLayout::kConsecutive
+                                    ? torch::arange(g * group, (g + 1) * group)
+                                    : torch::arange(g, c.batch, c.splits);
+    members.push_back(index);
     torch::Tensor rm = mean0.clone();
     torch::Tensor rv = var0.clone();
-    ref_outputs.push_back(F::batch_norm(ref_x.narrow(0, g * group, group), rm, rv,
+    ref_outputs.push_back(F::batch_norm(ref_x.index_select(0, index), rm, rv,
                                         F::BatchNormFuncOptions()
                                             .weight(ref_w)
                                             .bias(ref_b)
@@ -73,7 +79,9 @@ TEST_P(SplitBatchNormVsPerGroupTest, MatchesPerGroupFunctionalBatchNorm) {
     mean_sum += rm;
     var_sum += rv;
   }
-  torch::Tensor ref_y = torch::cat(ref_outputs, 0);
+  // Back to sample order: row k of the concatenation is sample order[k].
+  const torch::Tensor order = torch::cat(members, 0);
+  torch::Tensor ref_y = torch::cat(ref_outputs, 0).index_select(0, torch::argsort(order));
   (ref_y * upstream).sum().backward();
 
   EXPECT_LT(MaxAbsDiff(y, ref_y), 1e-5);
@@ -85,7 +93,7 @@ TEST_P(SplitBatchNormVsPerGroupTest, MatchesPerGroupFunctionalBatchNorm) {
   EXPECT_EQ(bn->num_batches_tracked.item<int64_t>(), 1);
 
   // Hand computation of group 0, channel 1: normalized with the group's biased variance.
-  const torch::Tensor v = input.narrow(0, 0, group).select(1, 1);
+  const torch::Tensor v = input.index_select(0, members[0]).select(1, 1);
   const double mu = v.mean().item<double>();
   const double var_biased = (v - mu).pow(2).mean().item<double>();
   const double expected = (input[0][1][0][0].item<double>() - mu) /
@@ -95,9 +103,47 @@ TEST_P(SplitBatchNormVsPerGroupTest, MatchesPerGroupFunctionalBatchNorm) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Splits, SplitBatchNormVsPerGroupTest,
-                         ::testing::Values(SplitCase{1, 8, 5, 7}, SplitCase{2, 8, 5, 7},
-                                           SplitCase{4, 8, 3, 5}, SplitCase{4, 12, 1, 3},
-                                           SplitCase{2, 6, 7, 1}));
+                         ::testing::Values(SplitCase{SplitLayout::kConsecutive, 1, 8, 5, 7},
+                                           SplitCase{SplitLayout::kConsecutive, 2, 8, 5, 7},
+                                           SplitCase{SplitLayout::kConsecutive, 4, 8, 3, 5},
+                                           SplitCase{SplitLayout::kConsecutive, 4, 12, 1, 3},
+                                           SplitCase{SplitLayout::kConsecutive, 2, 6, 7, 1},
+                                           SplitCase{SplitLayout::kInterleaved, 1, 8, 5, 7},
+                                           SplitCase{SplitLayout::kInterleaved, 2, 8, 5, 7},
+                                           SplitCase{SplitLayout::kInterleaved, 4, 8, 3, 5},
+                                           SplitCase{SplitLayout::kInterleaved, 4, 12, 1, 3},
+                                           SplitCase{SplitLayout::kInterleaved, 2, 6, 7, 1}));
+
+// The interleaved path's output is not an autograd view: the in-place ReLU and residual add a
+// ResNet applies to it must give the same gradients as out-of-place ops on plain per-group BN.
+TEST(SplitBatchNormTest, InterleavedOutputSupportsInPlaceOps) {
+  torch::manual_seed(11);
+  const torch::Tensor input = torch::randn({8, 4, 3, 3});
+  const torch::Tensor residual = torch::randn({8, 4, 3, 3});
+  const torch::Tensor upstream = torch::randn({8, 4, 3, 3});
+  SplitBatchNorm2d bn(4);
+  bn->set_num_splits(2, SplitLayout::kInterleaved);
+  torch::Tensor x = input.clone().requires_grad_(true);
+  torch::Tensor y = bn->forward(x);
+  y += residual;
+  y.relu_();
+  (y * upstream).sum().backward();
+
+  SplitBatchNorm2d ref(4);
+  ref->set_num_splits(1);
+  torch::Tensor ref_x = input.clone().requires_grad_(true);
+  // Interleaved groups of 2 = even and odd samples.
+  const torch::Tensor even = torch::arange(0, 8, 2), odd = torch::arange(1, 8, 2);
+  torch::Tensor ref_y = torch::zeros({8, 4, 3, 3});
+  ref_y = ref_y.index_put({even}, ref->forward(ref_x.index_select(0, even)));
+  ref_y = ref_y.index_put({odd}, ref->forward(ref_x.index_select(0, odd)));
+  ref_y = torch::relu(ref_y + residual);
+  (ref_y * upstream).sum().backward();
+  EXPECT_LT(MaxAbsDiff(y, ref_y), 1e-5);
+  EXPECT_LT(MaxAbsDiff(x.grad(), ref_x.grad()), 1e-4);
+  EXPECT_LT(MaxAbsDiff(bn->weight.grad(), ref->weight.grad()), 1e-4);
+  EXPECT_LT(MaxAbsDiff(bn->bias.grad(), ref->bias.grad()), 1e-4);
+}
 
 // The running statistics follow torch's rule with the unbiased variance, checked by hand:
 // with 2 splits, running = 0.9 * running + 0.1 * mean over groups of (mean_g, unbiased var_g).
@@ -158,8 +204,10 @@ TEST(SplitBatchNormTest, NamesAndInitialValuesMatchTorchvision) {
 
 TEST(SplitBatchNormTest, BadInputThrows) {
   SplitBatchNorm2d bn(3);
-  bn->set_num_splits(4);
+  bn->set_num_splits(4, SplitLayout::kInterleaved);
   EXPECT_THROW(bn->forward(torch::randn({6, 3, 2, 2})), c10::Error);  // 6 % 4 != 0
+  bn->set_num_splits(4);
+  EXPECT_THROW(bn->forward(torch::randn({6, 3, 2, 2})), c10::Error);
   EXPECT_THROW(bn->forward(torch::randn({8, 2, 2, 2})), c10::Error);  // wrong channels
   EXPECT_THROW(bn->forward(torch::randn({8, 3, 2})), c10::Error);     // not 4-d
   EXPECT_THROW(bn->forward(torch::randn({4, 3, 1, 1})), c10::Error);  // 1 value per group
@@ -170,11 +218,12 @@ TEST(SplitBatchNormTest, BadInputThrows) {
 // independent storage.
 TEST(SplitBatchNormTest, CloneIsDeepAndKeepsSplits) {
   SplitBatchNorm2d bn(3);
-  bn->set_num_splits(2);
+  bn->set_num_splits(2, SplitLayout::kInterleaved);
   bn->forward(torch::randn({4, 3, 2, 2}));
   auto copy = std::dynamic_pointer_cast<SplitBatchNorm2dImpl>(bn->clone());
   ASSERT_NE(copy, nullptr);
   EXPECT_EQ(copy->num_splits(), 2);
+  EXPECT_EQ(copy->split_layout(), SplitLayout::kInterleaved);
   EXPECT_TRUE(copy->running_mean.equal(bn->running_mean));
   EXPECT_EQ(copy->num_batches_tracked.item<int64_t>(), 1);
   {
