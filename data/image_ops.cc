@@ -148,6 +148,7 @@ void AdjustHue(float shift, FloatImage* img) {
   float* rp = img->channel(0);
   float* gp = img->channel(1);
   float* bp = img->channel(2);
+  // Branch-free (selects only) so the compiler can vectorize; the arithmetic is torchvision's.
   for (size_t i = 0; i < n; ++i) {
     const float r = rp[i], g = gp[i], b = bp[i];
     // torchvision _rgb2hsv
@@ -158,45 +159,27 @@ void AdjustHue(float shift, FloatImage* img) {
     const float s = cr / (eqc ? 1.0f : maxc);
     const float div = eqc ? 1.0f : cr;
     const float rc = (maxc - r) / div, gc = (maxc - g) / div, bc = (maxc - b) / div;
-    float h;
-    if (maxc == r) {
-      h = bc - gc;
-    } else if (maxc == g) {
-      h = 2.0f + rc - bc;
-    } else {
-      h = 4.0f + gc - rc;
-    }
+    const float hr = bc - gc, hg = 2.0f + rc - bc, hb = 4.0f + gc - rc;
+    float h = maxc == r ? hr : (maxc == g ? hg : hb);
     // torch.fmod(h / 6 + 1, 1): the argument lies in [0, 2), where subtracting 1 is exact.
     h = h / 6.0f + 1.0f;
-    if (h >= 1.0f) h -= 1.0f;
+    h = h >= 1.0f ? h - 1.0f : h;
     // (h + shift) % 1.0, Python's sign convention; h + shift lies in (-1, 2) (exact as above).
     h += shift;
-    if (h >= 1.0f) {
-      h -= 1.0f;
-    } else if (h < 0.0f) {
-      h += 1.0f;
-    }
+    h = h >= 1.0f ? h - 1.0f : (h < 0.0f ? h + 1.0f : h);
     // torchvision _hsv2rgb
     const float h6 = h * 6.0f;
     const float fi = std::floor(h6);
     const float f = h6 - fi;
-    const int sector = static_cast<int>(fi) % 6;
+    const float sector = fi >= 6.0f ? fi - 6.0f : fi;  // i % 6 for i in [0, 6]
     const float v = maxc;
     const float p = Clamp01(v * (1.0f - s));
     const float q = Clamp01(v * (1.0f - s * f));
     const float t = Clamp01(v * (1.0f - s * (1.0f - f)));
-    float ro, go, bo;
-    switch (sector) {
-      case 0: ro = v; go = t; bo = p; break;
-      case 1: ro = q; go = v; bo = p; break;
-      case 2: ro = p; go = v; bo = t; break;
-      case 3: ro = p; go = q; bo = v; break;
-      case 4: ro = t; go = p; bo = v; break;
-      default: ro = v; go = p; bo = q; break;
-    }
-    rp[i] = ro;
-    gp[i] = go;
-    bp[i] = bo;
+    // sector: 0 (v,t,p) 1 (q,v,p) 2 (p,v,t) 3 (p,q,v) 4 (t,p,v) 5 (v,p,q)
+    rp[i] = sector == 0.f || sector == 5.f ? v : (sector == 1.f ? q : (sector == 4.f ? t : p));
+    gp[i] = sector == 1.f || sector == 2.f ? v : (sector == 0.f ? t : (sector == 3.f ? q : p));
+    bp[i] = sector == 3.f || sector == 4.f ? v : (sector == 2.f ? t : (sector == 5.f ? q : p));
   }
 }
 
@@ -244,11 +227,13 @@ void GaussianBlur(float sigma, FloatImage* img, std::vector<float>* scratch) {
       const float* src = tmp + static_cast<size_t>(y) * w;
       for (int x = -radius; x < w + radius; ++x) padded[x + radius] = src[reflect(x, w)];
       float* dst = p + static_cast<size_t>(y) * w;
-      for (int x = 0; x < w; ++x) {
-        const float* s = padded + x;
-        float acc = 0;
-        for (int t = 0; t < k; ++t) acc += kernel[t] * s[t];
-        dst[x] = acc;
+      // Tap-outer order: each pass is a vectorizable axpy over the row; per output pixel the
+      // terms are still summed in tap order.
+      std::fill(dst, dst + w, 0.f);
+      for (int t = 0; t < k; ++t) {
+        const float kt = kernel[t];
+        const float* s = padded + t;
+        for (int x = 0; x < w; ++x) dst[x] += kt * s[x];
       }
     }
   }

@@ -10,6 +10,8 @@
 // (configs/quickstart.pbtxt: CIFAR preset, crop 0.2-1, 1 channel, 28x28, batch 256).
 #include <unistd.h>
 
+#include <time.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -112,8 +114,29 @@ absl::StatusOr<std::string> MakeJpegFolder(const std::string& dir, int n) {
   return root;
 }
 
-// Times `batches` batches after one warm-up batch; returns images/s.
-absl::StatusOr<double> Measure(std::shared_ptr<const Dataset> ds,
+double CpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+std::string LoadAverage() {
+  FILE* f = std::fopen("/proc/loadavg", "r");
+  if (f == nullptr) return "?";
+  char buf[64] = {0};
+  const bool ok = std::fgets(buf, sizeof(buf), f) != nullptr;
+  std::fclose(f);
+  std::string s = ok ? buf : "?";
+  return s.substr(0, s.find(' '));
+}
+
+struct Throughput {
+  double wall = 0;  // images per wall-clock second
+  double cpu = 0;   // images per CPU-second of the whole process
+};
+
+// Times `batches` batches after one warm-up batch.
+absl::StatusOr<Throughput> Measure(std::shared_ptr<const Dataset> ds,
                                std::shared_ptr<const Transform> transform, int workers,
                                int batch_size, int batches) {
   LoaderOptions o;
@@ -128,6 +151,7 @@ absl::StatusOr<double> Measure(std::shared_ptr<const Dataset> ds,
   if (!warm) return absl::InternalError("no warm-up batch");
   loader->Recycle(std::move(*warm));
   const auto start = Clock::now();
+  const double cpu_start = CpuSeconds();
   int64_t images = 0;
   while (true) {
     ASSIGN_OR_RETURN(auto batch, loader->Next());
@@ -136,8 +160,9 @@ absl::StatusOr<double> Measure(std::shared_ptr<const Dataset> ds,
     loader->Recycle(std::move(*batch));
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu = CpuSeconds() - cpu_start;
   if (images == 0) return absl::InvalidArgumentError("no batches timed: the dataset is too small");
-  return images / seconds;
+  return Throughput{images / seconds, images / cpu};
 }
 
 absl::Status Run() {
@@ -153,7 +178,12 @@ absl::Status Run() {
   if (dir.empty()) dir = absl::StrCat("/tmp/loader_benchmark_", getpid());
   std::filesystem::create_directories(dir);
   std::printf("hardware threads: %u\n", std::thread::hardware_concurrency());
-  std::printf("%-44s %8s %6s %12s\n", "case", "workers", "batch", "images/s");
+  std::printf("load average at start: %s\n", LoadAverage().c_str());
+  std::printf("%-44s %8s %6s %12s %14s\n", "case", "workers", "batch", "images/s", "images/CPU-s");
+  auto report = [](const char* name, int w, int batch, const Throughput& t) {
+    std::printf("%-44s %8d %6d %12.0f %14.0f\n", name, w, batch, t.wall, t.cpu);
+    std::fflush(stdout);
+  };
 
   DataConfig v2;
   v2.mutable_augmentation()->set_preset(AugmentationConfig::MOCO_V2);
@@ -165,8 +195,8 @@ absl::Status Run() {
     c.set_image_size(32);
     ASSIGN_OR_RETURN(auto t, MakeTrainTransform(c, 3));
     for (int w : workers) {
-      ASSIGN_OR_RETURN(double ips, Measure(ds, t, w, 256, FLAGS_cifar_batches));
-      std::printf("%-44s %8d %6d %12.0f\n", "v2 two views 32x32 (CIFAR binary)", w, 256, ips);
+      ASSIGN_OR_RETURN(Throughput tp, Measure(ds, t, w, 256, FLAGS_cifar_batches));
+      report("v2 two views 32x32 (CIFAR binary)", w, 256, tp);
     }
   }
   {  // (b) 224x224 from a JPEG folder, v2 recipe.
@@ -176,9 +206,8 @@ absl::Status Run() {
     c.set_image_size(224);
     ASSIGN_OR_RETURN(auto t, MakeTrainTransform(c, 3));
     for (int w : workers) {
-      ASSIGN_OR_RETURN(double ips, Measure(ds, t, w, FLAGS_jpeg_batch, FLAGS_jpeg_batches));
-      std::printf("%-44s %8d %6d %12.0f\n", "v2 two views 224x224 (JPEG 500x375 folder)", w,
-                  FLAGS_jpeg_batch, ips);
+      ASSIGN_OR_RETURN(Throughput tp, Measure(ds, t, w, FLAGS_jpeg_batch, FLAGS_jpeg_batches));
+      report("v2 two views 224x224 (JPEG 500x375 folder)", w, FLAGS_jpeg_batch, tp);
     }
   }
   if (FLAGS_mnist_batches > 0 &&
@@ -196,11 +225,11 @@ absl::Status Run() {
     ASSIGN_OR_RETURN(auto ds, OpenDataset(c, Split::kTrain));
     ASSIGN_OR_RETURN(auto t, MakeTrainTransform(c, 1));
     for (int w : workers) {
-      ASSIGN_OR_RETURN(double ips, Measure(ds, t, w, 256, FLAGS_mnist_batches));
-      std::printf("%-44s %8d %6d %12.0f\n", "quickstart two views 28x28 (Fashion-MNIST)", w, 256,
-                  ips);
+      ASSIGN_OR_RETURN(Throughput tp, Measure(ds, t, w, 256, FLAGS_mnist_batches));
+      report("quickstart two views 28x28 (Fashion-MNIST)", w, 256, tp);
     }
   }
+  std::printf("load average at end: %s\n", LoadAverage().c_str());
   if (FLAGS_tmp_dir.empty()) std::filesystem::remove_all(dir);
   return absl::OkStatus();
 }
