@@ -1,0 +1,70 @@
+// What both evaluation pipelines (//eval:knn, //eval:linear_probe) set up before measuring:
+// the validated config, the checkpoint, the backend, both dataset splits, the evaluation view,
+// and the feature sources of the selected encoders.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<EvalSetup> setup, PrepareEval(FLAGS_config));
+//   for (EvalConfig::Encoders which : SelectedEncoders(setup->config)) {
+//     ASSIGN_OR_RETURN(EvaluatedEncoder e, MakeEvaluatedEncoder(*setup, which));
+//     ASSIGN_OR_RETURN(FeatureSet test, ExtractSplit(*setup, *e.source, data::Split::kTest));
+//   }
+#ifndef EVAL_EVAL_SETUP_H_
+#define EVAL_EVAL_SETUP_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "data/dataset_interface.h"
+#include "data/transform.h"
+#include "eval/checkpoint_encoder.h"
+#include "eval/eval_config.pb.h"
+#include "eval/feature_extractor.h"
+#include "moco/backend.h"
+
+namespace moco {
+namespace eval {
+
+struct EvalSetup {
+  std::string config_path;
+  EvalConfig config;
+  EvalCheckpoint checkpoint;
+  std::unique_ptr<Backend> backend;
+  std::shared_ptr<const data::Dataset> train, test;
+  std::shared_ptr<const data::Transform> eval_view;  // resize + center crop + normalize
+  int in_channels = 0;   // the checkpoint's model.in_channels
+  int num_classes = 0;   // max over both splits
+};
+
+// Loads and validates `config_path` (every error with its field path), reads the checkpoint
+// (errors name the file), sets the thread counts, creates the backend, opens both splits and
+// builds the evaluation view. Also checks what needs the checkpoint: the normalization has 1 or
+// model.in_channels values.
+absl::StatusOr<std::unique_ptr<EvalSetup>> PrepareEval(const std::string& config_path);
+
+// One evaluated feature extractor and what it owns.
+struct EvaluatedEncoder {
+  EvalConfig::Encoders which = EvalConfig::LEARNED;
+  std::string name;                   // "LEARNED", "RANDOM_INIT", "RAW_PIXELS"
+  std::unique_ptr<Encoder> encoder;   // null for RAW_PIXELS
+  std::unique_ptr<FeatureSource> source;
+  int64_t feature_dim = 0;
+};
+
+// LEARNED: the checkpoint's query encoder (errors name the file and the first mismatched
+// parameter); RANDOM_INIT: a fresh encoder of the same architecture from random_init_seed;
+// RAW_PIXELS: the evaluation view's pixels, L2-normalized.
+absl::StatusOr<EvaluatedEncoder> MakeEvaluatedEncoder(EvalSetup& setup,
+                                                      EvalConfig::Encoders which);
+
+// Loader options for extraction from the config (extract_batch_size, data.num_workers, ...).
+ExtractOptions ExtractionOptions(const EvalSetup& setup, data::Split split);
+
+// Features of a whole split through the evaluation view (max_train_images / max_test_images
+// applied), logging progress about every 10 seconds.
+absl::StatusOr<FeatureSet> ExtractSplit(EvalSetup& setup, FeatureSource& source,
+                                        const std::string& encoder_name, data::Split split);
+
+}  // namespace eval
+}  // namespace moco
+
+#endif  // EVAL_EVAL_SETUP_H_

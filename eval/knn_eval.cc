@@ -1,0 +1,62 @@
+#include "eval/knn_eval.h"
+
+#include <chrono>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "eval/eval_config_io.h"
+#include "eval/eval_setup.h"
+#include "eval/knn_classifier.h"
+#include "eval/results_writer.h"
+#include "glog/logging.h"
+#include "moco/status_macros.h"
+
+namespace moco {
+namespace eval {
+
+absl::StatusOr<EvalResults> RunKnnEval(const std::string& config_path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<EvalSetup> setup, PrepareEval(config_path));
+  const EvalConfig& config = setup->config;
+  EvalResults results;
+  results.set_tool("knn");
+  results.set_checkpoint(config.checkpoint());
+  results.set_checkpoint_epoch(setup->checkpoint.epoch);
+  results.set_checkpoint_global_step(setup->checkpoint.global_step);
+  *results.mutable_checkpoint_config() = setup->checkpoint.config;
+  *results.mutable_eval_config() = config;
+
+  KnnOptions options;
+  options.k = config.knn().k();
+  options.temperature = config.knn().temperature();
+  options.num_classes = setup->num_classes;
+  for (EvalConfig::Encoders which : SelectedEncoders(config)) {
+    const auto start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(EvaluatedEncoder encoder, MakeEvaluatedEncoder(*setup, which));
+    ASSIGN_OR_RETURN(FeatureSet train,
+                     ExtractSplit(*setup, *encoder.source, encoder.name, data::Split::kTrain));
+    ASSIGN_OR_RETURN(FeatureSet test,
+                     ExtractSplit(*setup, *encoder.source, encoder.name, data::Split::kTest));
+    ASSIGN_OR_RETURN(ClassificationMetrics m,
+                     WeightedKnnClassify(train.features, train.labels, test.features,
+                                         test.labels, options));
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    LOG(INFO) << encoder.name << " kNN top-1 " << 100 * m.top1 << "%, top-5 " << 100 * m.top5
+              << "% (" << m.count << " test images, " << seconds << " s)";
+    EvalResults::EncoderResult* r = results.add_results();
+    r->set_encoder(encoder.name);
+    r->set_top1(m.top1);
+    r->set_top5(m.top5);
+    r->set_test_images(m.count);
+    r->set_train_images(train.features.shape[0]);
+    r->set_feature_dim(train.features.shape[1]);
+    r->set_seconds(seconds);
+  }
+  results.set_finished_at(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()));
+  ASSIGN_OR_RETURN(std::string path, WriteEvalResults(ResultsDir(config), results));
+  LOG(INFO) << "results written to " << path;
+  return results;
+}
+
+}  // namespace eval
+}  // namespace moco

@@ -1,0 +1,95 @@
+#include "eval/results_writer.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gtest/gtest.h"
+#include "moco/config_io.h"
+
+namespace moco {
+namespace eval {
+namespace {
+
+EvalResults Sample() {
+  EvalResults r;
+  r.set_tool("knn");
+  r.set_checkpoint("runs/x/checkpoint.ckpt");
+  r.set_checkpoint_epoch(5);
+  r.mutable_eval_config()->mutable_knn()->set_k(200);
+  auto* a = r.add_results();
+  a->set_encoder("LEARNED");
+  a->set_top1(0.8125);
+  a->set_top5(0.995);
+  a->set_feature_dim(128);
+  a->set_train_images(60000);
+  a->set_test_images(10000);
+  a->set_seconds(12.5);
+  auto* b = r.add_results();
+  b->set_encoder("RAW_PIXELS");
+  b->set_top1(0.5);
+  b->set_top5(0.75);
+  return r;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(ResultsWriterTest, WritesAParsableTextProtoAndCreatesTheFolder) {
+  const std::string dir = ::testing::TempDir() + "/results_writer/new/folder";
+  auto path = WriteEvalResults(dir, Sample());
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(*path, dir + "/knn_results.pbtxt");
+  EvalResults back;
+  ASSERT_TRUE(ParseTextProtoFile(*path, &back).ok());
+  EXPECT_EQ(back.results_size(), 2);
+  EXPECT_EQ(back.results(0).top1(), 0.8125);
+  EXPECT_EQ(back.eval_config().knn().k(), 200);
+  EXPECT_FALSE(std::filesystem::exists(*path + ".tmp"));
+  // A second write replaces the results file.
+  EvalResults again = Sample();
+  again.mutable_results(0)->set_top1(0.25);
+  ASSERT_TRUE(WriteEvalResults(dir, again).ok());
+  ASSERT_TRUE(ParseTextProtoFile(*path, &back).ok());
+  EXPECT_EQ(back.results(0).top1(), 0.25);
+}
+
+TEST(ResultsWriterTest, NeverOverwritesACheckpoint) {
+  const std::string dir = ::testing::TempDir() + "/results_writer/ckpt";
+  std::filesystem::create_directories(dir);
+  const std::string target = ResultsPath(dir, "knn");
+  const std::string bytes = std::string("MOCOCKPT") + std::string(20, '\x01');
+  std::ofstream(target, std::ios::binary) << bytes;
+  auto r = WriteEvalResults(dir, Sample());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find(target), std::string::npos) << r.status();
+  EXPECT_EQ(ReadAll(target), bytes);
+}
+
+TEST(ResultsWriterTest, UnwritableFolderIsAnErrorNamingIt) {
+  const std::string file = ::testing::TempDir() + "/results_writer_plain_file";
+  std::ofstream(file) << "x";
+  auto r = WriteEvalResults(file + "/sub", Sample());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find(file), std::string::npos) << r.status();
+}
+
+TEST(ResultsWriterTest, TableShowsEncodersSideBySide) {
+  const std::string table = FormatResultsTable(Sample());
+  EXPECT_NE(table.find("Weighted kNN (k = 200, T = 0.1) of runs/x/checkpoint.ckpt (epoch 5)"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("LEARNED        81.25%   99.50%    128    60000    10000     12.5"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("RAW_PIXELS     50.00%   75.00%"), std::string::npos) << table;
+}
+
+}  // namespace
+}  // namespace eval
+}  // namespace moco
