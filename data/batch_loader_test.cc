@@ -1,11 +1,15 @@
 #include "data/batch_loader.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "data/image_codec.h"
+#include "data/image_folder_dataset.h"
+#include "data/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -206,6 +210,37 @@ TEST(BatchLoaderTest, SkipPolicyKeepsBatchesFullAndCounts) {
   }
   EXPECT_EQ((*one)->skipped_in_epoch(), 3);
   EXPECT_EQ((*two)->skipped_in_epoch(), 3);
+}
+
+// A real image folder with one truncated JPEG: FAIL names it, SKIP replaces and counts it.
+TEST(BatchLoaderTest, ImageFolderWithTruncatedJpeg) {
+  const std::string root = MakeTempDir("loader_folder");
+  std::filesystem::create_directories(root + "/a");
+  std::filesystem::create_directories(root + "/b");
+  Image img;
+  img.Reshape(24, 20, 3);
+  for (size_t p = 0; p < img.pixels.size(); ++p) img.pixels[p] = static_cast<uint8_t>(p * 3);
+  const std::string jpg = *EncodeJpeg(img, 90);
+  for (int i = 0; i < 6; ++i) {
+    WriteFileOrDie(absl::StrCat(root, i % 2 ? "/a/" : "/b/", i, ".jpg"), jpg);
+  }
+  WriteFileOrDie(root + "/b/bad.jpg", jpg.substr(0, jpg.size() / 2));
+  auto ds = OpenImageFolder(root);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  ASSERT_EQ((*ds)->size(), 7);
+  LoaderOptions o = Options(2, 7);
+  auto fail = BatchLoader::Create(*ds, CifarAugment(8), o);
+  ASSERT_TRUE((*fail)->StartEpoch(0).ok());
+  auto error = (*fail)->Next();
+  ASSERT_FALSE(error.ok());
+  EXPECT_THAT(error.status().message(), HasSubstr(root + "/b/bad.jpg"));
+  o.on_corrupt_image = DataConfig::SKIP;
+  auto skip = BatchLoader::Create(*ds, CifarAugment(8), o);
+  const auto batches = Epoch(**skip, 0);
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].indices.size(), 7u);
+  EXPECT_EQ((*skip)->skipped_in_epoch(), 1);
+  for (int64_t i : batches[0].indices) EXPECT_NE((*ds)->Describe(i), root + "/b/bad.jpg");
 }
 
 TEST(BatchLoaderTest, BadOptionsAndUsage) {

@@ -7,6 +7,7 @@
 #include "data/cifar_dataset.h"
 #include "data/idx_dataset.h"
 #include "data/image_folder_dataset.h"
+#include "glog/logging.h"
 
 namespace moco {
 namespace data {
@@ -18,6 +19,10 @@ absl::StatusOr<std::shared_ptr<const Dataset>> OpenDataset(const DataConfig& con
   if (test && !config.test_path().empty()) {
     path = config.test_path();
     field = "data.test_path";
+  }
+  if (path.empty() && config.dataset() == DataConfig::IDX) {
+    path = kDefaultIdxFolder;
+    LOG(INFO) << field << " is empty: using Debian's dataset-fashion-mnist at " << path;
   }
   if (path.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));

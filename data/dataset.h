@@ -16,9 +16,13 @@
 namespace moco {
 namespace data {
 
+// Where Debian's dataset-fashion-mnist package puts the IDX files.
+inline constexpr char kDefaultIdxFolder[] = "/usr/share/datasets/fashion-mnist";
+
 // Opens the split named by `config`:
 //   IDX:          train-/t10k-images-idx3-ubyte[.gz] and ...-labels-idx1-ubyte[.gz] in the
 //                 train_path folder, or in test_path's folder for kTest when test_path is set;
+//                 an empty train_path means kDefaultIdxFolder;
 //   CIFAR10/100:  the binary files in train_path (or test_path for kTest when set);
 //   IMAGE_FOLDER: train_path / test_path (test_path required for kTest).
 // Errors name the config field or the file and what is wrong.

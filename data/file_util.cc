@@ -28,16 +28,29 @@ bool IsRegularFile(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {
+absl::Status ReadFileInto(const std::string& path, std::string* out) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (f == nullptr) return OpenError(path, errno);
-  std::string bytes;
-  char buf[1 << 16];
+  out->clear();
+  struct stat st;
+  if (::fstat(fileno(f.get()), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    out->resize(static_cast<size_t>(st.st_size));
+    const size_t n = std::fread(&(*out)[0], 1, out->size(), f.get());
+    out->resize(n);
+  }
+  char buf[1 << 14];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f.get())) > 0) bytes.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof(buf), f.get())) > 0) out->append(buf, n);
   if (std::ferror(f.get())) {
     return absl::DataLossError(absl::StrCat("read error in ", path, ": ", std::strerror(errno)));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {
+  std::string bytes;
+  absl::Status status = ReadFileInto(path, &bytes);
+  if (!status.ok()) return status;
   return bytes;
 }
 

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace moco {
@@ -11,6 +12,9 @@ namespace data {
 
 // The bytes of `path`. NotFoundError if it does not exist, an error naming the file otherwise.
 absl::StatusOr<std::string> ReadFileBytes(const std::string& path);
+
+// Like ReadFileBytes, into `*out` (reusing its capacity).
+absl::Status ReadFileInto(const std::string& path, std::string* out);
 
 // The bytes of `path`, gunzipped if the file is gzip-compressed (raw files are returned as
 // they are). A corrupt or truncated gzip stream gives DataLossError naming the file.

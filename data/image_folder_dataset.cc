@@ -48,11 +48,7 @@ class ImageFolderDataset final : public Dataset {
     }
     const std::string& path = files_[static_cast<size_t>(index)];
     thread_local std::string bytes;  // reused file buffer
-    {
-      absl::StatusOr<std::string> read = ReadFileBytes(path);
-      if (!read.ok()) return read.status();
-      bytes = *std::move(read);
-    }
+    RETURN_IF_ERROR(ReadFileInto(path, &bytes));
     return DecodeImage(bytes, path, out);
   }
 
