@@ -69,7 +69,7 @@ void BatchNormForward(const Blob<T>& x, const T* gamma, const T* beta, T* runnin
   if (opt.train) CHECK_GT(m, 1) << "BatchNorm needs more than 1 value per channel in training";
   y->Resize(x.shape);
   std::vector<T> mean(static_cast<size_t>(groups * c)), invstd(static_cast<size_t>(groups * c));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (c > 1 && x.numel() > kMinParallelWork)
   for (int64_t ch = 0; ch < c; ++ch) {
     double mean_sum = 0, var_sum = 0;
     for (int g = 0; g < groups; ++g) {
@@ -134,7 +134,7 @@ void BatchNormBackward(const Blob<T>& x, const T* gamma, const BatchNormCache<T>
   const int64_t per_group = n / groups;
   const double m = static_cast<double>(per_group * s);
   if (dx != nullptr) dx->Resize(x.shape);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (c > 1 && x.numel() > kMinParallelWork)
   for (int64_t ch = 0; ch < c; ++ch) {
     double dgamma_sum = 0, dbeta_sum = 0;
     for (int g = 0; g < groups; ++g) {

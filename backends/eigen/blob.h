@@ -41,6 +41,10 @@ struct Blob {
   }
 };
 
+// Work (in multiply-adds or element visits) below which a layer runs on the calling thread:
+// OpenMP fork/join costs microseconds and, on a busy machine, much more.
+constexpr int64_t kMinParallelWork = int64_t{1} << 15;
+
 // Makes a function parameter a non-deduced context, so that e.g. `nullptr` can be passed for an
 // optional `Cache<T>*` argument while T is deduced from the others.
 template <typename T>

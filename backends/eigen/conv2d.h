@@ -127,7 +127,8 @@ void Conv2dForward(const Conv2dGeometry& g, const Blob<T>& x, const T* weight,
   y->Resize({n, g.out_channels, ho, wo});
   const int64_t k = g.PatchSize(), p = ho * wo;
   const bool pointwise = g.IsPointwise();
-#pragma omp parallel
+  const bool parallel = n > 1 && n * g.out_channels * k * p > kMinParallelWork;
+#pragma omp parallel if (parallel)
   {
     std::vector<T> col(pointwise ? 0 : static_cast<size_t>(k * p));
 #pragma omp for schedule(static)
@@ -166,7 +167,8 @@ void Conv2dBackward(const Conv2dGeometry& g, const Blob<T>& x, const T* weight, 
     dx->Resize(x.shape);
     if (!pointwise) dx->SetZero();
   }
-  const int threads = omp_get_max_threads();
+  const bool parallel = n > 1 && n * cout * k * p > kMinParallelWork;
+  const int threads = parallel ? omp_get_max_threads() : 1;
   std::vector<RowMatrix<T>> dw_parts(static_cast<size_t>(threads));
   std::vector<Eigen::Matrix<T, Eigen::Dynamic, 1>> db_parts(static_cast<size_t>(threads));
 #pragma omp parallel num_threads(threads)

@@ -24,7 +24,7 @@ template <typename T>
 void ReluInPlace(Blob<T>* y) {
   T* p = y->ptr();
   const int64_t n = y->numel();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > kMinParallelWork)
   for (int64_t i = 0; i < n; ++i) p[i] = p[i] > T(0) ? p[i] : T(0);
 }
 
@@ -36,7 +36,7 @@ void ReluBackwardInPlace(const Blob<T>& y, Blob<T>* dy) {
   const T* yp = y.ptr();
   T* d = dy->ptr();
   const int64_t n = y.numel();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > kMinParallelWork)
   for (int64_t i = 0; i < n; ++i) d[i] = yp[i] > T(0) ? d[i] : T(0);
 }
 
@@ -47,7 +47,7 @@ void AddInPlace(const Blob<T>& x, Blob<T>* y) {
   const T* xp = x.ptr();
   T* yp = y->ptr();
   const int64_t n = x.numel();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > kMinParallelWork)
   for (int64_t i = 0; i < n; ++i) yp[i] += xp[i];
 }
 

@@ -51,7 +51,7 @@ InfoNceResult<T> InfoNceForwardBackward(const Blob<T>& q, const Blob<T>& k, cons
   // Per-row results summed in row order afterwards: deterministic regardless of threads.
   std::vector<double> row_loss(static_cast<size_t>(n));
   std::vector<char> row_correct(static_cast<size_t>(n));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * kq > kMinParallelWork)
   for (int64_t i = 0; i < n; ++i) {
     const T* li = r.logits.ptr() + i * (1 + kq);
     T mx = li[0];

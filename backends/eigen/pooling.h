@@ -29,7 +29,7 @@ void MaxPoolForward(const Blob<T>& x, int64_t kernel, int64_t stride, int64_t pa
   const int64_t wo = (w + 2 * padding - kernel) / stride + 1;
   y->Resize({n, c, ho, wo});
   if (argmax != nullptr) argmax->resize(static_cast<size_t>(y->numel()));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.numel() > kMinParallelWork)
   for (int64_t plane = 0; plane < n * c; ++plane) {
     const T* xp = x.ptr() + plane * h * w;
     T* yp = y->ptr() + plane * ho * wo;
@@ -70,7 +70,7 @@ void MaxPoolBackward(const std::vector<int64_t>& x_shape, const std::vector<int3
   const int64_t planes = x_shape[0] * x_shape[1], hw = x_shape[2] * x_shape[3];
   const int64_t out_hw = dy.dim(2) * dy.dim(3);
   CHECK_EQ(static_cast<int64_t>(argmax.size()), planes * out_hw);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dx->numel() > kMinParallelWork)
   for (int64_t plane = 0; plane < planes; ++plane) {
     T* dxp = dx->ptr() + plane * hw;
     const T* dyp = dy.ptr() + plane * out_hw;
@@ -85,7 +85,7 @@ void GlobalAvgPoolForward(const Blob<T>& x, Blob<T>* y) {
   CHECK_EQ(x.rank(), 4);
   const int64_t planes = x.dim(0) * x.dim(1), hw = x.dim(2) * x.dim(3);
   y->Resize({x.dim(0), x.dim(1)});
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.numel() > kMinParallelWork)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const T* xp = x.ptr() + plane * hw;
     double sum = 0;
@@ -101,7 +101,7 @@ void GlobalAvgPoolBackward(const std::vector<int64_t>& x_shape, const Blob<T>& d
   const int64_t planes = x_shape[0] * x_shape[1], hw = x_shape[2] * x_shape[3];
   CHECK_EQ(dy.numel(), planes);
   const T inv = T(1) / static_cast<T>(hw);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dx->numel() > kMinParallelWork)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const T g = dy.ptr()[plane] * inv;
     T* dxp = dx->ptr() + plane * hw;

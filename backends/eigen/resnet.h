@@ -1,0 +1,536 @@
+// ResNet<T>: torchvision's ResNet-18/34/50 (v1.5: stride on the 3x3 conv) with the CIFAR stem
+// option, a width multiplier and MoCo's projection heads, written on the Eigen backend's layer
+// functions with an explicit backward pass. T = float in the backend, double in gradient tests.
+//
+// Structure and names are torchvision's (and backends/torch's), so states are exchangeable:
+//   conv1, bn1, [maxpool], layer1..layer4 of BasicBlock (conv1, bn1, conv2, bn2) or Bottleneck
+//   (conv1..3, bn1..3), each optionally with downsample.0 (1x1 conv) / downsample.1 (BN),
+//   avgpool, head "fc" (v1: Linear(width, dim)) or "fc.0"/"fc.2" (v2: Linear(width, width), ReLU,
+//   Linear(width, dim)). Stage widths round(64 w), round(128 w), ... (at least 1); Bottleneck
+//   expansion 4. cifar_stem: conv1 is 3x3 stride 1 padding 1 and there is no max pool.
+// Buffers per BN: running_mean, running_var, num_batches_tracked (shape {}, an exact integer).
+// Initialization as torchvision: conv kaiming_normal_(fan_out, relu), BN weight 1 bias 0, Linear
+// torch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+//
+//   ResNetSpec spec{"resnet18", /*cifar_stem=*/true, /*width=*/0.25, /*in=*/1, /*dim=*/128};
+//   ASSIGN_OR_RETURN(std::unique_ptr<ResNet<float>> net, ResNet<float>::Create(spec, seed));
+//   ResNetWorkspace<float> ws;
+//   const Blob<float>& z = net->Forward(images, {/*train_bn=*/true, /*splits=*/8}, &ws);
+//   net->Backward(grad_z, &ws);   // accumulates into the parameters' grad
+#ifndef BACKENDS_EIGEN_RESNET_H_
+#define BACKENDS_EIGEN_RESNET_H_
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "backends/eigen/batch_norm.h"
+#include "backends/eigen/blob.h"
+#include "backends/eigen/conv2d.h"
+#include "backends/eigen/elementwise.h"
+#include "backends/eigen/linear.h"
+#include "backends/eigen/pooling.h"
+#include "glog/logging.h"
+
+namespace moco {
+namespace eigen_backend {
+
+struct ResNetSpec {
+  std::string arch = "resnet18";  // resnet18 | resnet34 | resnet50
+  bool cifar_stem = false;
+  double width_multiplier = 1.0;
+  int64_t in_channels = 3;
+  int64_t feature_dim = 128;
+  bool mlp_head = true;
+};
+
+// One named parameter or buffer: `value` (and `grad` for parameters, null for buffers) point
+// at `size` contiguous elements owned by the network.
+template <typename T>
+struct StateRef {
+  std::string name;
+  std::vector<int64_t> shape;
+  T* value = nullptr;
+  T* grad = nullptr;
+  int64_t size = 0;
+  bool is_parameter() const { return grad != nullptr; }
+};
+
+template <typename T>
+struct Param {
+  std::vector<int64_t> shape;
+  std::vector<T> value, grad;
+  void Init(std::vector<int64_t> s) {
+    shape = std::move(s);
+    value.assign(static_cast<size_t>(Blob<T>::NumElements(shape)), T(0));
+    grad.assign(value.size(), T(0));
+  }
+};
+
+template <typename T>
+struct BatchNormParams {
+  Param<T> weight, bias;
+  std::vector<T> running_mean, running_var;
+  std::vector<T> num_batches_tracked{T(0)};  // one exact integer, shape {}
+  void Init(int64_t c) {
+    weight.Init({c});
+    std::fill(weight.value.begin(), weight.value.end(), T(1));
+    bias.Init({c});
+    running_mean.assign(static_cast<size_t>(c), T(0));
+    running_var.assign(static_cast<size_t>(c), T(1));
+    num_batches_tracked = {T(0)};
+  }
+};
+
+// conv (no bias) -> BN -> optional ReLU.
+template <typename T>
+struct ConvBnUnit {
+  Conv2dGeometry geom;
+  Param<T> weight;
+  BatchNormParams<T> bn;
+  bool relu = true;
+};
+
+template <typename T>
+struct LinearParams {
+  Param<T> weight, bias;
+  int64_t in = 0, out = 0;
+};
+
+// Activations of one ConvBnUnit's forward and scratch for its backward.
+template <typename T>
+struct ConvBnCache {
+  const Blob<T>* input = nullptr;
+  Blob<T> z;  // conv output
+  Blob<T> y;  // BN output (after ReLU when the unit has one; for a block's last unit, the
+              // block output after the residual add and ReLU)
+  BatchNormCache<T> bn;
+  Blob<T> dz, dx;
+};
+
+template <typename T>
+struct BlockCache {
+  std::vector<ConvBnCache<T>> units;
+  ConvBnCache<T> downsample;
+};
+
+// Everything one forward keeps for its backward. Reused across calls (no reallocation when
+// shapes repeat). One workspace per concurrent forward/backward pair.
+template <typename T>
+struct ResNetWorkspace {
+  Blob<T> input;
+  ConvBnCache<T> stem;
+  Blob<T> pooled;  // after the max pool (ImageNet stem)
+  std::vector<int32_t> pool_argmax;
+  std::vector<BlockCache<T>> blocks;
+  Blob<T> features;               // (N, backbone_dim)
+  std::vector<Blob<T>> head_out;  // per head Linear (ReLU applied to all but the last)
+  Blob<T> output;                 // L2-normalized head output
+  std::vector<T> norms;
+  bool recorded = false;
+  BatchNormOptions bn_options;
+  // Backward scratch.
+  Blob<T> d_output, d_features, d_backbone, d_pooled;
+  std::vector<Blob<T>> d_head;
+};
+
+struct ForwardOptions {
+  bool train_bn = true;
+  int bn_splits = 1;
+  bool update_running = true;  // train_bn only
+};
+
+template <typename T>
+class ResNet {
+ public:
+  // InvalidArgument naming the model.* field for an unknown arch or a non-positive size.
+  static absl::StatusOr<std::unique_ptr<ResNet>> Create(const ResNetSpec& spec, uint64_t seed);
+
+  ResNet(const ResNet&) = delete;
+  ResNet& operator=(const ResNet&) = delete;
+
+  // images (N, in_channels, H, W) -> L2-normalized head output (N, feature_dim), kept in
+  // ws->output. In train_bn mode BN uses per-split batch statistics and (if update_running)
+  // moves its running statistics. The workspace keeps what Backward needs.
+  const Blob<T>& Forward(const Blob<T>& images, const ForwardOptions& options,
+                         ResNetWorkspace<T>* ws);
+  // Pooled backbone features (N, backbone_dim) of `images` (stops before the head).
+  const Blob<T>& Features(const Blob<T>& images, const ForwardOptions& options,
+                          ResNetWorkspace<T>* ws);
+  // Accumulates d(loss)/d(params) into the parameters' grad given d(loss)/d(output) of the
+  // Forward recorded in ws (which must be the last Forward on ws).
+  void Backward(const Blob<T>& grad_output, ResNetWorkspace<T>* ws);
+  // As Backward, but given d(loss)/d(head output before the L2 normalization), i.e. of
+  // ws->head_out.back() (for checks against torchvision, whose model output is unnormalized).
+  void BackwardFromHeadOutput(const Blob<T>& grad_head_output, ResNetWorkspace<T>* ws);
+
+  void ZeroGrad();
+  // Every parameter (with grad) and buffer, parameters first, in torchvision's order.
+  std::vector<StateRef<T>> States();
+  std::vector<StateRef<T>> Parameters();
+
+  const ResNetSpec& spec() const { return spec_; }
+  int64_t backbone_dim() const { return backbone_dim_; }
+  int64_t feature_dim() const { return spec_.feature_dim; }
+
+ private:
+  struct Block {
+    std::vector<ConvBnUnit<T>> units;
+    bool has_downsample = false;
+    ConvBnUnit<T> downsample;
+  };
+
+  explicit ResNet(const ResNetSpec& spec) : spec_(spec) {}
+  void Build(uint64_t seed);
+  void ForwardBackbone(const Blob<T>& images, const ForwardOptions& options,
+                       ResNetWorkspace<T>* ws);
+  void UnitForward(ConvBnUnit<T>& u, const Blob<T>& x, const BatchNormOptions& bn,
+                   ConvBnCache<T>* c);
+  // dy: d(loss)/d(unit output), masked in place by the ReLU. dx_wanted: compute c->dx.
+  void UnitBackward(ConvBnUnit<T>& u, ConvBnCache<T>* c, Blob<T>* dy, bool dx_wanted);
+
+  ResNetSpec spec_;
+  ConvBnUnit<T> stem_;
+  std::vector<Block> blocks_;
+  std::vector<std::string> block_names_;  // "layer1.0", ...
+  std::vector<LinearParams<T>> head_;
+  int64_t backbone_dim_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Implementation.
+
+namespace resnet_internal {
+
+inline int64_t Channels(int64_t base, double width) {
+  return std::max<int64_t>(1, std::llround(static_cast<double>(base) * width));
+}
+
+template <typename T>
+void KaimingNormalFanOut(ConvBnUnit<T>* u, std::mt19937_64* rng) {
+  const double fan_out = static_cast<double>(u->geom.out_channels * u->geom.kernel_h *
+                                             u->geom.kernel_w);
+  std::normal_distribution<double> dist(0.0, std::sqrt(2.0 / fan_out));
+  for (T& v : u->weight.value) v = static_cast<T>(dist(*rng));
+}
+
+template <typename T>
+ConvBnUnit<T> MakeUnit(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad,
+                       bool relu, std::mt19937_64* rng) {
+  ConvBnUnit<T> u;
+  u.geom = Conv2dGeometry{in, out, k, k, stride, pad};
+  u.weight.Init({out, in, k, k});
+  KaimingNormalFanOut(&u, rng);
+  u.bn.Init(out);
+  u.relu = relu;
+  return u;
+}
+
+template <typename T>
+LinearParams<T> MakeLinear(int64_t in, int64_t out, std::mt19937_64* rng) {
+  LinearParams<T> l;
+  l.in = in;
+  l.out = out;
+  l.weight.Init({out, in});
+  l.bias.Init({out});
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  std::uniform_real_distribution<double> dist(-bound, bound);
+  for (T& v : l.weight.value) v = static_cast<T>(dist(*rng));
+  for (T& v : l.bias.value) v = static_cast<T>(dist(*rng));
+  return l;
+}
+
+template <typename T>
+void AddParam(const std::string& name, Param<T>* p, std::vector<StateRef<T>>* out) {
+  out->push_back({name, p->shape, p->value.data(), p->grad.data(),
+                  static_cast<int64_t>(p->value.size())});
+}
+
+template <typename T>
+void AddBuffer(const std::string& name, std::vector<int64_t> shape, std::vector<T>* b,
+               std::vector<StateRef<T>>* out) {
+  out->push_back({name, std::move(shape), b->data(), nullptr, static_cast<int64_t>(b->size())});
+}
+
+template <typename T>
+void AddUnitParams(const std::string& conv, const std::string& bn, ConvBnUnit<T>* u,
+                   std::vector<StateRef<T>>* out) {
+  AddParam(conv + ".weight", &u->weight, out);
+  AddParam(bn + ".weight", &u->bn.weight, out);
+  AddParam(bn + ".bias", &u->bn.bias, out);
+}
+
+template <typename T>
+void AddUnitBuffers(const std::string& bn, ConvBnUnit<T>* u, std::vector<StateRef<T>>* out) {
+  const int64_t c = u->geom.out_channels;
+  AddBuffer(bn + ".running_mean", {c}, &u->bn.running_mean, out);
+  AddBuffer(bn + ".running_var", {c}, &u->bn.running_var, out);
+  AddBuffer(bn + ".num_batches_tracked", {}, &u->bn.num_batches_tracked, out);
+}
+
+}  // namespace resnet_internal
+
+template <typename T>
+absl::StatusOr<std::unique_ptr<ResNet<T>>> ResNet<T>::Create(const ResNetSpec& spec,
+                                                             uint64_t seed) {
+  if (spec.arch != "resnet18" && spec.arch != "resnet34" && spec.arch != "resnet50") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.arch ('", spec.arch, "') must be one of resnet18, resnet34, resnet50"));
+  }
+  if (!(spec.width_multiplier > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.width_multiplier (", spec.width_multiplier, ") must be > 0"));
+  }
+  if (spec.in_channels <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.in_channels (", spec.in_channels, ") must be > 0"));
+  }
+  if (spec.feature_dim <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.feature_dim (", spec.feature_dim, ") must be > 0"));
+  }
+  std::unique_ptr<ResNet<T>> net(new ResNet<T>(spec));
+  net->Build(seed);
+  return net;
+}
+
+template <typename T>
+void ResNet<T>::Build(uint64_t seed) {
+  using namespace resnet_internal;  // NOLINT
+  std::mt19937_64 rng(seed);
+  const double w = spec_.width_multiplier;
+  const int64_t stem = Channels(64, w);
+  stem_ = spec_.cifar_stem ? MakeUnit<T>(spec_.in_channels, stem, 3, 1, 1, true, &rng)
+                           : MakeUnit<T>(spec_.in_channels, stem, 7, 2, 3, true, &rng);
+  const bool bottleneck = spec_.arch == "resnet50";
+  const int64_t expansion = bottleneck ? 4 : 1;
+  const std::vector<int> depth =
+      spec_.arch == "resnet18" ? std::vector<int>{2, 2, 2, 2} : std::vector<int>{3, 4, 6, 3};
+  int64_t in = stem;
+  for (int stage = 0; stage < 4; ++stage) {
+    const int64_t planes = Channels(int64_t{64} << stage, w);
+    for (int b = 0; b < depth[static_cast<size_t>(stage)]; ++b) {
+      const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
+      Block block;
+      if (bottleneck) {
+        block.units.push_back(MakeUnit<T>(in, planes, 1, 1, 0, true, &rng));
+        block.units.push_back(MakeUnit<T>(planes, planes, 3, stride, 1, true, &rng));
+        block.units.push_back(MakeUnit<T>(planes, planes * expansion, 1, 1, 0, false, &rng));
+      } else {
+        block.units.push_back(MakeUnit<T>(in, planes, 3, stride, 1, true, &rng));
+        block.units.push_back(MakeUnit<T>(planes, planes, 3, 1, 1, false, &rng));
+      }
+      if (stride != 1 || in != planes * expansion) {
+        block.has_downsample = true;
+        block.downsample = MakeUnit<T>(in, planes * expansion, 1, stride, 0, false, &rng);
+      }
+      in = planes * expansion;
+      blocks_.push_back(std::move(block));
+      block_names_.push_back(absl::StrCat("layer", stage + 1, ".", b));
+    }
+  }
+  backbone_dim_ = in;
+  if (spec_.mlp_head) {
+    head_.push_back(MakeLinear<T>(in, in, &rng));
+    head_.push_back(MakeLinear<T>(in, spec_.feature_dim, &rng));
+  } else {
+    head_.push_back(MakeLinear<T>(in, spec_.feature_dim, &rng));
+  }
+}
+
+template <typename T>
+std::vector<StateRef<T>> ResNet<T>::Parameters() {
+  using namespace resnet_internal;  // NOLINT
+  std::vector<StateRef<T>> out;
+  AddUnitParams("conv1", "bn1", &stem_, &out);
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    const std::string& p = block_names_[b];
+    for (size_t u = 0; u < blocks_[b].units.size(); ++u) {
+      AddUnitParams(absl::StrCat(p, ".conv", u + 1), absl::StrCat(p, ".bn", u + 1),
+                    &blocks_[b].units[u], &out);
+    }
+    if (blocks_[b].has_downsample) {
+      AddUnitParams(p + ".downsample.0", p + ".downsample.1", &blocks_[b].downsample, &out);
+    }
+  }
+  if (head_.size() == 1) {
+    AddParam("fc.weight", &head_[0].weight, &out);
+    AddParam("fc.bias", &head_[0].bias, &out);
+  } else {
+    for (size_t i = 0; i < head_.size(); ++i) {
+      AddParam(absl::StrCat("fc.", 2 * i, ".weight"), &head_[i].weight, &out);
+      AddParam(absl::StrCat("fc.", 2 * i, ".bias"), &head_[i].bias, &out);
+    }
+  }
+  return out;
+}
+
+template <typename T>
+std::vector<StateRef<T>> ResNet<T>::States() {
+  using namespace resnet_internal;  // NOLINT
+  std::vector<StateRef<T>> out = Parameters();
+  AddUnitBuffers("bn1", &stem_, &out);
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    const std::string& p = block_names_[b];
+    for (size_t u = 0; u < blocks_[b].units.size(); ++u) {
+      AddUnitBuffers(absl::StrCat(p, ".bn", u + 1), &blocks_[b].units[u], &out);
+    }
+    if (blocks_[b].has_downsample) {
+      AddUnitBuffers(p + ".downsample.1", &blocks_[b].downsample, &out);
+    }
+  }
+  return out;
+}
+
+template <typename T>
+void ResNet<T>::ZeroGrad() {
+  for (StateRef<T>& p : Parameters()) std::fill(p.grad, p.grad + p.size, T(0));
+}
+
+template <typename T>
+void ResNet<T>::UnitForward(ConvBnUnit<T>& u, const Blob<T>& x, const BatchNormOptions& bn,
+                            ConvBnCache<T>* c) {
+  c->input = &x;
+  Conv2dForward(u.geom, x, u.weight.value.data(), nullptr, &c->z);
+  BatchNormForward(c->z, u.bn.weight.value.data(), u.bn.bias.value.data(),
+                   u.bn.running_mean.data(), u.bn.running_var.data(), bn, &c->y, &c->bn);
+  if (bn.train && bn.update_running) u.bn.num_batches_tracked[0] += T(1);
+  if (u.relu) ReluInPlace(&c->y);
+}
+
+template <typename T>
+void ResNet<T>::UnitBackward(ConvBnUnit<T>& u, ConvBnCache<T>* c, Blob<T>* dy, bool dx_wanted) {
+  if (u.relu) ReluBackwardInPlace(c->y, dy);
+  BatchNormBackward(c->z, u.bn.weight.value.data(), c->bn, *dy, &c->dz, u.bn.weight.grad.data(),
+                    u.bn.bias.grad.data());
+  Conv2dBackward(u.geom, *c->input, u.weight.value.data(), c->dz, dx_wanted ? &c->dx : nullptr,
+                 u.weight.grad.data(), nullptr);
+}
+
+template <typename T>
+void ResNet<T>::ForwardBackbone(const Blob<T>& images, const ForwardOptions& options,
+                                ResNetWorkspace<T>* ws) {
+  CHECK_EQ(images.rank(), 4);
+  CHECK_EQ(images.dim(1), spec_.in_channels);
+  BatchNormOptions bn;
+  bn.train = options.train_bn;
+  bn.splits = options.train_bn ? options.bn_splits : 1;
+  bn.update_running = options.update_running;
+  ws->bn_options = bn;
+  ws->input = images;
+  ws->blocks.resize(blocks_.size());
+  UnitForward(stem_, ws->input, bn, &ws->stem);
+  const Blob<T>* x = &ws->stem.y;
+  if (!spec_.cifar_stem) {
+    MaxPoolForward(*x, 3, 2, 1, &ws->pooled, &ws->pool_argmax);
+    x = &ws->pooled;
+  }
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    Block& block = blocks_[b];
+    BlockCache<T>& bc = ws->blocks[b];
+    bc.units.resize(block.units.size());
+    const Blob<T>* h = x;
+    for (size_t u = 0; u < block.units.size(); ++u) {
+      UnitForward(block.units[u], *h, bn, &bc.units[u]);
+      h = &bc.units[u].y;
+    }
+    Blob<T>& out = bc.units.back().y;
+    if (block.has_downsample) {
+      UnitForward(block.downsample, *x, bn, &bc.downsample);
+      AddInPlace(bc.downsample.y, &out);
+    } else {
+      AddInPlace(*x, &out);
+    }
+    ReluInPlace(&out);
+    x = &out;
+  }
+  GlobalAvgPoolForward(*x, &ws->features);
+}
+
+template <typename T>
+const Blob<T>& ResNet<T>::Features(const Blob<T>& images, const ForwardOptions& options,
+                                   ResNetWorkspace<T>* ws) {
+  ws->recorded = false;
+  ForwardBackbone(images, options, ws);
+  return ws->features;
+}
+
+template <typename T>
+const Blob<T>& ResNet<T>::Forward(const Blob<T>& images, const ForwardOptions& options,
+                                  ResNetWorkspace<T>* ws) {
+  ForwardBackbone(images, options, ws);
+  ws->head_out.resize(head_.size());
+  const Blob<T>* h = &ws->features;
+  for (size_t i = 0; i < head_.size(); ++i) {
+    LinearForward(*h, head_[i].weight.value.data(), head_[i].bias.value.data(), head_[i].out,
+                  &ws->head_out[i]);
+    if (i + 1 < head_.size()) ReluInPlace(&ws->head_out[i]);
+    h = &ws->head_out[i];
+  }
+  L2NormalizeRowsForward(*h, &ws->output, &ws->norms);
+  ws->recorded = true;
+  return ws->output;
+}
+
+template <typename T>
+void ResNet<T>::Backward(const Blob<T>& grad_output, ResNetWorkspace<T>* ws) {
+  CHECK(ws->recorded) << "Backward without a recorded Forward";
+  CHECK(grad_output.shape == ws->output.shape);
+  L2NormalizeRowsBackward(ws->output, ws->norms, grad_output, &ws->d_output);
+  BackwardFromHeadOutput(ws->d_output, ws);
+}
+
+template <typename T>
+void ResNet<T>::BackwardFromHeadOutput(const Blob<T>& grad_head_output, ResNetWorkspace<T>* ws) {
+  CHECK(ws->recorded) << "Backward without a recorded Forward";
+  CHECK(grad_head_output.shape == ws->head_out.back().shape);
+  ws->recorded = false;
+  // Head. The last Linear reads grad_head_output; later gradients live in ws scratch.
+  ws->d_head.resize(head_.size());
+  const Blob<T>* d_in = &grad_head_output;
+  Blob<T>* d = nullptr;
+  for (size_t i = head_.size(); i-- > 0;) {
+    if (i + 1 < head_.size()) ReluBackwardInPlace(ws->head_out[i], d);
+    const Blob<T>& in = i == 0 ? ws->features : ws->head_out[i - 1];
+    Blob<T>* dx = i == 0 ? &ws->d_features : &ws->d_head[i];
+    LinearBackward(in, head_[i].weight.value.data(), d == nullptr ? *d_in : *d, dx,
+                   head_[i].weight.grad.data(), head_[i].bias.grad.data());
+    d = dx;
+  }
+  // Backbone.
+  const Blob<T>& last = blocks_.empty() ? ws->stem.y : ws->blocks.back().units.back().y;
+  GlobalAvgPoolBackward(last.shape, ws->d_features, &ws->d_backbone);
+  d = &ws->d_backbone;
+  for (size_t b = blocks_.size(); b-- > 0;) {
+    Block& block = blocks_[b];
+    BlockCache<T>& bc = ws->blocks[b];
+    ReluBackwardInPlace(bc.units.back().y, d);  // d: gradient w.r.t. (main + identity)
+    Blob<T>* dm = d;
+    for (size_t u = block.units.size(); u-- > 0;) {
+      UnitBackward(block.units[u], &bc.units[u], dm, /*dx_wanted=*/true);
+      dm = &bc.units[u].dx;
+    }
+    if (block.has_downsample) {
+      UnitBackward(block.downsample, &bc.downsample, d, /*dx_wanted=*/true);
+      AddInPlace(bc.downsample.dx, dm);
+    } else {
+      AddInPlace(*d, dm);
+    }
+    d = dm;
+  }
+  if (!spec_.cifar_stem) {
+    MaxPoolBackward(ws->stem.y.shape, ws->pool_argmax, *d, &ws->d_pooled);
+    d = &ws->d_pooled;
+  }
+  UnitBackward(stem_, &ws->stem, d, /*dx_wanted=*/false);
+}
+
+}  // namespace eigen_backend
+}  // namespace moco
+
+#endif  // BACKENDS_EIGEN_RESNET_H_
