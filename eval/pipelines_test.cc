@@ -1,0 +1,259 @@
+// End-to-end tests of the knn and linear_probe pipelines on a tiny generated IDX dataset and a
+// checkpoint written from a tiny LibTorch encoder.
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "data/test_util.h"
+#include "eval/knn_eval.h"
+#include "eval/linear_probe_eval.h"
+#include "eval/results_writer.h"
+#include "gtest/gtest.h"
+#include "moco/backend_registry.h"
+#include "moco/config_io.h"
+#include "moco/run/checkpoint.h"
+
+namespace moco {
+namespace eval {
+namespace {
+
+// Class c (0..2) of an 8x8 image: a bright 3x3 block at column 3c (rows 2..4) over noise.
+void WriteIdxSplit(const std::string& dir, const std::string& prefix, int n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::string images = data::BigEndian32(0x803) + data::BigEndian32(n) + data::BigEndian32(8) +
+                       data::BigEndian32(8);
+  std::string labels = data::BigEndian32(0x801) + data::BigEndian32(n);
+  for (int i = 0; i < n; ++i) {
+    const int c = i % 3;
+    labels.push_back(static_cast<char>(c));
+    for (int y = 0; y < 8; ++y) {
+      for (int x = 0; x < 8; ++x) {
+        const bool on = y >= 2 && y <= 4 && x >= 3 * c && x < 3 * c + 3;
+        images.push_back(static_cast<char>((on ? 180 : 0) + gen() % 60));
+      }
+    }
+  }
+  data::WriteFileOrDie(dir + "/" + prefix + "-images-idx3-ubyte", images);
+  data::WriteFileOrDie(dir + "/" + prefix + "-labels-idx1-ubyte", labels);
+}
+
+ExperimentConfig PretrainConfig(float width) {
+  ExperimentConfig c;
+  c.mutable_data()->set_dataset(DataConfig::IDX);
+  c.mutable_data()->set_image_size(8);
+  c.mutable_model()->set_arch("resnet18");
+  c.mutable_model()->set_cifar_stem(true);
+  c.mutable_model()->set_width_multiplier(width);
+  c.mutable_model()->set_in_channels(1);
+  c.mutable_model()->set_feature_dim(8);
+  return c;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class PipelinesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = data::MakeTempDir("eval_pipelines");
+    WriteIdxSplit(dir_, "train", 150, 1);
+    WriteIdxSplit(dir_, "t10k", 60, 2);
+    checkpoint_ = dir_ + "/run/checkpoint.ckpt";
+    std::filesystem::create_directories(dir_ + "/run");
+    WriteTinyCheckpoint(checkpoint_, /*config_width=*/0.0625f);
+    checkpoint_bytes_ = ReadAll(checkpoint_);
+  }
+
+  // A checkpoint with query and key encoders of a 4-channel-wide resnet18 (width 0.0625) whose
+  // stored config says `config_width`.
+  void WriteTinyCheckpoint(const std::string& path, float config_width) {
+    auto backend = CreateBackend("torch", BackendOptions{"cpu", 1});
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    auto encoder = (*backend)->CreateEncoder(PretrainConfig(0.0625f).model(), 5);
+    ASSERT_TRUE(encoder.ok()) << encoder.status();
+    Checkpoint ckpt;
+    ckpt.epoch = 2;
+    ckpt.global_step = 10;
+    ckpt.config_text = ToTextProto(PretrainConfig(config_width));
+    ckpt.backend = "torch";
+    for (const auto& [name, array] : (*encoder)->ExportState()) {
+      ckpt.arrays["query/" + name] = array;
+      ckpt.arrays["key/" + name] = array;
+    }
+    ckpt.arrays["queue/queue"] = HostArray({16, 8});
+    ASSERT_TRUE(WriteCheckpoint(path, ckpt).ok());
+  }
+
+  EvalConfig Config() const {
+    EvalConfig c;
+    c.set_checkpoint(checkpoint_);
+    c.mutable_data()->set_dataset(DataConfig::IDX);
+    c.mutable_data()->set_train_path(dir_);
+    c.mutable_data()->set_image_size(8);
+    c.mutable_data()->set_num_workers(1);
+    c.mutable_data()->mutable_augmentation()->add_normalize_mean(0.5f);
+    c.mutable_data()->mutable_augmentation()->add_normalize_std(0.25f);
+    c.mutable_knn()->set_k(5);
+    c.mutable_linear()->set_mode(LinearConfig::FEATURES);
+    c.mutable_linear()->set_epochs(10);
+    c.mutable_linear()->set_schedule(LinearConfig::COSINE);
+    c.mutable_linear()->set_lr(0.5f);
+    c.mutable_linear()->set_batch_size(32);
+    c.mutable_linear()->set_standardize_features(true);
+    c.set_threads(1);
+    c.set_extract_batch_size(64);
+    c.set_results_dir(dir_ + "/results");
+    return c;
+  }
+
+  std::string WriteConfig(const EvalConfig& c, const std::string& name = "eval.pbtxt") {
+    const std::string path = dir_ + "/" + name;
+    data::WriteFileOrDie(path, ToTextProto(c));
+    return path;
+  }
+
+  std::string dir_, checkpoint_, checkpoint_bytes_;
+};
+
+void ExpectThreeEncoders(const EvalResults& r) {
+  ASSERT_EQ(r.results_size(), 3);
+  EXPECT_EQ(r.results(0).encoder(), "LEARNED");
+  EXPECT_EQ(r.results(1).encoder(), "RANDOM_INIT");
+  EXPECT_EQ(r.results(2).encoder(), "RAW_PIXELS");
+  for (const auto& e : r.results()) {
+    EXPECT_EQ(e.test_images(), 60);
+    EXPECT_EQ(e.train_images(), 150);
+    EXPECT_GE(e.top1(), 0.0);
+    EXPECT_LE(e.top1(), e.top5());
+  }
+  EXPECT_EQ(r.results(0).feature_dim(), 32);  // 512 * 0.0625 backbone channels
+  EXPECT_EQ(r.results(2).feature_dim(), 64);  // 8 x 8 pixels
+  // The blocks are obvious in pixel space.
+  EXPECT_GT(r.results(2).top1(), 0.9);
+  EXPECT_EQ(r.results(2).top5(), 1.0);  // 3 classes
+}
+
+TEST_F(PipelinesTest, KnnReportsAllEncodersAndWritesResults) {
+  auto r = RunKnnEval(WriteConfig(Config()));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectThreeEncoders(*r);
+  EXPECT_EQ(r->checkpoint_epoch(), 2);
+  EXPECT_EQ(r->checkpoint_config().model().width_multiplier(), 0.0625f);
+  EvalResults written;
+  ASSERT_TRUE(ParseTextProtoFile(dir_ + "/results/knn_results.pbtxt", &written).ok());
+  EXPECT_EQ(written.results_size(), 3);
+  EXPECT_EQ(written.results(2).top1(), r->results(2).top1());
+  EXPECT_EQ(written.eval_config().knn().k(), 5);
+  EXPECT_EQ(ReadAll(checkpoint_), checkpoint_bytes_);  // the checkpoint is untouched
+}
+
+TEST_F(PipelinesTest, LinearProbeOnFeaturesVerifiesTheBackbone) {
+  auto r = RunLinearProbeEval(WriteConfig(Config()));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectThreeEncoders(*r);
+  EXPECT_TRUE(r->backbone_unchanged_verified());
+  EXPECT_GE(r->results(2).final_train_loss(), 0.0);
+  EXPECT_LT(r->results(2).final_train_loss(), 0.1);  // log(3) = 1.1 at the start
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/results/linear_probe_results.pbtxt"));
+  EXPECT_EQ(ReadAll(checkpoint_), checkpoint_bytes_);
+}
+
+TEST_F(PipelinesTest, LinearProbeAugmentedMode) {
+  EvalConfig c = Config();
+  c.set_encoders(EvalConfig::LEARNED);
+  c.mutable_linear()->set_mode(LinearConfig::AUGMENTED);
+  c.mutable_linear()->set_standardize_features(false);
+  c.mutable_linear()->set_epochs(2);
+  c.mutable_linear()->set_schedule(LinearConfig::MULTI_STEP);
+  c.mutable_linear()->add_milestones(1);
+  auto r = RunLinearProbeEval(WriteConfig(c));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->results_size(), 1);
+  EXPECT_EQ(r->results(0).encoder(), "LEARNED");
+  EXPECT_EQ(r->results(0).train_images(), 150);
+  EXPECT_EQ(r->results(0).test_images(), 60);
+  EXPECT_TRUE(r->backbone_unchanged_verified());
+}
+
+TEST_F(PipelinesTest, CapsOnImages) {
+  EvalConfig c = Config();
+  c.set_encoders(EvalConfig::RAW_PIXELS);
+  c.set_max_train_images(70);
+  c.set_max_test_images(20);
+  auto r = RunKnnEval(WriteConfig(c));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->results(0).train_images(), 70);
+  EXPECT_EQ(r->results(0).test_images(), 20);
+}
+
+TEST_F(PipelinesTest, CorruptedCheckpointNamesTheFileAndWritesNothing) {
+  std::filesystem::resize_file(checkpoint_, checkpoint_bytes_.size() - 100);
+  for (auto run : {RunKnnEval, RunLinearProbeEval}) {
+    auto r = run(WriteConfig(Config()));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+    EXPECT_NE(r.status().message().find(checkpoint_), std::string::npos) << r.status();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/results"));
+}
+
+TEST_F(PipelinesTest, MissingCheckpointIsAConfigError) {
+  EvalConfig c = Config();
+  c.set_checkpoint(dir_ + "/run/nope.ckpt");
+  auto r = RunKnnEval(WriteConfig(c));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("checkpoint (" + dir_ + "/run/nope.ckpt) does not exist"),
+            std::string::npos)
+      << r.status();
+}
+
+TEST_F(PipelinesTest, CheckpointOfAnotherArchitectureNamesFileAndParameter) {
+  const std::string other = dir_ + "/run/other.ckpt";
+  WriteTinyCheckpoint(other, /*config_width=*/0.125f);
+  EvalConfig c = Config();
+  c.set_checkpoint(other);
+  c.set_encoders(EvalConfig::LEARNED);
+  auto r = RunLinearProbeEval(WriteConfig(c));
+  ASSERT_FALSE(r.ok());
+  const std::string message(r.status().message());
+  EXPECT_NE(message.find("checkpoint " + other + " does not fit its architecture"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("has shape"), std::string::npos) << message;
+}
+
+TEST_F(PipelinesTest, InvalidConfigListsFieldPaths) {
+  EvalConfig c = Config();
+  c.mutable_knn()->set_k(0);
+  c.mutable_backend()->set_name("nonexistent");
+  const std::string path = WriteConfig(c);
+  auto r = RunKnnEval(path);
+  ASSERT_FALSE(r.ok());
+  const std::string message(r.status().message());
+  EXPECT_NE(message.find(path + ": 2 config errors"), std::string::npos) << message;
+  EXPECT_NE(message.find("knn.k (0) must be > 0"), std::string::npos) << message;
+  EXPECT_NE(message.find("backend.name (nonexistent)"), std::string::npos) << message;
+}
+
+TEST_F(PipelinesTest, NormalizationMustFitTheCheckpointChannels) {
+  EvalConfig c = Config();
+  for (int i = 0; i < 2; ++i) {
+    c.mutable_data()->mutable_augmentation()->add_normalize_mean(0.5f);
+    c.mutable_data()->mutable_augmentation()->add_normalize_std(0.25f);
+  }
+  auto r = RunKnnEval(WriteConfig(c));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("normalize_mean has 3 values but the checkpoint's "
+                                      "model.in_channels is 1"),
+            std::string::npos)
+      << r.status();
+}
+
+}  // namespace
+}  // namespace eval
+}  // namespace moco
