@@ -145,15 +145,16 @@ void AdjustSaturation(float factor, FloatImage* img) {
 void AdjustHue(float shift, FloatImage* img) {
   if (img->channels != 3) return;
   const size_t n = img->plane();
-  float* rp = img->channel(0);
-  float* gp = img->channel(1);
-  float* bp = img->channel(2);
+  float* __restrict rp = img->channel(0);
+  float* __restrict gp = img->channel(1);
+  float* __restrict bp = img->channel(2);
   // Branch-free (selects only) so the compiler can vectorize; the arithmetic is torchvision's.
   for (size_t i = 0; i < n; ++i) {
     const float r = rp[i], g = gp[i], b = bp[i];
     // torchvision _rgb2hsv
-    const float maxc = std::max(r, std::max(g, b));
-    const float minc = std::min(r, std::min(g, b));
+    const float gb_max = g > b ? g : b, gb_min = g < b ? g : b;
+    const float maxc = r > gb_max ? r : gb_max;
+    const float minc = r < gb_min ? r : gb_min;
     const bool eqc = maxc == minc;
     const float cr = maxc - minc;
     const float s = cr / (eqc ? 1.0f : maxc);
