@@ -121,8 +121,8 @@ void AdjustContrast(float factor, FloatImage* img) {
   } else {
     for (float v : img->data) sum += v;
   }
-  const float mean = static_cast<float>(sum / static_cast<double>(n > 0 ? n : 1) /
-                                        (img->channels == 3 ? 1 : img->channels));
+  // Mean over the luminance plane (3 channels) or over all values (1 channel: n of them).
+  const float mean = static_cast<float>(sum / static_cast<double>(n > 0 ? n : 1));
   const float offset = (1.0f - factor) * mean;
   for (float& v : img->data) v = Clamp01(factor * v + offset);
 }
