@@ -1,0 +1,174 @@
+#include "backends/eigen/eigen_encoder.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "backends/eigen/eigen_tensor.h"
+#include "backends/eigen/sgd.h"
+#include "moco/status_macros.h"
+
+namespace moco {
+namespace eigen_backend {
+namespace {
+
+void ToBlob(const HostArray& a, Blob<float>* b) {
+  b->shape = a.shape;
+  b->data.assign(a.data.begin(), a.data.end());
+}
+
+TensorPtr FromBlob(const Blob<float>& b) { return MakeEigenTensor(HostArray(b.shape, b.data)); }
+
+// The const-ness of ExportState: States() hands out mutable pointers but is read-only itself.
+std::vector<StateRef<float>> StatesOf(const ResNet<float>& net) {
+  return const_cast<ResNet<float>&>(net).States();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EigenEncoder>> EigenEncoder::Create(const ModelConfig& model,
+                                                                   uint64_t seed) {
+  ResNetSpec spec;
+  spec.arch = model.arch();
+  spec.cifar_stem = model.cifar_stem();
+  spec.width_multiplier = model.width_multiplier();
+  spec.in_channels = model.in_channels();
+  spec.feature_dim = model.feature_dim();
+  spec.mlp_head = model.mlp_head();
+  ASSIGN_OR_RETURN(std::unique_ptr<ResNet<float>> net, ResNet<float>::Create(spec, seed));
+  return std::unique_ptr<EigenEncoder>(new EigenEncoder(std::move(net)));
+}
+
+absl::Status EigenEncoder::CheckImages(const HostArray& images, bool train_bn) const {
+  const auto& s = images.shape;
+  if (s.size() != 4 || s[1] != net_->spec().in_channels || s[0] < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "images must be (N, ", net_->spec().in_channels, ", H, W), got ", ShapeString(s)));
+  }
+  // The smallest input the stem accepts: CIFAR stem any H, W >= 1; ImageNet stem H, W >= 2.
+  if (train_bn) {
+    if (bn_splits_ < 1 || s[0] % bn_splits_ != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("batch of ", s[0],
+                                                     " images is not divisible by bn_splits (",
+                                                     bn_splits_, ")"));
+    }
+    if (s[0] / bn_splits_ < 2) {
+      // The last stage may be 1x1: BN then needs 2 samples per group.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "train-mode BatchNorm needs at least 2 images per BN split; batch ", s[0],
+          " with bn_splits ", bn_splits_));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TensorPtr> EigenEncoder::Forward(const Tensor& images, bool train_bn,
+                                                bool record_for_backward) {
+  ASSIGN_OR_RETURN(const EigenTensor* x, AsEigenTensor(images, "Encoder::Forward images"));
+  RETURN_IF_ERROR(CheckImages(x->array(), train_bn));
+  ToBlob(x->array(), &scratch_);
+  ResNetWorkspace<float>* ws = record_for_backward ? &train_ws_ : &other_ws_;
+  const ForwardOptions opt{train_bn, bn_splits_, /*update_running=*/true};
+  const Blob<float>& out = net_->Forward(scratch_, opt, ws);
+  if (!record_for_backward) ws->recorded = false;
+  return FromBlob(out);
+}
+
+absl::Status EigenEncoder::Backward(const Tensor& grad_output) {
+  if (!train_ws_.recorded) {
+    return absl::FailedPreconditionError("Encoder::Backward without a recorded Forward");
+  }
+  ASSIGN_OR_RETURN(const EigenTensor* g, AsEigenTensor(grad_output, "Encoder::Backward"));
+  if (g->array().shape != train_ws_.output.shape) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Encoder::Backward: grad_output has shape ", ShapeString(g->array().shape),
+                     " but the recorded output is ", ShapeString(train_ws_.output.shape)));
+  }
+  ToBlob(g->array(), &scratch_);
+  net_->Backward(scratch_, &train_ws_);
+  return absl::OkStatus();
+}
+
+void EigenEncoder::ZeroGrad() { net_->ZeroGrad(); }
+
+absl::StatusOr<TensorPtr> EigenEncoder::BackboneFeatures(const Tensor& images) {
+  ASSIGN_OR_RETURN(const EigenTensor* x, AsEigenTensor(images, "Encoder::BackboneFeatures"));
+  RETURN_IF_ERROR(CheckImages(x->array(), /*train_bn=*/false));
+  ToBlob(x->array(), &scratch_);
+  return FromBlob(net_->Features(scratch_, {/*train_bn=*/false}, &other_ws_));
+}
+
+absl::Status EigenEncoder::MomentumUpdateFrom(const Encoder& source, float momentum) {
+  const auto* other = dynamic_cast<const EigenEncoder*>(&source);
+  if (other == nullptr) {
+    return absl::InvalidArgumentError("MomentumUpdateFrom: source is not an eigen encoder");
+  }
+  std::vector<StateRef<float>> mine = net_->Parameters();
+  std::vector<StateRef<float>> theirs = const_cast<ResNet<float>&>(*other->net_).Parameters();
+  if (mine.size() != theirs.size()) {
+    return absl::InvalidArgumentError("MomentumUpdateFrom: architectures differ");
+  }
+  for (size_t i = 0; i < mine.size(); ++i) {
+    if (mine[i].name != theirs[i].name || mine[i].shape != theirs[i].shape) {
+      return absl::InvalidArgumentError(absl::StrCat("MomentumUpdateFrom: parameter '",
+                                                     mine[i].name, "' has no counterpart"));
+    }
+  }
+  for (size_t i = 0; i < mine.size(); ++i) {
+    MomentumUpdate(mine[i].value, theirs[i].value, mine[i].size, momentum);
+  }
+  return absl::OkStatus();
+}
+
+NamedArrays EigenEncoder::ExportState() const {
+  NamedArrays out;
+  for (const StateRef<float>& s : StatesOf(*net_)) {
+    out[s.name] = HostArray(s.shape, std::vector<float>(s.value, s.value + s.size));
+  }
+  return out;
+}
+
+NamedArrays EigenEncoder::ExportGradients() const {
+  NamedArrays out;
+  for (const StateRef<float>& s : StatesOf(*net_)) {
+    if (s.is_parameter()) {
+      out[s.name] = HostArray(s.shape, std::vector<float>(s.grad, s.grad + s.size));
+    }
+  }
+  return out;
+}
+
+absl::Status EigenEncoder::ImportState(const NamedArrays& state) {
+  std::vector<StateRef<float>> targets = net_->States();
+  std::set<std::string> expected;
+  for (const StateRef<float>& t : targets) {  // check everything before changing anything
+    expected.insert(t.name);
+    auto it = state.find(t.name);
+    if (it == state.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("missing entry '", t.name, "' (shape ", ShapeString(t.shape), ")"));
+    }
+    if (it->second.shape != t.shape ||
+        static_cast<int64_t>(it->second.data.size()) != t.size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "entry '", t.name, "' has shape ", ShapeString(it->second.shape),
+          " (", it->second.data.size(), " values) but this encoder's is ", ShapeString(t.shape)));
+    }
+  }
+  for (const auto& [name, array] : state) {
+    if (!expected.count(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected entry '", name, "' (not in this architecture)"));
+    }
+  }
+  for (StateRef<float>& t : targets) {
+    const HostArray& a = state.at(t.name);
+    std::copy(a.data.begin(), a.data.end(), t.value);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace eigen_backend
+}  // namespace moco

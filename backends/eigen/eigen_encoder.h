@@ -1,0 +1,65 @@
+// EigenEncoder: the Encoder interface on ResNet<float> (backends/eigen/resnet.h): same
+// architecture, parameter names and initialization scheme as the torch backend, so states move
+// between the two through NamedArrays.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<EigenEncoder> enc, EigenEncoder::Create(config.model(), 0));
+//   ASSIGN_OR_RETURN(TensorPtr q, enc->Forward(*images, /*train_bn=*/true, /*record=*/true));
+//   RETURN_IF_ERROR(enc->Backward(*grad_q));
+//
+// The recorded forward (record_for_backward = true) and the unrecorded ones (key encoder,
+// BackboneFeatures) use separate workspaces, so an unrecorded call between Forward and
+// Backward does not disturb the recording. Not thread-safe.
+#ifndef BACKENDS_EIGEN_EIGEN_ENCODER_H_
+#define BACKENDS_EIGEN_EIGEN_ENCODER_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "backends/eigen/resnet.h"
+#include "moco/config.pb.h"
+#include "moco/encoder.h"
+
+namespace moco {
+namespace eigen_backend {
+
+class EigenEncoder final : public Encoder {
+ public:
+  // InvalidArgument naming the model.* field for an unsupported configuration.
+  static absl::StatusOr<std::unique_ptr<EigenEncoder>> Create(const ModelConfig& model,
+                                                              uint64_t seed);
+
+  absl::StatusOr<TensorPtr> Forward(const Tensor& images, bool train_bn,
+                                    bool record_for_backward) override;
+  absl::Status Backward(const Tensor& grad_output) override;
+  void ZeroGrad() override;
+  absl::StatusOr<TensorPtr> BackboneFeatures(const Tensor& images) override;
+  void SetBnSplits(int splits) override { bn_splits_ = splits; }
+  absl::Status MomentumUpdateFrom(const Encoder& source, float momentum) override;
+  NamedArrays ExportState() const override;
+  NamedArrays ExportGradients() const override;
+  absl::Status ImportState(const NamedArrays& state) override;
+  int64_t feature_dim() const override { return net_->feature_dim(); }
+  int64_t backbone_dim() const override { return net_->backbone_dim(); }
+
+  // Parameters (value and grad) for the optimizer, in a fixed order.
+  std::vector<StateRef<float>> Parameters() { return net_->Parameters(); }
+  int bn_splits() const { return bn_splits_; }
+
+ private:
+  explicit EigenEncoder(std::unique_ptr<ResNet<float>> net) : net_(std::move(net)) {}
+  absl::Status CheckImages(const HostArray& images, bool train_bn) const;
+
+  std::unique_ptr<ResNet<float>> net_;
+  int bn_splits_ = 1;
+  ResNetWorkspace<float> train_ws_;  // the recorded forward
+  ResNetWorkspace<float> other_ws_;  // unrecorded forwards and features
+  Blob<float> scratch_;
+};
+
+}  // namespace eigen_backend
+}  // namespace moco
+
+#endif  // BACKENDS_EIGEN_EIGEN_ENCODER_H_

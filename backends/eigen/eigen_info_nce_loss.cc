@@ -1,0 +1,50 @@
+#include "backends/eigen/eigen_info_nce_loss.h"
+
+#include "absl/strings/str_cat.h"
+#include "backends/eigen/eigen_tensor.h"
+#include "backends/eigen/info_nce.h"
+#include "moco/status_macros.h"
+
+namespace moco {
+namespace eigen_backend {
+namespace {
+
+Blob<float> ToBlob(const HostArray& a) {
+  Blob<float> b;
+  b.shape = a.shape;
+  b.data = a.data;
+  return b;
+}
+
+}  // namespace
+
+absl::StatusOr<ContrastiveLossResult> EigenInfoNceLoss::Compute(const Tensor& q, const Tensor& k,
+                                                                const KeyQueue& queue,
+                                                                float temperature) {
+  ASSIGN_OR_RETURN(const EigenTensor* qt, AsEigenTensor(q, "InfoNCE q"));
+  ASSIGN_OR_RETURN(const EigenTensor* kt, AsEigenTensor(k, "InfoNCE k"));
+  ASSIGN_OR_RETURN(const EigenTensor* queue_t, AsEigenTensor(queue.keys(), "InfoNCE queue"));
+  const auto& qs = qt->array().shape;
+  const auto& ks = kt->array().shape;
+  const auto& queue_s = queue_t->array().shape;
+  if (qs.size() != 2 || qs != ks || queue_s.size() != 2 || queue_s[1] != qs[1] || qs[0] < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "InfoNCE: q ", ShapeString(qs), " and k ", ShapeString(ks),
+        " must both be (N, dim) and the queue (K, dim); queue is ", ShapeString(queue_s)));
+  }
+  if (!(temperature > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("InfoNCE: temperature (", temperature, ") must be > 0"));
+  }
+  InfoNceResult<float> r = InfoNceForwardBackward(ToBlob(qt->array()), ToBlob(kt->array()),
+                                                  ToBlob(queue_t->array()), temperature);
+  ContrastiveLossResult out;
+  out.loss = static_cast<float>(r.loss);
+  out.top1 = static_cast<float>(r.top1);
+  out.logits = MakeEigenTensor(HostArray(r.logits.shape, std::move(r.logits.data)));
+  out.grad_q = MakeEigenTensor(HostArray(r.grad_q.shape, std::move(r.grad_q.data)));
+  return out;
+}
+
+}  // namespace eigen_backend
+}  // namespace moco

@@ -1,0 +1,25 @@
+// EigenInfoNceLoss: the ContrastiveLoss interface on InfoNceForwardBackward (info_nce.h).
+//
+//   EigenInfoNceLoss loss;
+//   ASSIGN_OR_RETURN(ContrastiveLossResult r, loss.Compute(*q, *k, queue, /*temperature=*/0.2f));
+#ifndef BACKENDS_EIGEN_EIGEN_INFO_NCE_LOSS_H_
+#define BACKENDS_EIGEN_EIGEN_INFO_NCE_LOSS_H_
+
+#include "absl/status/statusor.h"
+#include "moco/contrastive_loss.h"
+
+namespace moco {
+namespace eigen_backend {
+
+class EigenInfoNceLoss final : public ContrastiveLoss {
+ public:
+  // InvalidArgument for tensors of another backend, mismatched shapes or temperature <= 0.
+  absl::StatusOr<ContrastiveLossResult> Compute(const Tensor& q, const Tensor& k,
+                                                const KeyQueue& queue,
+                                                float temperature) override;
+};
+
+}  // namespace eigen_backend
+}  // namespace moco
+
+#endif  // BACKENDS_EIGEN_EIGEN_INFO_NCE_LOSS_H_
