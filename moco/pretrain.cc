@@ -9,13 +9,13 @@
 #include "data/batch_loader.h"
 #include "data/dataset.h"
 #include "data/transform.h"
+#include "eval/feature_extractor.h"
 #include "eval/knn_classifier.h"
 #include "glog/logging.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "moco/backend_registry.h"
 #include "moco/config_io.h"
 #include "moco/config_validator.h"
-#include "moco/feature_extraction.h"
 #include "moco/moco_step.h"
 #include "moco/run/checkpoint.h"
 #include "moco/run/metrics_log.h"
@@ -110,14 +110,16 @@ absl::StatusOr<double> KnnTop1(const ExperimentConfig& config, Backend& backend,
                                std::shared_ptr<const data::Dataset> train_set,
                                std::shared_ptr<const data::Dataset> test_set,
                                std::shared_ptr<const data::Transform> eval_transform) {
-  ExtractionOptions options;
-  options.batch_size = config.run().batch_size();
-  options.num_workers = config.data().num_workers();
-  ASSIGN_OR_RETURN(LabeledFeatures train,
-                   ExtractBackboneFeatures(backend, encoder, train_set, eval_transform, options));
+  std::unique_ptr<eval::FeatureSource> source = eval::EncoderFeatures(backend, encoder);
+  eval::ExtractOptions options;
+  options.loader.batch_size = config.run().batch_size();
+  options.loader.num_workers = config.data().num_workers();
+  options.loader.on_corrupt_image = config.data().on_corrupt_image();
+  ASSIGN_OR_RETURN(eval::FeatureSet train,
+                   eval::ExtractFeatures(train_set, eval_transform, *source, options));
   options.max_images = config.run().knn_max_test_images();
-  ASSIGN_OR_RETURN(LabeledFeatures test,
-                   ExtractBackboneFeatures(backend, encoder, test_set, eval_transform, options));
+  ASSIGN_OR_RETURN(eval::FeatureSet test,
+                   eval::ExtractFeatures(test_set, eval_transform, *source, options));
   eval::KnnOptions knn;
   knn.k = config.run().knn_k();
   knn.temperature = config.run().knn_temperature();
@@ -248,11 +250,13 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainOptions& options) {
       if (global_step % config.run().log_every_steps() == 0 && !epoch_end) {
         RETURN_IF_ERROR(metrics.Append(row));
       }
-      if (StopRequested()) {
+      const bool stop_here = options.stop_at_step > 0 && global_step == options.stop_at_step;
+      if (StopRequested() || stop_here) {
         progress.Finish();
         RETURN_IF_ERROR(metrics.Append(row));
         RETURN_IF_ERROR(save(epoch));
-        LOG(INFO) << "Stopped by signal " << StopSignalNumber() << " after step " << global_step
+        LOG(INFO) << "Stopped (" << (stop_here ? "--stop_at_step" : "signal") << ") after step "
+                  << global_step
                   << "; checkpoint written to " << CheckpointPath(run_dir)
                   << ". Continue with --resume.";
         UninstallStopSignalHandlers();

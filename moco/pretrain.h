@@ -22,6 +22,9 @@ struct PretrainOptions {
   std::string config_source = "config";  // for messages, e.g. the file name
   bool resume = false;
   std::string run_dir_override;  // replaces run.run_dir when not empty
+  // Stop as a signal would (checkpoint, clean exit) once this many steps are done in total
+  // (0 = never): for jobs with a time slot, and for resume tests.
+  int64_t stop_at_step = 0;
   // Compare against a randomly initialized encoder of the same architecture at the end.
   bool random_init_baseline = true;
 };

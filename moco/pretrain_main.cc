@@ -24,6 +24,8 @@ DEFINE_bool(resume, false,
             "Continue the run in the config's run.run_dir (or --run_dir) from its latest "
             "checkpoint, with the checkpoint's config.");
 DEFINE_string(run_dir, "", "Overrides run.run_dir of the config.");
+DEFINE_int64(stop_at_step, 0,
+             "Checkpoint and exit once this many steps are done in total (0 = run to the end).");
 DEFINE_bool(random_init_baseline, true,
             "At the end, also report kNN top-1 of a randomly initialized encoder.");
 
@@ -35,6 +37,7 @@ absl::Status Run() {
   options.resume = FLAGS_resume;
   options.run_dir_override = FLAGS_run_dir;
   options.random_init_baseline = FLAGS_random_init_baseline;
+  options.stop_at_step = FLAGS_stop_at_step;
   options.config_source = FLAGS_config;
   const bool config_given = !gflags::GetCommandLineFlagInfoOrDie("config").is_default;
   ASSIGN_OR_RETURN(ExperimentConfig config, LoadExperimentConfig(FLAGS_config));

@@ -1,0 +1,212 @@
+// End to end: a tiny MoCo run on generated IDX data trains, checkpoints, stops mid-epoch,
+// resumes, and ends bitwise identical to the same run done without interruption (CPU, same
+// thread count). Also: a run folder holding a checkpoint is never overwritten, and a diverged
+// (NaN) step stops the run with the last good checkpoint intact.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "data/test_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "moco/config_io.h"
+#include "moco/pretrain.h"
+#include "moco/run/checkpoint.h"
+
+namespace moco {
+namespace {
+
+using ::testing::HasSubstr;
+
+// 64 training and 32 test 28x28 images of 4 classes (class = which quadrant is bright).
+std::string MakeIdxDataset() {
+  const std::string dir = data::MakeTempDir("idx");
+  std::mt19937 rng(5);
+  auto write_split = [&](const std::string& prefix, int n) {
+    std::string images = data::BigEndian32(0x803) + data::BigEndian32(n) +
+                         data::BigEndian32(28) + data::BigEndian32(28);
+    std::string labels = data::BigEndian32(0x801) + data::BigEndian32(n);
+    for (int i = 0; i < n; ++i) {
+      const int label = i % 4;
+      for (int y = 0; y < 28; ++y) {
+        for (int x = 0; x < 28; ++x) {
+          const bool bright = (y < 14) == (label < 2) && (x < 14) == (label % 2 == 0);
+          images.push_back(static_cast<char>((bright ? 160 : 20) + rng() % 60));
+        }
+      }
+      labels.push_back(static_cast<char>(label));
+    }
+    data::WriteFileOrDie(dir + "/" + prefix + "-images-idx3-ubyte", images);
+    data::WriteFileOrDie(dir + "/" + prefix + "-labels-idx1-ubyte", labels);
+  };
+  write_split("train", 64);
+  write_split("t10k", 32);
+  return dir;
+}
+
+ExperimentConfig TinyConfig(const std::string& data_dir, const std::string& run_dir) {
+  ExperimentConfig c;
+  const absl::Status s = ParseTextProto(R"pb(
+    data {
+      dataset: IDX
+      image_size: 28
+      num_workers: 2
+      augmentation { preset: CIFAR normalize_mean: 0.3 normalize_std: 0.3 }
+    }
+    model {
+      arch: "resnet18"
+      cifar_stem: true
+      width_multiplier: 0.0625
+      in_channels: 1
+      feature_dim: 16
+    }
+    moco { queue_size: 48 momentum: 0.9 temperature: 0.2 bn_splits: 4 }
+    optimizer { lr: 0.05 weight_decay: 5e-4 schedule: COSINE }
+    run {
+      epochs: 3
+      batch_size: 16
+      seed: 11
+      threads: 1
+      log_every_steps: 1
+      knn_every_epochs: 1
+      knn_k: 5
+      max_steps_per_epoch: 3
+    }
+    backend { name: "torch" }
+  )pb", "tiny", &c);
+  EXPECT_TRUE(s.ok()) << s;
+  c.mutable_data()->set_train_path(data_dir);
+  c.mutable_run()->set_run_dir(run_dir);
+  return c;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The loss column of metrics.csv by step.
+std::map<int64_t, std::string> LossesByStep(const std::string& run_dir) {
+  std::map<int64_t, std::string> losses;
+  std::istringstream lines(ReadFile(run_dir + "/metrics.csv"));
+  std::string line;
+  std::getline(lines, line);  // header
+  while (std::getline(lines, line)) {
+    std::vector<std::string> cells;
+    std::stringstream cells_in(line);
+    for (std::string cell; std::getline(cells_in, cell, ',');) cells.push_back(cell);
+    losses[std::stoll(cells[0])] = cells[2];
+  }
+  return losses;
+}
+
+TEST(PretrainResumeTest, InterruptedAndResumedRunEqualsUninterruptedRun) {
+  const std::string data_dir = MakeIdxDataset();
+  const std::string dir_a = data::MakeTempDir("run_a");
+  const std::string dir_b = data::MakeTempDir("run_b");
+
+  PretrainOptions straight;
+  straight.config = TinyConfig(data_dir, dir_a);
+  straight.random_init_baseline = false;
+  absl::StatusOr<PretrainSummary> a = RunPretraining(straight);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->global_step, 9);
+  ASSERT_TRUE(a->knn_top1.has_value());
+
+  // Stop mid-epoch (step 5 of 9: epoch 2, second batch), then resume with the file's config.
+  PretrainOptions first_part = straight;
+  first_part.config = TinyConfig(data_dir, dir_b);
+  first_part.stop_at_step = 5;
+  absl::StatusOr<PretrainSummary> b1 = RunPretraining(first_part);
+  ASSERT_TRUE(b1.ok()) << b1.status();
+  EXPECT_TRUE(b1->stopped_by_signal);
+  EXPECT_EQ(b1->global_step, 5);
+
+  PretrainOptions resume;
+  resume.resume = true;
+  resume.run_dir_override = dir_b;
+  resume.random_init_baseline = false;
+  absl::StatusOr<PretrainSummary> b2 = RunPretraining(resume);
+  ASSERT_TRUE(b2.ok()) << b2.status();
+  EXPECT_EQ(b2->global_step, 9);
+
+  // Same losses at every step, same final kNN, and bitwise-equal final state.
+  const auto losses_a = LossesByStep(dir_a);
+  const auto losses_b = LossesByStep(dir_b);
+  for (int64_t step = 1; step <= 9; ++step) {
+    ASSERT_TRUE(losses_a.count(step) && losses_b.count(step)) << "step " << step;
+    EXPECT_EQ(losses_a.at(step), losses_b.at(step)) << "step " << step;
+  }
+  EXPECT_EQ(*a->knn_top1, *b2->knn_top1);
+  absl::StatusOr<Checkpoint> ckpt_a = ReadCheckpoint(CheckpointPath(dir_a));
+  absl::StatusOr<Checkpoint> ckpt_b = ReadCheckpoint(CheckpointPath(dir_b));
+  ASSERT_TRUE(ckpt_a.ok() && ckpt_b.ok());
+  EXPECT_EQ(ckpt_a->global_step, ckpt_b->global_step);
+  ASSERT_EQ(ckpt_a->arrays.size(), ckpt_b->arrays.size());
+  for (const auto& [name, array] : ckpt_a->arrays) {
+    ASSERT_TRUE(ckpt_b->arrays.count(name)) << name;
+    EXPECT_EQ(array.data, ckpt_b->arrays.at(name).data) << name;
+  }
+  // Both encoders, the queue with its pointer, and SGD momentum are all in the checkpoint.
+  EXPECT_TRUE(ckpt_a->arrays.count("query/layer4.1.bn2.running_var"));
+  EXPECT_TRUE(ckpt_a->arrays.count("key/fc.2.weight"));
+  EXPECT_TRUE(ckpt_a->arrays.count("queue/queue_ptr"));
+  EXPECT_TRUE(ckpt_a->arrays.count("optimizer/conv1.weight"));
+  EXPECT_EQ(ckpt_a->arrays.at("queue/queue_ptr").data[0], (9 * 16) % 48);
+}
+
+TEST(PretrainResumeTest, NewRunRefusesAFolderWithACheckpointAndChangesNothing) {
+  const std::string data_dir = MakeIdxDataset();
+  const std::string dir = data::MakeTempDir("run");
+  PretrainOptions options;
+  options.config = TinyConfig(data_dir, dir);
+  options.config->mutable_run()->set_epochs(1);
+  options.random_init_baseline = false;
+  ASSERT_TRUE(RunPretraining(options).ok());
+  const std::string before = ReadFile(CheckpointPath(dir));
+  absl::StatusOr<PretrainSummary> again = RunPretraining(options);
+  ASSERT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(again.status().message()), HasSubstr("pass --resume"));
+  EXPECT_EQ(ReadFile(CheckpointPath(dir)), before);
+
+  // Resuming with a config that differs from the checkpoint's is refused too, naming the field.
+  PretrainOptions different = options;
+  different.resume = true;
+  different.config->mutable_moco()->set_temperature(0.5);
+  absl::StatusOr<PretrainSummary> mismatch = RunPretraining(different);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_THAT(std::string(mismatch.status().message()), HasSubstr("temperature"));
+}
+
+TEST(PretrainResumeTest, NanLossStopsWithAClearErrorAndKeepsTheLastCheckpoint) {
+  const std::string data_dir = MakeIdxDataset();
+  const std::string dir = data::MakeTempDir("run");
+  PretrainOptions options;
+  options.config = TinyConfig(data_dir, dir);
+  options.random_init_baseline = false;
+  options.stop_at_step = 3;
+  ASSERT_TRUE(RunPretraining(options).ok());
+  // Poison the query encoder's weights in the checkpoint; the next step's loss is NaN.
+  absl::StatusOr<Checkpoint> ckpt = ReadCheckpoint(CheckpointPath(dir));
+  ASSERT_TRUE(ckpt.ok());
+  ckpt->arrays.at("query/fc.2.weight").data[0] = std::nanf("");
+  ASSERT_TRUE(WriteCheckpoint(CheckpointPath(dir), *ckpt).ok());
+  const std::string poisoned = ReadFile(CheckpointPath(dir));
+
+  PretrainOptions resume;
+  resume.resume = true;
+  resume.run_dir_override = dir;
+  absl::StatusOr<PretrainSummary> r = RunPretraining(resume);
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("loss is nan"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("step 4"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("last good checkpoint"));
+  EXPECT_EQ(ReadFile(CheckpointPath(dir)), poisoned);
+}
+
+}  // namespace
+}  // namespace moco
