@@ -6,8 +6,9 @@
 //   options.width_multiplier = 0.25f;          // stage widths round(64w), round(128w), ...
 //   options.in_channels = 1;                   // grayscale
 //   ASSIGN_OR_RETURN(ResNet query, MakeResNet(options));
-//   ResNet key(std::dynamic_pointer_cast<ResNetImpl>(query->clone()));   // key encoder
 //   query->set_bn_splits(8);                   // shuffling BN over 8 groups of the batch
+//   ResNet key(std::dynamic_pointer_cast<ResNetImpl>(query->clone()));  // key encoder (copies
+//                                              // weights, buffers and the BN splits)
 //   torch::Tensor q = query->forward(images);  // (N, feature_dim), NOT L2-normalized
 //
 // Names (named_parameters() / named_buffers()) are torchvision's: conv1, bn1, layer1..layer4
@@ -19,8 +20,9 @@
 // one-to-one onto these modules.
 //
 // Initialization as torchvision (zero_init_residual false): convs kaiming_normal_(fan_out,
-// relu), BN weight 1 and bias 0, Linear layers torch's default. Construction and clone() draw
-// from torch's global generator.
+// relu), BN weight 1 and bias 0, Linear layers torch's default. Construction draws from torch's
+// global generator; so does clone() (torch's Cloneable re-runs reset(), which initializes, before
+// copying the values over), so seed before building both encoders for reproducible runs.
 #ifndef BACKENDS_TORCH_RESNET_H_
 #define BACKENDS_TORCH_RESNET_H_
 
@@ -87,7 +89,7 @@ TORCH_MODULE(Bottleneck);
 // The encoder: backbone + MoCo head. Build it with MakeResNet(), which validates the options.
 class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
  public:
-  // `options` must be valid (see MakeResNet); invalid options are a programmer error (CHECK).
+  // `options` must be valid (see MakeResNet); invalid options throw c10::Error.
   explicit ResNetImpl(const ResNetOptions& options);
 
   // (Re)builds every submodule and initializes it; called by the constructor and clone().
@@ -105,7 +107,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   // SplitLayout::kInterleaved, and features() reorders its input batch so that interleaved
   // groups are the caller's consecutive groups, then restores the order of its output (copies
   // of the images and of the features only). Calling the submodules directly thus sees
-  // interleaved groups.
+  // interleaved groups. Eval mode ignores the splits.
   void set_bn_splits(int64_t num_splits);
   int64_t bn_splits() const { return bn_splits_; }
 
