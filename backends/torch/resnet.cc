@@ -12,8 +12,7 @@ namespace {
 namespace nn = torch::nn;
 
 nn::Conv2d Conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
-  return nn::Conv2d(
-      nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
+  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
 }
 
 // torchvision's downsample: Sequential(conv1x1(in, out, stride), BN(out)) -> names "0", "1".
@@ -117,9 +116,9 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) { reset
 void ResNetImpl::reset() {
   ArchSpec spec;
   TORCH_CHECK(LookupArch(options_.arch, &spec), "ResNet: unknown arch ", options_.arch);
-  TORCH_CHECK(options_.width_multiplier > 0 && options_.in_channels >= 1 &&
-                  options_.feature_dim >= 1,
-              "ResNet: invalid options; build it with MakeResNet()");
+  TORCH_CHECK(
+      options_.width_multiplier > 0 && options_.in_channels >= 1 && options_.feature_dim >= 1,
+      "ResNet: invalid options; build it with MakeResNet()");
   const float w = options_.width_multiplier;
   int64_t in_planes = ScaledWidth(64, w);
   if (options_.cifar_stem) {
@@ -130,8 +129,8 @@ void ResNetImpl::reset() {
   bn1 = register_module("bn1", SplitBatchNorm2d(in_planes));
   maxpool = nullptr;
   if (!options_.cifar_stem) {
-    maxpool = register_module(
-        "maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
+    maxpool =
+        register_module("maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
   }
   nn::Sequential* layers[4] = {&layer1, &layer2, &layer3, &layer4};
   for (int i = 0; i < 4; ++i) {
@@ -147,9 +146,9 @@ void ResNetImpl::reset() {
   fc_linear = nullptr;
   fc_mlp = nullptr;
   if (options_.mlp_head) {
-    fc_mlp = register_module(
-        "fc", nn::Sequential(nn::Linear(feature_width_, feature_width_), nn::ReLU(),
-                             nn::Linear(feature_width_, options_.feature_dim)));
+    fc_mlp =
+        register_module("fc", nn::Sequential(nn::Linear(feature_width_, feature_width_), nn::ReLU(),
+                                             nn::Linear(feature_width_, options_.feature_dim)));
   } else {
     fc_linear = register_module("fc", nn::Linear(feature_width_, options_.feature_dim));
   }
@@ -173,9 +172,8 @@ torch::Tensor ResNetImpl::features(const torch::Tensor& x) {
   torch::Tensor out = x;
   if (regroup) {
     // Sample g * M + i (group g, position i) moves to row i * n + g: interleaved group g.
-    out = x.view({n, batch / n, x.size(1), x.size(2), x.size(3)})
-              .transpose(0, 1)
-              .reshape(x.sizes());
+    out =
+        x.view({n, batch / n, x.size(1), x.size(2), x.size(3)}).transpose(0, 1).reshape(x.sizes());
   }
   out = bn1->forward(conv1->forward(out)).relu_();
   if (maxpool) out = maxpool->forward(out);

@@ -26,10 +26,10 @@
 #ifndef BACKENDS_TORCH_RESNET_H_
 #define BACKENDS_TORCH_RESNET_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <string>
-
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "backends/torch/split_batch_norm.h"
@@ -121,7 +121,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   torch::nn::MaxPool2d maxpool{nullptr};  // null with the CIFAR stem
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   torch::nn::AdaptiveAvgPool2d avgpool{nullptr};
-  torch::nn::Linear fc_linear{nullptr};  // registered as "fc" when !mlp_head
+  torch::nn::Linear fc_linear{nullptr};   // registered as "fc" when !mlp_head
   torch::nn::Sequential fc_mlp{nullptr};  // registered as "fc" when mlp_head
 
  private:

@@ -1,5 +1,9 @@
 #include "backends/torch/resnet.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -10,10 +14,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -93,14 +93,11 @@ TEST_P(TorchvisionNamesTest, ParametersInOrderAndBuffersAsSetMatchGolden) {
   EXPECT_EQ(buffers, golden_buffers);
 }
 
-INSTANTIATE_TEST_SUITE_P(Torchvision, TorchvisionNamesTest,
-                         ::testing::Values(NamesCase{"resnet18", true},
-                                           NamesCase{"resnet18", false},
-                                           NamesCase{"resnet50", true},
-                                           NamesCase{"resnet50", false}),
-                         [](const auto& info) {
-                           return info.param.arch + (info.param.mlp ? "_mlp" : "_linear");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Torchvision, TorchvisionNamesTest,
+    ::testing::Values(NamesCase{"resnet18", true}, NamesCase{"resnet18", false},
+                      NamesCase{"resnet50", true}, NamesCase{"resnet50", false}),
+    [](const auto& info) { return info.param.arch + (info.param.mlp ? "_mlp" : "_linear"); });
 
 // ---- Output shapes ---------------------------------------------------------------------------
 
@@ -129,19 +126,18 @@ TEST_P(OutputShapeTest, ForwardAndFeatures) {
   EXPECT_EQ(net->features(x).sizes(), (std::vector<int64_t>{2, c.feature_width}));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Stems, OutputShapeTest,
-    ::testing::Values(ShapeCase{"resnet18", true, 0.25f, 1, 28, 128},
-                      ShapeCase{"resnet18", true, 0.25f, 3, 32, 128},
-                      ShapeCase{"resnet18", true, 1.0f, 1, 32, 512},
-                      ShapeCase{"resnet18", true, 1.0f, 3, 28, 512},
-                      ShapeCase{"resnet18", false, 0.25f, 3, 64, 128},
-                      ShapeCase{"resnet18", false, 1.0f, 3, 64, 512},
-                      ShapeCase{"resnet18", false, 1.0f, 1, 64, 512},
-                      ShapeCase{"resnet34", true, 0.25f, 1, 28, 128},
-                      ShapeCase{"resnet50", true, 0.25f, 1, 28, 512},
-                      ShapeCase{"resnet50", false, 0.25f, 3, 64, 512},
-                      ShapeCase{"resnet50", false, 1.0f, 3, 64, 2048}));
+INSTANTIATE_TEST_SUITE_P(Stems, OutputShapeTest,
+                         ::testing::Values(ShapeCase{"resnet18", true, 0.25f, 1, 28, 128},
+                                           ShapeCase{"resnet18", true, 0.25f, 3, 32, 128},
+                                           ShapeCase{"resnet18", true, 1.0f, 1, 32, 512},
+                                           ShapeCase{"resnet18", true, 1.0f, 3, 28, 512},
+                                           ShapeCase{"resnet18", false, 0.25f, 3, 64, 128},
+                                           ShapeCase{"resnet18", false, 1.0f, 3, 64, 512},
+                                           ShapeCase{"resnet18", false, 1.0f, 1, 64, 512},
+                                           ShapeCase{"resnet34", true, 0.25f, 1, 28, 128},
+                                           ShapeCase{"resnet50", true, 0.25f, 1, 28, 512},
+                                           ShapeCase{"resnet50", false, 0.25f, 3, 64, 512},
+                                           ShapeCase{"resnet50", false, 1.0f, 3, 64, 2048}));
 
 TEST(ResNetTest, StemStructure) {
   ResNet cifar = Make(Options("resnet18", true, 0.5f, 1, 8, false));
@@ -156,7 +152,8 @@ TEST(ResNetTest, StemStructure) {
   torch::NoGradGuard no_grad;
   imagenet->eval();
   cifar->eval();
-  torch::Tensor y = imagenet->maxpool->forward(imagenet->conv1->forward(torch::zeros({1, 3, 64, 64})));
+  torch::Tensor y =
+      imagenet->maxpool->forward(imagenet->conv1->forward(torch::zeros({1, 3, 64, 64})));
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{1, 32, 16, 16}));
   EXPECT_EQ(cifar->conv1->forward(torch::zeros({1, 1, 32, 32})).sizes(),
             (std::vector<int64_t>{1, 32, 32, 32}));
@@ -165,8 +162,8 @@ TEST(ResNetTest, StemStructure) {
 TEST(ResNetTest, ScaledWidthRoundsAndIsAtLeastOne) {
   EXPECT_EQ(ScaledWidth(64, 1.0f), 64);
   EXPECT_EQ(ScaledWidth(64, 0.25f), 16);
-  EXPECT_EQ(ScaledWidth(128, 0.3f), 38);  // 38.4
-  EXPECT_EQ(ScaledWidth(64, 0.3f), 19);   // 19.2
+  EXPECT_EQ(ScaledWidth(128, 0.3f), 38);   // 38.4
+  EXPECT_EQ(ScaledWidth(64, 0.3f), 19);    // 19.2
   EXPECT_EQ(ScaledWidth(512, 0.3f), 154);  // 153.6
   EXPECT_EQ(ScaledWidth(64, 0.001f), 1);
   ResNet net = Make(Options("resnet18", true, 0.3f, 1, 8, true));
@@ -324,8 +321,9 @@ std::map<std::string, torch::Tensor> ReadTensorFile(const std::string& path) {
     take(&ndim, 4);
     std::vector<int64_t> shape(ndim);
     for (auto& d : shape) take(&d, 8);
-    const torch::ScalarType type =
-        dtype == 0 ? torch::kFloat : dtype == 1 ? torch::kHalf : torch::kLong;
+    const torch::ScalarType type = dtype == 0   ? torch::kFloat
+                                   : dtype == 1 ? torch::kHalf
+                                                : torch::kLong;
     torch::Tensor t = torch::empty(shape, torch::dtype(type));
     take(t.data_ptr(), t.nbytes());
     out[name] = type == torch::kHalf ? t.to(torch::kFloat) : t;
@@ -411,8 +409,7 @@ INSTANTIATE_TEST_SUITE_P(
         GoldenCase{"forward_resnet18_cifar_w00625.bin",
                    Options("resnet18", /*cifar_stem=*/true, 0.0625f, 3, 32, /*mlp=*/true), 32},
         GoldenCase{"forward_resnet50_imagenet_w00625.bin",
-                   Options("resnet50", /*cifar_stem=*/false, 0.0625f, 1, 16, /*mlp=*/false),
-                   16}));
+                   Options("resnet50", /*cifar_stem=*/false, 0.0625f, 1, 16, /*mlp=*/false), 16}));
 
 }  // namespace
 }  // namespace moco::torch_backend

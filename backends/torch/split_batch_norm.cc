@@ -18,17 +18,15 @@ class InterleavedBatchNormFunction
     : public torch::autograd::Function<InterleavedBatchNormFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
-                               torch::Tensor weight, torch::Tensor bias,
-                               torch::Tensor group_means, torch::Tensor group_vars,
-                               int64_t num_splits) {
+                               torch::Tensor weight, torch::Tensor bias, torch::Tensor group_means,
+                               torch::Tensor group_vars, int64_t num_splits) {
     const int64_t n = num_splits;
     x = x.contiguous();
     const std::vector<int64_t> sizes = x.sizes().vec();
     const std::vector<int64_t> grouped = {sizes[0] / n, n * sizes[1], sizes[2], sizes[3]};
-    auto [y_grouped, save_mean, save_invstd] =
-        at::native_batch_norm(x.view(grouped), weight.repeat({n}), bias.repeat({n}),
-                              group_means, group_vars, /*training=*/true,
-                              SplitBatchNorm2dImpl::kMomentum, SplitBatchNorm2dImpl::kEps);
+    auto [y_grouped, save_mean, save_invstd] = at::native_batch_norm(
+        x.view(grouped), weight.repeat({n}), bias.repeat({n}), group_means, group_vars,
+        /*training=*/true, SplitBatchNorm2dImpl::kMomentum, SplitBatchNorm2dImpl::kEps);
     y_grouped = y_grouped.contiguous();
     torch::Tensor y = torch::empty({0}, y_grouped.options());
     y.set_(y_grouped.storage(), y_grouped.storage_offset(), sizes, x.strides());
@@ -52,7 +50,9 @@ class InterleavedBatchNormFunction
     return {grad_x.defined() ? grad_x.view(x.sizes()) : grad_x,
             grad_w.defined() ? grad_w.view({n, -1}).sum(0) : grad_w,
             grad_b.defined() ? grad_b.view({n, -1}).sum(0) : grad_b,
-            torch::Tensor(), torch::Tensor(), torch::Tensor()};
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
@@ -80,8 +80,8 @@ void SplitBatchNorm2dImpl::set_num_splits(int64_t num_splits, SplitLayout layout
 }
 
 torch::Tensor SplitBatchNorm2dImpl::forward(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 4, "SplitBatchNorm2d: expected a 4-d (N, C, H, W) input, got ",
-              x.dim(), "-d");
+  TORCH_CHECK(x.dim() == 4, "SplitBatchNorm2d: expected a 4-d (N, C, H, W) input, got ", x.dim(),
+              "-d");
   TORCH_CHECK(x.size(1) == num_features_, "SplitBatchNorm2d: expected ", num_features_,
               " channels, got ", x.size(1));
   if (!is_training()) {
@@ -99,8 +99,8 @@ torch::Tensor SplitBatchNorm2dImpl::forward(const torch::Tensor& x) {
   const int64_t n = num_splits_;
   TORCH_CHECK(x.size(0) % n == 0, "SplitBatchNorm2d: batch size ", x.size(0),
               " is not divisible by num_splits ", n);
-  TORCH_CHECK(x.size(0) / n * x.size(2) * x.size(3) > 1,
-              "SplitBatchNorm2d: each of the ", n, " groups of a batch of ", x.size(0),
+  TORCH_CHECK(x.size(0) / n * x.size(2) * x.size(3) > 1, "SplitBatchNorm2d: each of the ", n,
+              " groups of a batch of ", x.size(0),
               " has a single value per channel; the batch variance is undefined");
   // Each group updates its own copy of the running statistics, as each GPU would; the copies
   // are then averaged.
@@ -136,8 +136,8 @@ torch::Tensor SplitBatchNorm2dImpl::forward(const torch::Tensor& x) {
 }
 
 void SplitBatchNorm2dImpl::pretty_print(std::ostream& stream) const {
-  stream << "moco::torch_backend::SplitBatchNorm2d(" << num_features_
-         << ", eps=" << kEps << ", momentum=" << kMomentum << ", num_splits=" << num_splits_
+  stream << "moco::torch_backend::SplitBatchNorm2d(" << num_features_ << ", eps=" << kEps
+         << ", momentum=" << kMomentum << ", num_splits=" << num_splits_
          << (layout_ == SplitLayout::kInterleaved ? ", interleaved" : "") << ")";
 }
 

@@ -23,9 +23,9 @@
 #ifndef BACKENDS_TORCH_SPLIT_BATCH_NORM_H_
 #define BACKENDS_TORCH_SPLIT_BATCH_NORM_H_
 
-#include <cstdint>
-
 #include <torch/torch.h>
+
+#include <cstdint>
 
 namespace moco::torch_backend {
 

@@ -1,9 +1,9 @@
 #include "backends/torch/split_batch_norm.h"
 
-#include <vector>
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <vector>
 
 namespace moco::torch_backend {
 namespace {
@@ -69,13 +69,10 @@ TEST_P(SplitBatchNormVsPerGroupTest, MatchesPerGroupFunctionalBatchNorm) {
     members.push_back(index);
     torch::Tensor rm = mean0.clone();
     torch::Tensor rv = var0.clone();
-    ref_outputs.push_back(F::batch_norm(ref_x.index_select(0, index), rm, rv,
-                                        F::BatchNormFuncOptions()
-                                            .weight(ref_w)
-                                            .bias(ref_b)
-                                            .training(true)
-                                            .momentum(0.1)
-                                            .eps(1e-5)));
+    ref_outputs.push_back(F::batch_norm(
+        ref_x.index_select(0, index), rm, rv,
+        F::BatchNormFuncOptions().weight(ref_w).bias(ref_b).training(true).momentum(0.1).eps(
+            1e-5)));
     mean_sum += rm;
     var_sum += rv;
   }
@@ -96,8 +93,8 @@ TEST_P(SplitBatchNormVsPerGroupTest, MatchesPerGroupFunctionalBatchNorm) {
   const torch::Tensor v = input.index_select(0, members[0]).select(1, 1);
   const double mu = v.mean().item<double>();
   const double var_biased = (v - mu).pow(2).mean().item<double>();
-  const double expected = (input[0][1][0][0].item<double>() - mu) /
-                              std::sqrt(var_biased + 1e-5) * weight0[1].item<double>() +
+  const double expected = (input[0][1][0][0].item<double>() - mu) / std::sqrt(var_biased + 1e-5) *
+                              weight0[1].item<double>() +
                           bias0[1].item<double>();
   EXPECT_NEAR(y[0][1][0][0].item<double>(), expected, 1e-4);
 }
