@@ -173,6 +173,8 @@ void CheckRun(const ExperimentConfig& c, ErrorList& e) {
             "must be > 0");
   e.Require(r.knn_max_test_images() >= 0, "run.knn_max_test_images", r.knn_max_test_images(),
             "must be >= 0");
+  e.Require(r.knn_max_train_images() >= 0, "run.knn_max_train_images",
+            r.knn_max_train_images(), "must be >= 0");
   e.Require(r.max_steps_per_epoch() >= 0, "run.max_steps_per_epoch", r.max_steps_per_epoch(),
             "must be >= 0");
 }

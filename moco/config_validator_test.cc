@@ -174,6 +174,8 @@ INSTANTIATE_TEST_SUITE_P(
         RULE(KnnTemperature, c.mutable_run()->set_knn_temperature(0), "run.knn_temperature"),
         RULE(KnnMaxTest, c.mutable_run()->set_knn_max_test_images(-5),
              "run.knn_max_test_images"),
+        RULE(KnnMaxTrain, c.mutable_run()->set_knn_max_train_images(-1),
+             "run.knn_max_train_images"),
         RULE(MaxSteps, c.mutable_run()->set_max_steps_per_epoch(-1), "run.max_steps_per_epoch"),
         RULE(UnknownBackend, c.mutable_backend()->set_name("jax"), "backend.name"),
         RULE(UnknownDevice, c.mutable_backend()->set_device("tpu"), "backend.device"),

@@ -115,6 +115,7 @@ absl::StatusOr<double> KnnTop1(const ExperimentConfig& config, Backend& backend,
   options.loader.batch_size = config.run().batch_size();
   options.loader.num_workers = config.data().num_workers();
   options.loader.on_corrupt_image = config.data().on_corrupt_image();
+  options.max_images = config.run().knn_max_train_images();
   ASSIGN_OR_RETURN(eval::FeatureSet train,
                    eval::ExtractFeatures(train_set, eval_transform, *source, options));
   options.max_images = config.run().knn_max_test_images();
