@@ -347,6 +347,21 @@ def measure(args, phases):
         print(f"{header(args, 'PHASES')} {parts}", flush=True)
 
 
+def profile(args):
+    """Op-level profile (torch.profiler) of --steps steps after --warmup: the aten ops that
+    moco-cpp's LibTorch backend calls too, by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+    torch.manual_seed(args.seed)
+    moco = Moco(args)
+    batches = Batches(args)
+    for _ in range(args.warmup):
+        moco.step(*batches.next())
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(args.steps):
+            moco.step(*batches.next())
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
+
+
 def self_check():
     """At width 1 the model has torchvision resnet18's parameter names and shapes (head aside),
     and the analytic FLOP formula matches the MACs counted by hooks on the real modules."""
@@ -408,6 +423,8 @@ def main():
     p.add_argument("--mean", type=float, default=0.2860)
     p.add_argument("--std", type=float, default=0.3530)
     p.add_argument("--self_check", action="store_true")
+    p.add_argument("--profile", action="store_true",
+                   help="print a torch.profiler op table of --steps steps instead")
     args = p.parse_args()
     if args.self_check:
         self_check()
@@ -415,6 +432,9 @@ def main():
     if args.queue % args.batch or args.batch % args.bn_splits:
         raise SystemExit("--queue must be a multiple of --batch, and --batch of --bn_splits")
     torch.set_num_threads(args.threads)
+    if args.profile:
+        profile(args)
+        return
     measure(args, phases=False)
     if args.phases:
         measure(args, phases=True)
