@@ -56,8 +56,7 @@ struct ProbeOutcome {
   int64_t train_images = 0;
 };
 
-absl::StatusOr<ProbeOutcome> TestClassifier(EvalSetup& setup, EvaluatedEncoder& encoder,
-                                            const LinearClassifier& classifier,
+absl::StatusOr<ProbeOutcome> TestClassifier(const LinearClassifier& classifier,
                                             FeatureSet* test_features) {
   ProbeOutcome out;
   ASSIGN_OR_RETURN(HostArray scores, classifier.Scores(test_features->features));
@@ -87,7 +86,7 @@ absl::StatusOr<ProbeOutcome> ProbeOnFeatures(EvalSetup& setup, EvaluatedEncoder&
   ASSIGN_OR_RETURN(std::vector<double> losses, TrainOnFeatures(classifier, train.features,
                                                                train.labels, t));
   reporter.Finish();
-  ASSIGN_OR_RETURN(ProbeOutcome out, TestClassifier(setup, encoder, classifier, &test));
+  ASSIGN_OR_RETURN(ProbeOutcome out, TestClassifier(classifier, &test));
   out.final_train_loss = losses.empty() ? 0 : losses.back();
   out.train_images = n;
   return out;
@@ -134,7 +133,7 @@ absl::StatusOr<ProbeOutcome> ProbeAugmented(EvalSetup& setup, EvaluatedEncoder& 
   reporter.Finish();
   ASSIGN_OR_RETURN(FeatureSet test,
                    ExtractSplit(setup, *encoder.source, encoder.name, data::Split::kTest));
-  ASSIGN_OR_RETURN(ProbeOutcome out, TestClassifier(setup, encoder, classifier, &test));
+  ASSIGN_OR_RETURN(ProbeOutcome out, TestClassifier(classifier, &test));
   out.final_train_loss = epoch_loss;
   out.train_images = n;
   return out;
