@@ -6,10 +6,10 @@
 
 #include "absl/status/status.h"
 #include "gflags/gflags.h"
-#include "glog/logging.h"
 #include "moco/augmentation_presets.h"
 #include "moco/config_io.h"
 #include "moco/config_validator.h"
+#include "moco/pipeline_main.h"
 #include "moco/status_macros.h"
 
 DEFINE_string(config, "configs/quickstart.pbtxt", "Experiment config (text proto).");
@@ -19,7 +19,8 @@ namespace moco {
 namespace {
 
 absl::Status Run() {
-  ASSIGN_OR_RETURN(ExperimentConfig config, LoadExperimentConfig(FLAGS_config));
+  ASSIGN_OR_RETURN(ExperimentConfig config,
+                   LoadExperimentConfig(ResolveWorkspacePath(FLAGS_config)));
   ValidationOptions options;
   options.check_paths = FLAGS_check_paths;
   RETURN_IF_ERROR(ValidateExperimentConfig(config, options, FLAGS_config));
@@ -34,17 +35,7 @@ absl::Status Run() {
 }  // namespace moco
 
 int main(int argc, char** argv) {
-  gflags::SetUsageMessage("Validate an experiment config and print its effective values.");
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
-  google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
-  if (const char* wd = getenv("BUILD_WORKING_DIRECTORY")) {
-    if (chdir(wd) != 0) LOG(WARNING) << "cannot chdir to " << wd;
-  }
-  const absl::Status status = moco::Run();
-  if (!status.ok()) {
-    LOG(ERROR) << status.message();
-    return 1;
-  }
-  return 0;
+  return moco::PipelineMain(argc, argv,
+                            "Validate an experiment config and print its effective values.",
+                            &moco::Run);
 }

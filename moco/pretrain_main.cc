@@ -6,15 +6,12 @@
 //
 // Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits; --resume
 // continues from it with the same losses as an uninterrupted run.
-#include <malloc.h>
-#include <unistd.h>
-
 #include <cstdio>
 
 #include "absl/strings/str_format.h"
 #include "gflags/gflags.h"
-#include "glog/logging.h"
 #include "moco/config_io.h"
+#include "moco/pipeline_main.h"
 #include "moco/pretrain.h"
 #include "moco/status_macros.h"
 
@@ -38,9 +35,10 @@ absl::Status Run() {
   options.run_dir_override = FLAGS_run_dir;
   options.random_init_baseline = FLAGS_random_init_baseline;
   options.stop_at_step = FLAGS_stop_at_step;
-  options.config_source = FLAGS_config;
   const bool config_given = !gflags::GetCommandLineFlagInfoOrDie("config").is_default;
+  FLAGS_config = ResolveWorkspacePath(FLAGS_config);  // `bazel run` from a subfolder
   ASSIGN_OR_RETURN(ExperimentConfig config, LoadExperimentConfig(FLAGS_config));
+  options.config_source = FLAGS_config;
   if (FLAGS_resume && !config_given) {
     // Only the run folder is taken from the default config; the checkpoint has the rest.
     if (options.run_dir_override.empty()) options.run_dir_override = config.run().run_dir();
@@ -71,27 +69,6 @@ absl::Status Run() {
 }  // namespace moco
 
 int main(int argc, char** argv) {
-  // Keep large activation buffers in the heap instead of mmap/munmap-ing them every step
-  // (measured ~1.4x on a batch-256 step on this machine class; see ENVIRONMENT notes).
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  gflags::SetUsageMessage("MoCo pretraining. See moco/config.proto for the config.");
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
-  FLAGS_logtostderr = true;
-  google::InitGoogleLogging(argv[0]);
-  if (const char* wd = getenv("BUILD_WORKING_DIRECTORY")) {
-    if (chdir(wd) != 0) LOG(WARNING) << "cannot chdir to " << wd;
-  }
-  // `bazel run` from a subfolder: find a relative default config in the workspace.
-  const char* workspace = getenv("BUILD_WORKSPACE_DIRECTORY");
-  if (workspace != nullptr && FLAGS_config[0] != '/' && access(FLAGS_config.c_str(), R_OK) != 0) {
-    const std::string candidate = std::string(workspace) + "/" + FLAGS_config;
-    if (access(candidate.c_str(), R_OK) == 0) FLAGS_config = candidate;
-  }
-  const absl::Status status = moco::Run();
-  if (!status.ok()) {
-    LOG(ERROR) << status.message();
-    return 1;
-  }
-  return 0;
+  return moco::PipelineMain(argc, argv, "MoCo pretraining. See moco/config.proto for the config.",
+                            &moco::Run);
 }
