@@ -1,5 +1,7 @@
 #include "backends/eigen/conv2d.h"
 
+#include <omp.h>
+
 #include <tuple>
 #include <vector>
 
@@ -89,6 +91,25 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{{2, 3, 7, 7, 2, 3}, 2, 11, 9, false},  // ImageNet stem 7x7 s2 p3
         ConvCase{{3, 2, 2, 3, 1, 0}, 2, 5, 6, true},    // non-square kernel, bias
         ConvCase{{1, 3, 3, 3, 1, 2}, 1, 3, 4, true}));  // padding > kernel / 2
+
+TEST(Conv2dThreadsTest, ThreadedMatchesSerial) {
+  // Large enough to take the OpenMP path (per-thread weight-gradient partials).
+  const Conv2dGeometry g{8, 16, 3, 3, 1, 1};
+  Blob<double> x = RandomBlob({6, 8, 12, 12}, 5);
+  std::vector<double> w = RandomBlob({g.WeightSize()}, 6).data;
+  Blob<double> dy = RandomBlob({6, 16, 12, 12}, 7);
+  Blob<double> y[2], dx[2];
+  std::vector<double> dw[2];
+  for (int t = 0; t < 2; ++t) {
+    omp_set_num_threads(t == 0 ? 1 : 2);
+    Conv2dForward(g, x, w.data(), nullptr, &y[t]);
+    dw[t].assign(w.size(), 0.0);
+    Conv2dBackward(g, x, w.data(), dy, &dx[t], dw[t].data(), nullptr);
+  }
+  EXPECT_TRUE(AllClose(y[1].data, y[0].data, 1e-12, 1e-12));
+  EXPECT_TRUE(AllClose(dx[1].data, dx[0].data, 1e-12, 1e-12));
+  EXPECT_TRUE(AllClose(dw[1], dw[0], 1e-12, 1e-12));
+}
 
 }  // namespace
 }  // namespace eigen_backend
