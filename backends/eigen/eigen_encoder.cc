@@ -47,7 +47,6 @@ absl::Status EigenEncoder::CheckImages(const HostArray& images, bool train_bn) c
     return absl::InvalidArgumentError(absl::StrCat(
         "images must be (N, ", net_->spec().in_channels, ", H, W), got ", ShapeString(s)));
   }
-  // The smallest input the stem accepts: CIFAR stem any H, W >= 1; ImageNet stem H, W >= 2.
   if (train_bn) {
     if (bn_splits_ < 1 || s[0] % bn_splits_ != 0) {
       return absl::InvalidArgumentError(absl::StrCat("batch of ", s[0],
