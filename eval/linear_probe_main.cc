@@ -4,26 +4,25 @@
 //
 // Prints top-1 / top-5 per encoder side by side and writes linear_probe_results.pbtxt into the
 // config's results_dir (default: the checkpoint's folder). Exits non-zero on any error.
-#include <unistd.h>
-
-#include <cstdlib>
+// Links the "torch" and "eigen" backends (backend.name picks one).
 #include <iostream>
 
 #include "absl/status/status.h"
 #include "eval/linear_probe_eval.h"
 #include "eval/results_writer.h"
 #include "gflags/gflags.h"
-#include "glog/logging.h"
+#include "moco/pipeline_main.h"
 #include "moco/status_macros.h"
 
-DEFINE_string(config, "eval/configs/quickstart.pbtxt", "Evaluation config (moco.eval.EvalConfig text proto).");
+DEFINE_string(config, "eval/configs/quickstart.pbtxt",
+              "Evaluation config (moco.eval.EvalConfig text proto, see eval/eval_config.proto).");
 
 namespace moco {
 namespace eval {
 namespace {
 
 absl::Status Run() {
-  ASSIGN_OR_RETURN(EvalResults results, RunLinearProbeEval(FLAGS_config));
+  ASSIGN_OR_RETURN(EvalResults results, RunLinearProbeEval(ResolveWorkspacePath(FLAGS_config)));
   std::cout << FormatResultsTable(results) << std::flush;
   return absl::OkStatus();
 }
@@ -33,17 +32,5 @@ absl::Status Run() {
 }  // namespace moco
 
 int main(int argc, char** argv) {
-  gflags::SetUsageMessage("The MoCo linear-classification protocol on a checkpoint's frozen backbone, next to random-init and raw-pixel baselines.");
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
-  FLAGS_logtostderr = true;
-  google::InitGoogleLogging(argv[0]);
-  if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY")) {
-    if (chdir(wd) != 0) LOG(WARNING) << "cannot chdir to " << wd;
-  }
-  const absl::Status status = moco::eval::Run();
-  if (!status.ok()) {
-    LOG(ERROR) << status.message();
-    return 1;
-  }
-  return 0;
+  return moco::PipelineMain(argc, argv, "The MoCo linear-classification protocol on a checkpoint's frozen backbone, next to random-init and raw-pixel baselines.", &moco::eval::Run);
 }
