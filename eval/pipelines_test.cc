@@ -180,6 +180,20 @@ TEST_F(PipelinesTest, LinearProbeAugmentedMode) {
   EXPECT_TRUE(r->backbone_unchanged_verified());
 }
 
+TEST_F(PipelinesTest, EigenBackendEvaluatesATorchCheckpointAlike) {
+  // Same parameter names in both backends: the torch-written checkpoint loads into the Eigen
+  // encoder, and kNN on its features matches the torch backend's result.
+  EvalConfig c = Config();
+  c.set_encoders(EvalConfig::LEARNED);
+  auto torch = RunKnnEval(WriteConfig(c, "torch.pbtxt"));
+  ASSERT_TRUE(torch.ok()) << torch.status();
+  c.mutable_backend()->set_name("eigen");
+  auto eigen = RunKnnEval(WriteConfig(c, "eigen.pbtxt"));
+  ASSERT_TRUE(eigen.ok()) << eigen.status();
+  EXPECT_NEAR(eigen->results(0).top1(), torch->results(0).top1(), 1.5 / 60);  // <= 1 image
+  EXPECT_EQ(eigen->eval_config().backend().name(), "eigen");
+}
+
 TEST_F(PipelinesTest, CapsOnImages) {
   EvalConfig c = Config();
   c.set_encoders(EvalConfig::RAW_PIXELS);
