@@ -12,42 +12,37 @@
 namespace moco {
 namespace {
 
-class ErrorList {
- public:
-  // Records "field (value) rule" when `ok` is false.
-  template <typename T>
-  void Require(bool ok, const std::string& field, const T& value, const std::string& rule) {
-    if (!ok) errors_.push_back({field, absl::StrCat(field, " (", value, ") ", rule)});
-  }
-  void Add(const std::string& field, const std::string& message) {
-    errors_.push_back({field, message});
-  }
-  std::vector<ConfigError> Take() { return std::move(errors_); }
-
- private:
-  std::vector<ConfigError> errors_;
-};
-
 bool Contains(const std::vector<std::string>& list, const std::string& s) {
   return std::find(list.begin(), list.end(), s) != list.end();
 }
 
-void CheckProbability(ErrorList& e, const std::string& field, float p) {
+void CheckProbability(ConfigErrorList& e, const std::string& field, float p) {
   e.Require(p >= 0 && p <= 1, field, p, "must be a probability in [0, 1]");
 }
 
-void CheckData(const ExperimentConfig& c, const ValidationOptions& opt, ErrorList& e) {
+void CheckDataChannels(const ExperimentConfig& c, ConfigErrorList& e) {
   const DataConfig& d = c.data();
+  const int channels = c.model().in_channels();
+  if (d.dataset() == DataConfig::IDX) {
+    e.Require(channels == 1, "model.in_channels", channels, "must be 1 for IDX (grayscale) data");
+  } else if (d.dataset() == DataConfig::CIFAR10 || d.dataset() == DataConfig::CIFAR100) {
+    e.Require(channels == 3, "model.in_channels", channels, "must be 3 for CIFAR (RGB) data");
+  }
+}
+
+}  // namespace
+
+void CheckDataConfig(const DataConfig& d, int in_channels, bool check_paths, ConfigErrorList& e) {
   e.Require(d.dataset() != DataConfig::DATASET_UNSPECIFIED, "data.dataset",
             DataConfig::Dataset_Name(d.dataset()),
             "must be set to IDX, CIFAR10, CIFAR100 or IMAGE_FOLDER");
   if (d.train_path().empty()) {
     e.Add("data.train_path", "data.train_path must be set");
-  } else if (opt.check_paths) {
+  } else if (check_paths) {
     e.Require(std::filesystem::exists(d.train_path()), "data.train_path", d.train_path(),
               "does not exist");
   }
-  if (!d.test_path().empty() && opt.check_paths) {
+  if (!d.test_path().empty() && check_paths) {
     e.Require(std::filesystem::exists(d.test_path()), "data.test_path", d.test_path(),
               "does not exist");
   }
@@ -60,16 +55,7 @@ void CheckData(const ExperimentConfig& c, const ValidationOptions& opt, ErrorLis
             "must be in [1, 256]");
   e.Require(d.prefetch_batches() >= 1 && d.prefetch_batches() <= 64, "data.prefetch_batches",
             d.prefetch_batches(), "must be in [1, 64]");
-  const int channels = c.model().in_channels();
-  if (d.dataset() == DataConfig::IDX) {
-    e.Require(channels == 1, "model.in_channels", channels, "must be 1 for IDX (grayscale) data");
-  } else if (d.dataset() == DataConfig::CIFAR10 || d.dataset() == DataConfig::CIFAR100) {
-    e.Require(channels == 3, "model.in_channels", channels, "must be 3 for CIFAR (RGB) data");
-  }
-}
-
-void CheckAugmentation(const ExperimentConfig& c, ErrorList& e) {
-  const AugmentationConfig a = ResolveAugmentation(c.data().augmentation());
+  const AugmentationConfig a = ResolveAugmentation(d.augmentation());
   const std::string p = "data.augmentation.";
   e.Require(a.crop_scale_min() > 0 && a.crop_scale_min() <= a.crop_scale_max(),
             p + "crop_scale_min", a.crop_scale_min(), "must be in (0, crop_scale_max]");
@@ -87,10 +73,16 @@ void CheckAugmentation(const ExperimentConfig& c, ErrorList& e) {
   e.Require(a.hue() >= 0 && a.hue() <= 0.5f, p + "hue", a.hue(), "must be in [0, 0.5]");
   e.Require(a.blur_sigma_min() > 0 && a.blur_sigma_min() <= a.blur_sigma_max(),
             p + "blur_sigma_min", a.blur_sigma_min(), "must be in (0, blur_sigma_max]");
-  const int channels = c.model().in_channels();
-  e.Require(a.normalize_mean_size() == channels, p + "normalize_mean",
-            absl::StrCat(a.normalize_mean_size(), " values"),
-            absl::StrCat("must have one value per channel (model.in_channels = ", channels, ")"));
+  if (in_channels > 0) {
+    e.Require(a.normalize_mean_size() == in_channels, p + "normalize_mean",
+              absl::StrCat(a.normalize_mean_size(), " values"),
+              absl::StrCat("must have one value per channel (model.in_channels = ", in_channels,
+                           ")"));
+  } else {
+    e.Require(a.normalize_mean_size() == 1 || a.normalize_mean_size() == 3, p + "normalize_mean",
+              absl::StrCat(a.normalize_mean_size(), " values"),
+              "must have 1 or 3 values (one per image channel)");
+  }
   e.Require(a.normalize_std_size() == a.normalize_mean_size(), p + "normalize_std",
             absl::StrCat(a.normalize_std_size(), " values"),
             "must have as many values as normalize_mean");
@@ -100,7 +92,9 @@ void CheckAugmentation(const ExperimentConfig& c, ErrorList& e) {
   }
 }
 
-void CheckModel(const ExperimentConfig& c, ErrorList& e) {
+namespace {
+
+void CheckModel(const ExperimentConfig& c, ConfigErrorList& e) {
   const ModelConfig& m = c.model();
   e.Require(Contains(KnownArchitectures(), m.arch()), "model.arch", m.arch(),
             absl::StrCat("is not a known architecture (known: ",
@@ -113,7 +107,7 @@ void CheckModel(const ExperimentConfig& c, ErrorList& e) {
   e.Require(m.feature_dim() > 0, "model.feature_dim", m.feature_dim(), "must be > 0");
 }
 
-void CheckMoco(const ExperimentConfig& c, ErrorList& e) {
+void CheckMoco(const ExperimentConfig& c, ConfigErrorList& e) {
   const MocoConfig& m = c.moco();
   const int batch = c.run().batch_size();
   const int keys_per_step = m.symmetric_loss() ? 2 * batch : batch;
@@ -132,7 +126,7 @@ void CheckMoco(const ExperimentConfig& c, ErrorList& e) {
   e.Require(m.temperature() > 0, "moco.temperature", m.temperature(), "must be > 0");
 }
 
-void CheckOptimizer(const ExperimentConfig& c, ErrorList& e) {
+void CheckOptimizer(const ExperimentConfig& c, ConfigErrorList& e) {
   const OptimizerConfig& o = c.optimizer();
   e.Require(o.lr() > 0, "optimizer.lr", o.lr(), "must be > 0");
   e.Require(o.momentum() >= 0 && o.momentum() < 1, "optimizer.momentum", o.momentum(),
@@ -156,7 +150,7 @@ void CheckOptimizer(const ExperimentConfig& c, ErrorList& e) {
   }
 }
 
-void CheckRun(const ExperimentConfig& c, ErrorList& e) {
+void CheckRun(const ExperimentConfig& c, ConfigErrorList& e) {
   const RunConfig& r = c.run();
   e.Require(r.epochs() > 0, "run.epochs", r.epochs(), "must be > 0");
   e.Require(r.batch_size() > 0, "run.batch_size", r.batch_size(), "must be > 0");
@@ -186,20 +180,20 @@ bool IsKnownDevice(const std::string& device) {
          index >= 0;
 }
 
-void CheckBackend(const ExperimentConfig& c, const ValidationOptions& opt, ErrorList& e) {
-  const BackendConfig& b = c.backend();
-  e.Require(Contains(opt.known_backends, b.name()), "backend.name", b.name(),
-            absl::StrCat("is not a backend of this build (available: ",
-                         absl::StrJoin(opt.known_backends, ", "), ")"));
+}  // namespace
+
+void CheckBackendConfig(const BackendConfig& b, const std::vector<std::string>& known_backends,
+                        ConfigErrorList& e) {
+  e.Require(Contains(known_backends, b.name()), "backend.name", b.name(),
+            absl::StrCat("is not a backend of this binary (available: ",
+                         absl::StrJoin(known_backends, ", "), ")"));
   e.Require(IsKnownDevice(b.device()), "backend.device", b.device(),
-            "must be cpu, cuda or cuda:N");
+            "must be \"cpu\", \"cuda\" or \"cuda:N\"");
   if (b.name() == "eigen") {
     e.Require(b.device() == "cpu", "backend.device", b.device(),
               "must be cpu for the eigen backend");
   }
 }
-
-}  // namespace
 
 const std::vector<std::string>& KnownArchitectures() {
   static const auto* const kArchs = new std::vector<std::string>{"resnet18", "resnet34", "resnet50"};
@@ -208,27 +202,21 @@ const std::vector<std::string>& KnownArchitectures() {
 
 std::vector<ConfigError> FindConfigErrors(const ExperimentConfig& config,
                                           const ValidationOptions& options) {
-  ErrorList errors;
-  CheckData(config, options, errors);
-  CheckAugmentation(config, errors);
+  ConfigErrorList errors;
+  CheckDataConfig(config.data(), config.model().in_channels(), options.check_paths, errors);
+  CheckDataChannels(config, errors);
   CheckModel(config, errors);
   CheckMoco(config, errors);
   CheckOptimizer(config, errors);
   CheckRun(config, errors);
-  CheckBackend(config, options, errors);
+  CheckBackendConfig(config.backend(), options.known_backends, errors);
   return errors.Take();
 }
 
 absl::Status ValidateExperimentConfig(const ExperimentConfig& config,
                                       const ValidationOptions& options,
                                       const std::string& source) {
-  const std::vector<ConfigError> errors = FindConfigErrors(config, options);
-  if (errors.empty()) return absl::OkStatus();
-  std::vector<std::string> lines;
-  for (const ConfigError& e : errors) lines.push_back(e.message);
-  return absl::InvalidArgumentError(absl::StrCat(source, ": ", errors.size(), " config error",
-                                                 errors.size() == 1 ? "" : "s", ":\n  ",
-                                                 absl::StrJoin(lines, "\n  ")));
+  return ConfigErrorsToStatus(FindConfigErrors(config, options), source);
 }
 
 }  // namespace moco

@@ -12,13 +12,9 @@
 
 #include "absl/status/status.h"
 #include "moco/config.pb.h"
+#include "moco/config_errors.h"
 
 namespace moco {
-
-struct ConfigError {
-  std::string field;    // e.g. "moco.queue_size"
-  std::string message;  // the whole sentence, starting with the field path
-};
 
 struct ValidationOptions {
   // Backend names this binary was built with; backend.name must be one of them.
@@ -35,6 +31,16 @@ std::vector<ConfigError> FindConfigErrors(const ExperimentConfig& config,
 absl::Status ValidateExperimentConfig(const ExperimentConfig& config,
                                       const ValidationOptions& options = {},
                                       const std::string& source = "config");
+
+// The rules for a DataConfig (dataset, paths, loader, resolved augmentation), reported under
+// "data.". `in_channels` is the model's channel count, which normalize_mean/std must match;
+// 0 when it is not known yet (then 1 or 3 values are accepted).
+void CheckDataConfig(const DataConfig& data, int in_channels, bool check_paths,
+                     ConfigErrorList& errors);
+
+// The rules for a BackendConfig, reported under "backend.".
+void CheckBackendConfig(const BackendConfig& backend,
+                        const std::vector<std::string>& known_backends, ConfigErrorList& errors);
 
 // Architectures the model builders know.
 const std::vector<std::string>& KnownArchitectures();

@@ -56,7 +56,7 @@ TEST(ConfigValidatorTest, ReportsAllThreeMistakesAtOnceWithFieldPaths) {
   EXPECT_THAT(msg, HasSubstr("moco.queue_size (513) must be a positive multiple of "
                              "run.batch_size (64)"));
   EXPECT_THAT(msg, HasSubstr("moco.temperature (0) must be > 0"));
-  EXPECT_THAT(msg, HasSubstr("backend.name (tensorflow) is not a backend of this build "
+  EXPECT_THAT(msg, HasSubstr("backend.name (tensorflow) is not a backend of this binary "
                              "(available: torch, eigen)"));
 }
 
