@@ -58,13 +58,29 @@ done
 run "r18_b256_t2_pymalloc" env GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824 \
   $PY $R18_PY --batch=256 --threads=2 --mode=compute --warmup=$WARMUP --steps=$STEPS_R18
 
-# The quickstart encoder; the Python defaults are the quickstart's settings.
+# The quickstart encoder: the C++ binary reads configs/quickstart.pbtxt; the Python script gets
+# the same settings, read from that file here.
+QS=configs/quickstart.pbtxt
+cfg() {  # field, default: the first "field: value" of the quickstart config
+  local v
+  v=$(sed -n "s/^ *$1: *\([^ #]*\).*/\1/p" "$QS" | head -n1)
+  echo "${v:-$2}"
+}
+QS_PY="--cifar_stem=$( [[ $(cfg cifar_stem false) == true ]] && echo 1 || echo 0) \
+  --width=$(cfg width_multiplier 1) --image_size=$(cfg image_size 224) \
+  --channels=$(cfg in_channels 3) --batch=$(cfg batch_size 256) --queue=$(cfg queue_size 65536) \
+  --bn_splits=$(cfg bn_splits 8) --feature_dim=$(cfg feature_dim 128) \
+  --mlp_head=$( [[ $(cfg mlp_head true) == true ]] && echo 1 || echo 0) \
+  --momentum=$(cfg momentum 0.999) --temperature=$(cfg temperature 0.2) --lr=$(cfg lr 0.03) \
+  --weight_decay=$(cfg weight_decay 1e-4) --num_workers=$(cfg num_workers 2) \
+  --crop_min=$(cfg crop_scale_min 0.2) --mean=$(cfg normalize_mean 0) --std=$(cfg normalize_std 1) \
+  --data=$(cfg train_path /usr/share/datasets/fashion-mnist | tr -d '\"')"
 for mode in compute e2e; do
-  run "qs_${mode}_t2" "$STEP_BENCHMARK" --config=configs/quickstart.pbtxt --threads=2 \
+  run "qs_${mode}_t2" "$STEP_BENCHMARK" --config=$QS --threads=2 \
     --mode=$mode --warmup=$WARMUP --steps=$STEPS_QS
-  run "qs_${mode}_t2" $PY --threads=2 --mode=$mode --warmup=$WARMUP --steps=$STEPS_QS
+  run "qs_${mode}_t2" $PY $QS_PY --threads=2 --mode=$mode --warmup=$WARMUP --steps=$STEPS_QS
 done
-run "qs_compute_t2_eigen" "$STEP_BENCHMARK" --config=configs/quickstart.pbtxt --threads=2 \
+run "qs_compute_t2_eigen" "$STEP_BENCHMARK" --config=$QS --threads=2 \
   --backend=eigen --mode=compute --warmup=$WARMUP --steps=$STEPS_QS || true
 
 echo "# done $(date -u '+%H:%M UTC')  $(uptime | sed 's/.*load/load/')" | tee -a "$OUT"
