@@ -76,11 +76,11 @@ QS_PY="--cifar_stem=$( [[ $(cfg cifar_stem false) == true ]] && echo 1 || echo 0
   --crop_min=$(cfg crop_scale_min 0.2) --mean=$(cfg normalize_mean 0) --std=$(cfg normalize_std 1) \
   --data=$(cfg train_path /usr/share/datasets/fashion-mnist | tr -d '\"')"
 for mode in compute e2e; do
-  run "qs_${mode}_t2" "$STEP_BENCHMARK" --config=$QS --threads=2 \
+  run "qs_b$(cfg batch_size 256)_${mode}_t2" "$STEP_BENCHMARK" --config=$QS --threads=2 \
     --mode=$mode --warmup=$WARMUP --steps=$STEPS_QS
-  run "qs_${mode}_t2" $PY $QS_PY --threads=2 --mode=$mode --warmup=$WARMUP --steps=$STEPS_QS
+  run "qs_b$(cfg batch_size 256)_${mode}_t2" $PY $QS_PY --threads=2 --mode=$mode --warmup=$WARMUP --steps=$STEPS_QS
 done
-run "qs_compute_t2_eigen" "$STEP_BENCHMARK" --config=$QS --threads=2 \
+run "qs_b$(cfg batch_size 256)_compute_t2_eigen" "$STEP_BENCHMARK" --config=$QS --threads=2 \
   --backend=eigen --mode=compute --warmup=$WARMUP --steps=$STEPS_QS || true
 
 echo "# done $(date -u '+%H:%M UTC')  $(uptime | sed 's/.*load/load/')" | tee -a "$OUT"
