@@ -402,7 +402,7 @@ def main():
     p.add_argument("--width", type=float, default=0.25)
     p.add_argument("--image_size", type=int, default=28)
     p.add_argument("--channels", type=int, default=1, choices=[1, 3])
-    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--batch", type=int, default=128)
     p.add_argument("--queue", type=int, default=4096)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bn_splits", type=int, default=8)
