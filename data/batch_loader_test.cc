@@ -27,16 +27,15 @@ class FakeDataset final : public Dataset {
   int num_classes() const override { return 7; }
   int channels() const override { return 3; }
   int label(int64_t index) const override { return static_cast<int>(index % 7); }
-  absl::StatusOr<Image> GetImage(int64_t index) const override {
+  absl::Status ReadImage(int64_t index, Image* img) const override {
     if (corrupt_.count(index)) {
       return absl::DataLossError(absl::StrCat(Describe(index), ": corrupt JPEG data"));
     }
-    Image img;
-    img.Reshape(10, 12, 3);
-    for (size_t p = 0; p < img.pixels.size(); ++p) {
-      img.pixels[p] = static_cast<uint8_t>((p * 7 + index * 31) % 256);
+    img->Reshape(10, 12, 3);
+    for (size_t p = 0; p < img->pixels.size(); ++p) {
+      img->pixels[p] = static_cast<uint8_t>((p * 7 + index * 31) % 256);
     }
-    return img;
+    return absl::OkStatus();
   }
   std::string Describe(int64_t index) const override { return absl::StrCat("fake/", index, ".jpg"); }
 

@@ -25,20 +25,20 @@ class Dataset {
   virtual int64_t size() const = 0;
   // Labels lie in [0, num_classes()).
   virtual int num_classes() const = 0;
-  // Channels of every image GetImage() returns: 1 (grayscale) or 3 (RGB).
+  // Channels of every image ReadImage() gives: 1 (grayscale) or 3 (RGB).
   virtual int channels() const = 0;
   // Class label of image `index`. Requires 0 <= index < size().
   virtual int label(int64_t index) const = 0;
-  // Image `index` as uint8 HWC with channels() channels. An unreadable or corrupt file gives
-  // an error whose message names the file (DataLossError for corrupt contents).
-  virtual absl::StatusOr<Image> GetImage(int64_t index) const = 0;
-  // Like GetImage but writes into `*out`, reusing its buffer (no allocation once warm). The
-  // default calls GetImage; readers override it. On error `*out` is unspecified.
-  virtual absl::Status ReadImage(int64_t index, Image* out) const {
-    absl::StatusOr<Image> image = GetImage(index);
-    if (!image.ok()) return image.status();
-    *out = *std::move(image);
-    return absl::OkStatus();
+  // Writes image `index` into `*out` as uint8 HWC with channels() channels, reusing its buffer
+  // (no allocation once warm). An unreadable or corrupt file gives an error whose message
+  // names the file (DataLossError for corrupt contents); `*out` is then unspecified.
+  virtual absl::Status ReadImage(int64_t index, Image* out) const = 0;
+  // ReadImage into a new Image.
+  absl::StatusOr<Image> GetImage(int64_t index) const {
+    Image image;
+    absl::Status status = ReadImage(index, &image);
+    if (!status.ok()) return status;
+    return image;
   }
   // A human-readable location of image `index` for messages, e.g. "/data/train/cat/1.jpg" or
   // "/data/cifar/data_batch_2.bin record 17".

@@ -74,12 +74,6 @@ class IdxDataset final : public Dataset {
   int channels() const override { return 1; }
   int label(int64_t index) const override { return labels_[static_cast<size_t>(index)]; }
 
-  absl::StatusOr<Image> GetImage(int64_t index) const override {
-    Image image;
-    RETURN_IF_ERROR(ReadImage(index, &image));
-    return image;
-  }
-
   absl::Status ReadImage(int64_t index, Image* out) const override {
     if (index < 0 || index >= size()) {
       return absl::OutOfRangeError(

@@ -35,12 +35,6 @@ class ImageFolderDataset final : public Dataset {
   int channels() const override { return 3; }
   int label(int64_t index) const override { return labels_[static_cast<size_t>(index)]; }
 
-  absl::StatusOr<Image> GetImage(int64_t index) const override {
-    Image image;
-    RETURN_IF_ERROR(ReadImage(index, &image));
-    return image;
-  }
-
   absl::Status ReadImage(int64_t index, Image* out) const override {
     if (index < 0 || index >= size()) {
       return absl::OutOfRangeError(absl::StrCat("image folder index ", index, " not in [0, ",

@@ -17,11 +17,10 @@ class TinyDataset final : public data::Dataset {
   int num_classes() const override { return 3; }
   int channels() const override { return 1; }
   int label(int64_t index) const override { return static_cast<int>(index % 3); }
-  absl::StatusOr<data::Image> GetImage(int64_t index) const override {
-    data::Image img;
-    img.Reshape(4, 4, 1);
-    for (int p = 0; p < 16; ++p) img.pixels[p] = static_cast<uint8_t>(10 * index + p);
-    return img;
+  absl::Status ReadImage(int64_t index, data::Image* img) const override {
+    img->Reshape(4, 4, 1);
+    for (int p = 0; p < 16; ++p) img->pixels[p] = static_cast<uint8_t>(10 * index + p);
+    return absl::OkStatus();
   }
   std::string Describe(int64_t index) const override { return absl::StrCat("tiny ", index); }
 };

@@ -213,7 +213,11 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainOptions& options) {
 
   InstallStopSignalHandlers();
   const int batch_size = config.run().batch_size();
-  double last_step_end = NowSeconds();
+  // images/s is averaged over the steps since the last metrics row (a single step's rate
+  // swings with the loader and the allocator); the window restarts with each epoch, so the
+  // kNN monitor and checkpointing between epochs do not count as training time.
+  double window_start = NowSeconds();
+  int64_t window_steps = 0;
   for (int64_t epoch = global_step / steps_per_epoch; epoch < epochs; ++epoch) {
     RETURN_IF_ERROR(loader->StartEpoch(epoch));
     // A run stopped mid-epoch resumes at its next batch: the epoch's order is a function of
@@ -223,6 +227,8 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainOptions& options) {
       if (!skipped.has_value()) break;
     }
     MetricsRow row;
+    window_start = NowSeconds();
+    window_steps = 0;
     while (true) {
       ASSIGN_OR_RETURN(std::optional<data::HostBatch> batch, loader->Next());
       if (!batch.has_value()) break;
@@ -241,15 +247,17 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainOptions& options) {
                                      "); the last good checkpoint in ", run_dir, " is kept"));
       }
       ++global_step;
-      const double now = NowSeconds();
-      const double images_per_sec = batch_size / std::max(1e-9, now - last_step_end);
-      last_step_end = now;
+      ++window_steps;
+      const double images_per_sec = static_cast<double>(window_steps) * batch_size /
+                                    std::max(1e-9, NowSeconds() - window_start);
       progress.Update(global_step, result->loss, lr, images_per_sec);
       summary.last_loss = result->loss;
       row = MetricsRow{global_step, epoch, result->loss, lr, images_per_sec, std::nullopt};
       const bool epoch_end = step_in_epoch + 1 == steps_per_epoch;
       if (global_step % config.run().log_every_steps() == 0 && !epoch_end) {
         RETURN_IF_ERROR(metrics.Append(row));
+        window_start = NowSeconds();
+        window_steps = 0;
       }
       const bool stop_here = options.stop_at_step > 0 && global_step == options.stop_at_step;
       if (StopRequested() || stop_here) {
@@ -281,7 +289,6 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainOptions& options) {
       progress.Message(absl::StrFormat("epoch %d/%d: kNN top-1 %.2f%% (k=%d, T=%g)", epochs_done,
                                        epochs, top1, config.run().knn_k(),
                                        config.run().knn_temperature()));
-      last_step_end = NowSeconds();  // do not count the monitor in the next step's images/s
     }
     RETURN_IF_ERROR(metrics.Append(row));
     if (epochs_done == epochs || epochs_done % config.run().checkpoint_every_epochs() == 0) {

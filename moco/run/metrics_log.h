@@ -44,7 +44,7 @@ struct MetricsRow {
   int64_t epoch = 0;  // the epoch the step belongs to, numbered as the pipeline numbers it
   double loss = 0;    // written with 9 significant digits: a float loss round-trips exactly
   double lr = 0;      // likewise
-  double images_per_sec = 0;       // written with one decimal
+  double images_per_sec = 0;       // mean over the steps since the previous row; one decimal
   std::optional<double> knn_top1;  // kNN monitor top-1 (percent); empty cell when not measured
 };
 
