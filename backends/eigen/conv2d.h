@@ -47,16 +47,63 @@ namespace conv_internal {
 template <typename T>
 using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
+// A "same" stride-1 convolution (wo == w): every (channel, tap) plane of col is the input plane
+// shifted by one constant offset, so it is copied (and, backward, accumulated) as one contiguous
+// run instead of row by row; only the taps that fall off the image need fixing up.
+struct ShiftedPlane {
+  int64_t offset;  // src index = dst index + offset
+  int64_t lo, hi;  // valid output columns [lo, hi)
+  int64_t oh0, oh1;  // valid output rows [oh0, oh1)
+  int64_t first, last;  // the contiguous dst run [first, last) spans rows oh0..oh1-1
+};
+
+inline bool IsSameStride1(const Conv2dGeometry& g, int64_t h, int64_t w, int64_t ho,
+                          int64_t wo) {
+  return g.stride == 1 && wo == w && ho == h;
+}
+
+inline ShiftedPlane PlaneShift(const Conv2dGeometry& g, int64_t h, int64_t w, int64_t ki,
+                               int64_t kj) {
+  ShiftedPlane s;
+  const int64_t row_shift = ki - g.padding, col_shift = kj - g.padding;
+  s.offset = row_shift * w + col_shift;
+  s.lo = std::max<int64_t>(0, -col_shift);
+  s.hi = std::min<int64_t>(w, w - col_shift);
+  s.oh0 = std::max<int64_t>(0, -row_shift);
+  s.oh1 = std::min<int64_t>(h, h - row_shift);
+  const bool any = s.oh1 > s.oh0 && s.hi > s.lo;
+  s.first = any ? s.oh0 * w + s.lo : 0;
+  s.last = any ? (s.oh1 - 1) * w + s.hi : 0;
+  return s;
+}
+
 // col (C*kh*kw, ho*wo) from one sample x (C, h, w); out-of-image taps are zero.
 template <typename T>
 void Im2Col(const Conv2dGeometry& g, const T* x, int64_t h, int64_t w, int64_t ho, int64_t wo,
             T* col) {
   const int64_t plane = ho * wo;
+  const bool same = IsSameStride1(g, h, w, ho, wo);
   for (int64_t c = 0; c < g.in_channels; ++c) {
     const T* xc = x + c * h * w;
     for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
       for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
         T* dst = col + ((c * g.kernel_h + ki) * g.kernel_w + kj) * plane;
+        if (same) {
+          const ShiftedPlane s = PlaneShift(g, h, w, ki, kj);
+          // One copy of the valid run (it reads only inside the plane), zeros around it, then
+          // the columns that wrapped into the neighbouring row are zeroed.
+          std::fill(dst, dst + s.first, T(0));
+          std::copy(xc + s.first + s.offset, xc + s.last + s.offset, dst + s.first);
+          std::fill(dst + s.last, dst + plane, T(0));
+          if (s.first < s.last) {
+            for (int64_t oh = s.oh0; oh < s.oh1; ++oh) {
+              T* row = dst + oh * wo;
+              for (int64_t ow = 0; ow < s.lo; ++ow) row[ow] = T(0);
+              for (int64_t ow = s.hi; ow < wo; ++ow) row[ow] = T(0);
+            }
+          }
+          continue;
+        }
         for (int64_t oh = 0; oh < ho; ++oh) {
           const int64_t ih = oh * g.stride - g.padding + ki;
           T* row = dst + oh * wo;
@@ -87,16 +134,35 @@ void Im2Col(const Conv2dGeometry& g, const T* x, int64_t h, int64_t w, int64_t h
   }
 }
 
-// dx (C, h, w) += scatter of dcol (C*kh*kw, ho*wo); the adjoint of Im2Col.
+// dx (C, h, w) += scatter of dcol (C*kh*kw, ho*wo); the adjoint of Im2Col. dcol is scratch: its
+// out-of-image taps may be overwritten with zeros. Each dx element receives its taps in the same
+// (ki, kj) order on every path, so the result does not depend on which path ran.
 template <typename T>
-void Col2ImAdd(const Conv2dGeometry& g, const T* dcol, int64_t h, int64_t w, int64_t ho,
-               int64_t wo, T* dx) {
+void Col2ImAdd(const Conv2dGeometry& g, T* dcol, int64_t h, int64_t w, int64_t ho, int64_t wo,
+               T* dx) {
+  using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
   const int64_t plane = ho * wo;
+  const bool same = IsSameStride1(g, h, w, ho, wo);
   for (int64_t c = 0; c < g.in_channels; ++c) {
     T* dxc = dx + c * h * w;
     for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
       for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
-        const T* src = dcol + ((c * g.kernel_h + ki) * g.kernel_w + kj) * plane;
+        T* src = dcol + ((c * g.kernel_h + ki) * g.kernel_w + kj) * plane;
+        if (same) {
+          const ShiftedPlane s = PlaneShift(g, h, w, ki, kj);
+          if (s.first >= s.last) continue;
+          // Zero the taps that would wrap into the neighbouring row (x + 0 == x exactly), then
+          // accumulate the whole run at once.
+          for (int64_t oh = s.oh0; oh < s.oh1; ++oh) {
+            T* row = src + oh * wo;
+            for (int64_t ow = 0; ow < s.lo; ++ow) row[ow] = T(0);
+            for (int64_t ow = s.hi; ow < wo; ++ow) row[ow] = T(0);
+          }
+          const int64_t len = s.last - s.first;
+          Eigen::Map<Vector>(dxc + s.first + s.offset, len) +=
+              Eigen::Map<const Vector>(src + s.first, len);
+          continue;
+        }
         for (int64_t oh = 0; oh < ho; ++oh) {
           const int64_t ih = oh * g.stride - g.padding + ki;
           if (ih < 0 || ih >= h) continue;
@@ -108,7 +174,6 @@ void Col2ImAdd(const Conv2dGeometry& g, const T* dcol, int64_t h, int64_t w, int
           const int64_t hi =
               w - first <= 0 ? 0 : std::min<int64_t>(wo, (w - first - 1) / g.stride + 1);
           if (g.stride == 1) {
-            using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
             const int64_t len = std::max<int64_t>(hi - lo, 0);
             Eigen::Map<Vector>(dst + lo + first, len) += Eigen::Map<const Vector>(row + lo, len);
           } else {

@@ -85,6 +85,8 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, Conv2dTest,
     ::testing::Values(
         ConvCase{{3, 4, 3, 3, 1, 1}, 2, 7, 5, false},   // 3x3 same, odd sizes
+        ConvCase{{2, 3, 5, 5, 1, 2}, 2, 6, 7, true},    // 5x5 same: two wrapped columns
+        ConvCase{{2, 2, 5, 5, 1, 2}, 1, 1, 2, false},   // same, image smaller than kernel
         ConvCase{{3, 5, 3, 3, 2, 1}, 3, 7, 9, false},   // 3x3 stride 2, odd sizes
         ConvCase{{4, 6, 1, 1, 1, 0}, 2, 5, 3, false},   // pointwise fast path
         ConvCase{{4, 6, 1, 1, 2, 0}, 2, 7, 6, false},   // downsample 1x1 stride 2

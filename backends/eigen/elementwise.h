@@ -37,7 +37,12 @@ void ReluBackwardInPlace(const Blob<T>& y, Blob<T>* dy) {
   T* d = dy->ptr();
   const int64_t n = y.numel();
 #pragma omp parallel for schedule(static) if (n > kMinParallelWork)
-  for (int64_t i = 0; i < n; ++i) d[i] = yp[i] > T(0) ? d[i] : T(0);
+  // The unconditional load of d[i] lets the compiler vectorize the select (a conditional
+  // load does not, and this pass was ~7% of an Eigen training step).
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = d[i];
+    d[i] = yp[i] > T(0) ? g : T(0);
+  }
 }
 
 // y += x (same shape). Its backward passes the gradient unchanged to both operands.
