@@ -57,6 +57,18 @@ class Encoder {
   // mis-shaped entry, and nothing is changed.
   virtual absl::Status ImportState(const NamedArrays& state) = 0;
 
+  // Debugging aid (tests/compare_backends): while enabled, every Forward keeps a host copy of
+  // each layer's output, in execution order and in the caller's sample order, replacing what
+  // the previous Forward kept. Names are torchvision's module names, each holding that
+  // module's output: "conv1", "bn1" (after its ReLU), ["maxpool"], "layer1.0.conv1",
+  // "layer1.0.bn1" (after its ReLU), ..., "layer1.0.downsample.0", "layer1.0.downsample.1",
+  // "layer1.0" (the block output, after the residual add and ReLU; the block's last BN has no
+  // entry of its own), ..., "avgpool" (pooled features), "fc" (v1 head) or "fc.1" (after the
+  // hidden ReLU) and "fc.2" (v2 head), all before the L2 normalization. Off by default: it
+  // copies every activation.
+  virtual void SetActivationCapture(bool enabled) = 0;
+  virtual const OrderedArrays& CapturedActivations() const = 0;
+
   virtual int64_t feature_dim() const = 0;
   virtual int64_t backbone_dim() const = 0;
 };

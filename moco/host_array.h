@@ -14,6 +14,7 @@
 #include <map>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moco {
@@ -39,6 +40,9 @@ struct HostArray {
 
 // Ordered by name so that exports, checkpoints and diffs are deterministic.
 using NamedArrays = std::map<std::string, HostArray>;
+
+// Named arrays in a meaningful order (e.g. a network's layers in execution order).
+using OrderedArrays = std::vector<std::pair<std::string, HostArray>>;
 
 }  // namespace moco
 

@@ -206,6 +206,74 @@ TEST_P(BackendConformanceTest, EncoderForwardBackwardMatchReference) {
   }
 }
 
+// Encoder::SetActivationCapture (what tests/compare_backends reports): both backends name the
+// same layers in the same order, in the caller's sample order (the torch backend reorders rows
+// for split BN internally), with values that agree as the outputs do; capturing does not change
+// the output.
+TEST_P(BackendConformanceTest, CapturedActivationsMatchReference) {
+  struct Case {
+    ModelConfig model;
+    std::vector<int64_t> input;
+    std::vector<std::string> first, last;  // expected leading and trailing layer names
+    double rtol;                            // scale-relative, per layer (see the test above)
+  };
+  const std::vector<Case> cases = {
+      {Model("resnet18", true, 0.25, 1, 32, true),
+       {8, 1, 28, 28},
+       {"conv1", "bn1", "layer1.0.conv1", "layer1.0.bn1", "layer1.0.conv2", "layer1.0",
+        "layer1.1.conv1"},
+       {"layer4.1.conv2", "layer4.1", "avgpool", "fc.1", "fc.2"},
+       1e-4},
+      {Model("resnet50", false, 0.125, 3, 16, false),
+       {8, 3, 45, 41},
+       {"conv1", "bn1", "maxpool", "layer1.0.conv1", "layer1.0.bn1", "layer1.0.conv2",
+        "layer1.0.bn2", "layer1.0.conv3", "layer1.0.downsample.0", "layer1.0.downsample.1",
+        "layer1.0"},
+       {"layer4.2", "avgpool", "fc"},
+       1e-2},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.model.ShortDebugString());
+    auto a = tested_->CreateEncoder(c.model, 21).value();
+    auto b = reference_->CreateEncoder(c.model, 22).value();
+    ASSERT_TRUE(b->ImportState(a->ExportState()).ok());
+    const HostArray x = Random(c.input, 3);
+    auto xa = tested_->Upload(x).value();
+    auto xb = reference_->Upload(x).value();
+
+    // Off by default; on, it must not change the output (eval mode: no state moves).
+    const HostArray plain = Host(*a->Forward(*xa, false, false).value());
+    EXPECT_TRUE(a->CapturedActivations().empty());
+    a->SetActivationCapture(true);
+    const HostArray captured = Host(*a->Forward(*xa, false, false).value());
+    EXPECT_EQ(plain.data, captured.data);
+    EXPECT_FALSE(a->CapturedActivations().empty());
+
+    // Training mode with split BN (4 groups): the torch backend's interleaved row order must
+    // not leak into the captured arrays.
+    b->SetActivationCapture(true);
+    a->SetBnSplits(4);
+    b->SetBnSplits(4);
+    a->Forward(*xa, true, true).value();
+    b->Forward(*xb, true, false).value();
+    const OrderedArrays& la = a->CapturedActivations();
+    const OrderedArrays& lb = b->CapturedActivations();
+    ASSERT_EQ(la.size(), lb.size());
+    ASSERT_GE(la.size(), c.first.size() + c.last.size());
+    for (size_t i = 0; i < c.first.size(); ++i) EXPECT_EQ(la[i].first, c.first[i]);
+    for (size_t i = 0; i < c.last.size(); ++i) {
+      EXPECT_EQ(la[la.size() - c.last.size() + i].first, c.last[i]);
+    }
+    for (size_t i = 0; i < la.size(); ++i) {
+      ASSERT_EQ(la[i].first, lb[i].first) << "layer " << i;
+      EXPECT_EQ(la[i].second.shape[0], c.input[0]) << la[i].first;
+      EXPECT_TRUE(Close(la[i].second, lb[i].second, 1e-6, c.rtol)) << la[i].first;
+    }
+    a->SetActivationCapture(false);
+    EXPECT_TRUE(a->CapturedActivations().empty());
+  }
+}
+
 // Import errors name the first offending entry, on every backend.
 TEST_P(BackendConformanceTest, ImportStateNamesTheMismatch) {
   const ModelConfig m = Model("resnet18", true, 0.125, 1, 8, true);
@@ -363,7 +431,11 @@ INSTANTIATE_TEST_SUITE_P(Backends, BackendConformanceTest,
 //  - BN running_var updated with the biased batch variance (M instead of M - 1)
 //    [batch_norm_test, resnet_test (torchvision golden running stats)];
 //  - InfoNCE gradient without the 1/T factor [info_nce_test];
-//  - SGD without weight decay [sgd_test, eigen_backend_test].
+//  - SGD without weight decay [sgd_test, eigen_backend_test];
+//  - col2im of a "same" stride-1 conv not zeroing the taps that wrap into the next row
+//    [conv2d_test, resnet_test].
+// Rechecked on 2026-11-28 15:50 UTC with the step-by-step (teacher-forced) MoCo comparison:
+// all four still fail this suite.
 
 }  // namespace
 }  // namespace moco

@@ -2,11 +2,14 @@
 // from the same weights, queue and batches, and prints, layer by layer in network order, how far
 // apart they are after each step:
 //   - the loss and logits;
-//   - per layer, the query encoder's parameter gradients of the step ("grad"), and the BN
-//     running statistics of both encoders ("act": a BN layer's running mean/var moves by 0.1x
-//     the batch statistics of that layer's input activations, so it tracks the activations);
-//   - the parameters after the SGD step.
-// It names the first layer whose max relative difference exceeds --tolerance.
+//   - every layer's output in the step's query forward ("act") and shuffled key forward
+//     ("k-act"), in execution order (Encoder::SetActivationCapture; with the symmetric loss,
+//     the second of the two contrastive passes);
+//   - per layer, the query encoder's parameter gradients of the step ("grad");
+//   - the parameters after the SGD step ("param") and the BN running statistics of both
+//     encoders ("bn", "k-bn").
+// For each group it names the first tensor (in network order) whose max relative difference
+// exceeds --tolerance: for activations, the first layer where the backends part.
 //
 //   bazel run //tests:compare_backends -- --config=configs/quickstart.pbtxt --steps=2 --batch=32
 #include <algorithm>
@@ -71,14 +74,15 @@ std::vector<std::string> NetworkOrder(const NamedArrays& arrays) {
   return names;
 }
 
-// Prints the comparison of one group of tensors; returns the first flagged name or "".
-std::string Report(const std::string& what, const NamedArrays& tested,
-                   const NamedArrays& reference, bool (*keep)(const std::string&)) {
+// Prints the comparison of one group of tensors, visited in `order`; returns the first flagged
+// name or "".
+std::string Report(const std::string& what, const std::vector<std::string>& order,
+                   const NamedArrays& tested, const NamedArrays& reference) {
   std::string first_flagged;
   double worst = 0;
   std::string worst_name;
-  for (const std::string& name : NetworkOrder(reference)) {
-    if (!keep(name) || !tested.count(name)) continue;
+  for (const std::string& name : order) {
+    if (!tested.count(name) || !reference.count(name)) continue;
     const Difference d = Compare(tested.at(name), reference.at(name));
     const bool flagged = d.max_rel > FLAGS_tolerance;
     if (flagged && first_flagged.empty()) first_flagged = name;
@@ -87,14 +91,37 @@ std::string Report(const std::string& what, const NamedArrays& tested,
       worst_name = name;
     }
     if (FLAGS_all || (flagged && name == first_flagged)) {
-      std::printf("  %-5s %-40s max|diff| %.3e  rel %.3e%s\n", what.c_str(), name.c_str(),
+      std::printf("  %-6s %-40s max|diff| %.3e  rel %.3e%s\n", what.c_str(), name.c_str(),
                   d.max_abs, d.max_rel, flagged ? "  <-- exceeds tolerance" : "");
     }
   }
-  std::printf("  %-5s worst: %s (rel %.3e)%s\n", what.c_str(), worst_name.c_str(), worst,
+  std::printf("  %-6s worst: %s (rel %.3e)%s\n", what.c_str(), worst_name.c_str(), worst,
               first_flagged.empty() ? "" : absl::StrFormat("; first over tolerance: %s",
                                                            first_flagged).c_str());
   return first_flagged;
+}
+
+// Report over the names of `reference` in network order that `keep` selects.
+std::string Report(const std::string& what, const NamedArrays& tested,
+                   const NamedArrays& reference, bool (*keep)(const std::string&)) {
+  std::vector<std::string> order;
+  for (const std::string& name : NetworkOrder(reference)) {
+    if (keep(name)) order.push_back(name);
+  }
+  return Report(what, order, tested, reference);
+}
+
+// Report over layer outputs, in the reference's execution order.
+std::string ReportActivations(const std::string& what, const Encoder& tested,
+                              const Encoder& reference) {
+  std::vector<std::string> order;
+  NamedArrays tested_arrays, reference_arrays;
+  for (const auto& [name, array] : reference.CapturedActivations()) {
+    order.push_back(name);
+    reference_arrays[name] = array;
+  }
+  for (const auto& [name, array] : tested.CapturedActivations()) tested_arrays[name] = array;
+  return Report(what, order, tested_arrays, reference_arrays);
 }
 
 bool IsBnStat(const std::string& n) {
@@ -130,6 +157,10 @@ absl::Status Run() {
   options.seed = config.run().seed();
   ASSIGN_OR_RETURN(auto loader, data::BatchLoader::Create(dataset, transform, options));
   RETURN_IF_ERROR(loader->StartEpoch(0));
+  for (TrainingState* state : {torch.get(), eigen.get()}) {
+    state->query->SetActivationCapture(true);
+    state->key->SetActivationCapture(true);
+  }
   MocoStep torch_step = torch->MakeStep();
   MocoStep eigen_step = eigen->MakeStep();
 
@@ -154,11 +185,13 @@ absl::Status Run() {
     std::printf("step %d: loss torch %.6f eigen %.6f (diff %.2e); logits max|diff| %.3e rel %.3e\n",
                 step + 1, results[0].loss, results[1].loss,
                 std::fabs(results[0].loss - results[1].loss), logits.max_abs, logits.max_rel);
-    Report("act", eigen->query->ExportState(), torch->query->ExportState(), IsBnStat);
+    ReportActivations("act", *eigen->query, *torch->query);
+    ReportActivations("k-act", *eigen->key, *torch->key);
     Report("grad", eigen->query->ExportGradients(), torch->query->ExportGradients(),
            [](const std::string&) { return true; });
     Report("param", eigen->query->ExportState(), torch->query->ExportState(), IsParameter);
-    Report("key", eigen->key->ExportState(), torch->key->ExportState(), IsBnStat);
+    Report("bn", eigen->query->ExportState(), torch->query->ExportState(), IsBnStat);
+    Report("k-bn", eigen->key->ExportState(), torch->key->ExportState(), IsBnStat);
   }
   return absl::OkStatus();
 }

@@ -72,7 +72,18 @@ absl::StatusOr<TensorPtr> EigenEncoder::Forward(const Tensor& images, bool train
   const ForwardOptions opt{train_bn, bn_splits_, /*update_running=*/true};
   const Blob<float>& out = net_->Forward(scratch_, opt, ws);
   if (!record_for_backward) ws->recorded = false;
+  if (capture_activations_) {
+    captured_.clear();
+    for (const auto& [name, blob] : net_->LayerOutputs(*ws)) {
+      captured_.emplace_back(name, HostArray(blob->shape, blob->data));
+    }
+  }
   return FromBlob(out);
+}
+
+void EigenEncoder::SetActivationCapture(bool enabled) {
+  capture_activations_ = enabled;
+  if (!enabled) captured_.clear();
 }
 
 absl::Status EigenEncoder::Backward(const Tensor& grad_output) {

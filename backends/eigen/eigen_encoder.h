@@ -41,6 +41,8 @@ class EigenEncoder final : public Encoder {
   NamedArrays ExportState() const override;
   NamedArrays ExportGradients() const override;
   absl::Status ImportState(const NamedArrays& state) override;
+  void SetActivationCapture(bool enabled) override;
+  const OrderedArrays& CapturedActivations() const override { return captured_; }
   int64_t feature_dim() const override { return net_->feature_dim(); }
   int64_t backbone_dim() const override { return net_->backbone_dim(); }
 
@@ -57,6 +59,8 @@ class EigenEncoder final : public Encoder {
   ResNetWorkspace<float> train_ws_;  // the recorded forward
   ResNetWorkspace<float> other_ws_;  // unrecorded forwards and features
   Blob<float> scratch_;
+  bool capture_activations_ = false;
+  OrderedArrays captured_;
 };
 
 }  // namespace eigen_backend

@@ -25,6 +25,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -168,6 +169,11 @@ class ResNet {
   // As Backward, but given d(loss)/d(head output before the L2 normalization), i.e. of
   // ws->head_out.back() (for checks against torchvision, whose model output is unnormalized).
   void BackwardFromHeadOutput(const Blob<T>& grad_head_output, ResNetWorkspace<T>* ws);
+
+  // Each layer's output in the last Forward recorded in ws, in execution order, named as
+  // Encoder::SetActivationCapture describes (pointers into ws, valid until its next use).
+  std::vector<std::pair<std::string, const Blob<T>*>> LayerOutputs(
+      const ResNetWorkspace<T>& ws) const;
 
   void ZeroGrad();
   // Every parameter (with grad) and buffer, parameters first, in torchvision's order.
@@ -450,6 +456,38 @@ void ResNet<T>::ForwardBackbone(const Blob<T>& images, const ForwardOptions& opt
     x = &out;
   }
   GlobalAvgPoolForward(*x, &ws->features);
+}
+
+template <typename T>
+std::vector<std::pair<std::string, const Blob<T>*>> ResNet<T>::LayerOutputs(
+    const ResNetWorkspace<T>& ws) const {
+  std::vector<std::pair<std::string, const Blob<T>*>> out;
+  out.emplace_back("conv1", &ws.stem.z);
+  out.emplace_back("bn1", &ws.stem.y);
+  if (!spec_.cifar_stem) out.emplace_back("maxpool", &ws.pooled);
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    const BlockCache<T>& bc = ws.blocks[b];
+    const std::string& p = block_names_[b];
+    for (size_t u = 0; u < bc.units.size(); ++u) {
+      out.emplace_back(absl::StrCat(p, ".conv", u + 1), &bc.units[u].z);
+      // The last unit's y is the block output (the residual add and ReLU run in place on it).
+      if (u + 1 < bc.units.size()) out.emplace_back(absl::StrCat(p, ".bn", u + 1), &bc.units[u].y);
+    }
+    if (blocks_[b].has_downsample) {
+      out.emplace_back(absl::StrCat(p, ".downsample.0"), &bc.downsample.z);
+      out.emplace_back(absl::StrCat(p, ".downsample.1"), &bc.downsample.y);
+    }
+    out.emplace_back(p, &bc.units.back().y);
+  }
+  out.emplace_back("avgpool", &ws.features);
+  if (ws.head_out.size() == 1) {
+    out.emplace_back("fc", &ws.head_out[0]);
+  } else {
+    for (size_t i = 0; i < ws.head_out.size(); ++i) {
+      out.emplace_back(absl::StrCat("fc.", i + 1), &ws.head_out[i]);  // fc.1 (ReLU), fc.2
+    }
+  }
+  return out;
 }
 
 template <typename T>

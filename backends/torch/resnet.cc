@@ -48,7 +48,55 @@ nn::Sequential MakeLayer(int64_t* in_planes, int64_t planes, int64_t blocks, int
   return layer;
 }
 
+// conv -> BN of unit `index` of a block, capturing the conv output as "<name>.conv<index>".
+torch::Tensor ConvBn(nn::Conv2d& conv, SplitBatchNorm2d& bn, const torch::Tensor& x,
+                     ActivationCapture* capture, const std::string& name, int index) {
+  const torch::Tensor z = conv->forward(x);
+  if (capture != nullptr) capture->Add(absl::StrCat(name, ".conv", index), z);
+  return bn->forward(z);
+}
+
+// ConvBn, then ReLU, capturing the result as "<name>.bn<index>".
+torch::Tensor ConvBnRelu(nn::Conv2d& conv, SplitBatchNorm2d& bn, const torch::Tensor& x,
+                         ActivationCapture* capture, const std::string& name, int index) {
+  torch::Tensor out = ConvBn(conv, bn, x, capture, name, index).relu_();
+  if (capture != nullptr) capture->Add(absl::StrCat(name, ".bn", index), out);
+  return out;
+}
+
+// The residual add and ReLU shared by both block types.
+torch::Tensor FinishBlock(torch::Tensor out, const torch::Tensor& x, nn::Sequential& downsample,
+                          ActivationCapture* capture, const std::string& name) {
+  if (!downsample) {
+    out += x;
+  } else if (capture == nullptr) {
+    out += downsample->forward(x);
+  } else {
+    const torch::Tensor z = downsample->at<nn::Conv2dImpl>(0).forward(x);
+    capture->Add(name + ".downsample.0", z);
+    const torch::Tensor y = downsample->at<SplitBatchNorm2dImpl>(1).forward(z);
+    capture->Add(name + ".downsample.1", y);
+    out += y;
+  }
+  out.relu_();
+  if (capture != nullptr) capture->Add(name, out);
+  return out;
+}
+
 }  // namespace
+
+void ActivationCapture::Add(std::string name, const torch::Tensor& t) {
+  torch::Tensor copy = t.detach();
+  const int64_t n = interleaved_groups;
+  if (n > 1) {
+    // Row i * n + g holds sample g * M + i (see ResNetImpl::features); undo that.
+    std::vector<int64_t> grouped = copy.sizes().vec();
+    grouped[0] /= n;
+    grouped.insert(grouped.begin() + 1, n);
+    copy = copy.reshape(grouped).transpose(0, 1).reshape(t.sizes());
+  }
+  layers.emplace_back(std::move(name), copy.clone().cpu());
+}
 
 int64_t ScaledWidth(int64_t base, float width_multiplier) {
   return std::max<int64_t>(1, std::llround(static_cast<double>(base) * width_multiplier));
@@ -73,11 +121,10 @@ void BasicBlockImpl::reset() {
   }
 }
 
-torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = bn1->forward(conv1->forward(x)).relu_();
-  out = bn2->forward(conv2->forward(out));
-  out += downsample ? downsample->forward(x) : x;
-  return out.relu_();
+torch::Tensor BasicBlockImpl::Run(const torch::Tensor& x, ActivationCapture* capture,
+                                  const std::string& name) {
+  const torch::Tensor out = ConvBnRelu(conv1, bn1, x, capture, name, 1);
+  return FinishBlock(ConvBn(conv2, bn2, out, capture, name, 2), x, downsample, capture, name);
 }
 
 // ---- Bottleneck ------------------------------------------------------------------------------
@@ -101,12 +148,11 @@ void BottleneckImpl::reset() {
   }
 }
 
-torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = bn1->forward(conv1->forward(x)).relu_();
-  out = bn2->forward(conv2->forward(out)).relu_();
-  out = bn3->forward(conv3->forward(out));
-  out += downsample ? downsample->forward(x) : x;
-  return out.relu_();
+torch::Tensor BottleneckImpl::Run(const torch::Tensor& x, ActivationCapture* capture,
+                                  const std::string& name) {
+  torch::Tensor out = ConvBnRelu(conv1, bn1, x, capture, name, 1);
+  out = ConvBnRelu(conv2, bn2, out, capture, name, 2);
+  return FinishBlock(ConvBn(conv3, bn3, out, capture, name, 3), x, downsample, capture, name);
 }
 
 // ---- ResNet ----------------------------------------------------------------------------------
@@ -175,22 +221,58 @@ torch::Tensor ResNetImpl::features(const torch::Tensor& x) {
     out =
         x.view({n, batch / n, x.size(1), x.size(2), x.size(3)}).transpose(0, 1).reshape(x.sizes());
   }
-  out = bn1->forward(conv1->forward(out)).relu_();
-  if (maxpool) out = maxpool->forward(out);
-  out = layer1->forward(out);
-  out = layer2->forward(out);
-  out = layer3->forward(out);
-  out = layer4->forward(out);
+  if (capture_ != nullptr) capture_->interleaved_groups = regroup ? n : 1;
+  out = conv1->forward(out);
+  if (capture_ != nullptr) capture_->Add("conv1", out);
+  out = bn1->forward(out).relu_();
+  if (capture_ != nullptr) capture_->Add("bn1", out);
+  if (maxpool) {
+    out = maxpool->forward(out);
+    if (capture_ != nullptr) capture_->Add("maxpool", out);
+  }
+  out = RunStage(layer1, "layer1", out);
+  out = RunStage(layer2, "layer2", out);
+  out = RunStage(layer3, "layer3", out);
+  out = RunStage(layer4, "layer4", out);
   out = torch::flatten(avgpool->forward(out), 1);
   if (regroup) {
     out = out.view({batch / n, n, out.size(1)}).transpose(0, 1).reshape({batch, out.size(1)});
   }
+  if (capture_ != nullptr) {
+    capture_->interleaved_groups = 1;
+    capture_->Add("avgpool", out);
+  }
   return out;
+}
+
+torch::Tensor ResNetImpl::RunStage(nn::Sequential& stage, const std::string& name,
+                                   torch::Tensor x) {
+  if (capture_ == nullptr) return stage->forward(x);
+  for (size_t i = 0; i < stage->size(); ++i) {
+    const std::string block_name = absl::StrCat(name, ".", i);
+    const std::shared_ptr<nn::Module> block = stage->ptr(i);
+    if (auto* basic = block->as<BasicBlockImpl>()) {
+      x = basic->Run(x, capture_, block_name);
+    } else {
+      x = block->as<BottleneckImpl>()->Run(x, capture_, block_name);
+    }
+  }
+  return x;
 }
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
   torch::Tensor f = features(x);
-  return options_.mlp_head ? fc_mlp->forward(f) : fc_linear->forward(f);
+  if (capture_ == nullptr) return options_.mlp_head ? fc_mlp->forward(f) : fc_linear->forward(f);
+  if (!options_.mlp_head) {
+    torch::Tensor y = fc_linear->forward(f);
+    capture_->Add("fc", y);
+    return y;
+  }
+  torch::Tensor h = fc_mlp->at<nn::ReLUImpl>(1).forward(fc_mlp->at<nn::LinearImpl>(0).forward(f));
+  capture_->Add("fc.1", h);
+  torch::Tensor y = fc_mlp->at<nn::LinearImpl>(2).forward(h);
+  capture_->Add("fc.2", y);
+  return y;
 }
 
 void ResNetImpl::set_bn_splits(int64_t num_splits) {

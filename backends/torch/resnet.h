@@ -30,6 +30,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "backends/torch/split_batch_norm.h"
@@ -45,6 +47,16 @@ struct ResNetOptions {
   bool mlp_head = true;           // v2 MLP head instead of the v1 linear head
 };
 
+// Debugging (moco::Encoder::SetActivationCapture): detached copies of layer outputs in execution
+// order, rows in the caller's sample order.
+struct ActivationCapture {
+  std::vector<std::pair<std::string, torch::Tensor>> layers;
+  // > 1 while rows are in SplitLayout::kInterleaved order for that many groups (inside
+  // ResNetImpl::features in training mode); Add() restores the caller's order.
+  int64_t interleaved_groups = 1;
+  void Add(std::string name, const torch::Tensor& t);
+};
+
 // torchvision's BasicBlock (expansion 1): two 3x3 convs, stride on the first.
 class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
  public:
@@ -55,7 +67,9 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
   BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride);
 
   void reset() override;
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x) { return Run(x, nullptr, ""); }
+  // forward(), adding each layer's output to `capture` (nullable) under `name` + ".conv1", ...
+  torch::Tensor Run(const torch::Tensor& x, ActivationCapture* capture, const std::string& name);
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   SplitBatchNorm2d bn1{nullptr}, bn2{nullptr};
@@ -75,7 +89,8 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
   BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride);
 
   void reset() override;
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x) { return Run(x, nullptr, ""); }
+  torch::Tensor Run(const torch::Tensor& x, ActivationCapture* capture, const std::string& name);
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   SplitBatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
@@ -111,6 +126,10 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   void set_bn_splits(int64_t num_splits);
   int64_t bn_splits() const { return bn_splits_; }
 
+  // While `capture` is non-null, forward() and features() add every layer's output to it (names
+  // as moco::Encoder::SetActivationCapture describes). Not owned; null turns capture off.
+  void set_activation_capture(ActivationCapture* capture) { capture_ = capture; }
+
   // Backbone output width: max(1, round(512 * w)) * expansion.
   int64_t feature_width() const { return feature_width_; }
 
@@ -128,6 +147,10 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   ResNetOptions options_;
   int64_t feature_width_ = 0;
   int64_t bn_splits_ = 1;
+  ActivationCapture* capture_ = nullptr;
+
+  torch::Tensor RunStage(torch::nn::Sequential& stage, const std::string& name,
+                         torch::Tensor x);
 };
 TORCH_MODULE(ResNet);
 

@@ -48,6 +48,24 @@ absl::StatusOr<std::unique_ptr<TorchEncoder>> TorchEncoder::Create(const ModelCo
 absl::StatusOr<TensorPtr> TorchEncoder::Forward(const Tensor& images, bool train_bn,
                                                 bool record_for_backward) {
   ASSIGN_OR_RETURN(torch::Tensor x, Unwrap(images));
+  ActivationCapture capture;
+  module_->set_activation_capture(capture_activations_ ? &capture : nullptr);
+  absl::StatusOr<TensorPtr> out = ForwardUncaptured(x, train_bn, record_for_backward);
+  module_->set_activation_capture(nullptr);
+  if (capture_activations_ && out.ok()) {
+    captured_.clear();
+    for (const auto& [name, t] : capture.layers) captured_.emplace_back(name, ToHostArray(t));
+  }
+  return out;
+}
+
+void TorchEncoder::SetActivationCapture(bool enabled) {
+  capture_activations_ = enabled;
+  if (!enabled) captured_.clear();
+}
+
+absl::StatusOr<TensorPtr> TorchEncoder::ForwardUncaptured(const torch::Tensor& x, bool train_bn,
+                                                          bool record_for_backward) {
   return GuardTorch("TorchEncoder::Forward", [&]() -> absl::StatusOr<TensorPtr> {
     module_->train(train_bn);
     if (!record_for_backward) {

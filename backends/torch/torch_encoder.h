@@ -31,6 +31,8 @@ class TorchEncoder final : public Encoder {
   NamedArrays ExportState() const override;
   NamedArrays ExportGradients() const override;
   absl::Status ImportState(const NamedArrays& state) override;
+  void SetActivationCapture(bool enabled) override;
+  const OrderedArrays& CapturedActivations() const override { return captured_; }
   int64_t feature_dim() const override { return feature_dim_; }
   int64_t backbone_dim() const override { return backbone_dim_; }
 
@@ -40,10 +42,16 @@ class TorchEncoder final : public Encoder {
   TorchEncoder(ResNet module, int64_t feature_dim, int64_t backbone_dim)
       : module_(std::move(module)), feature_dim_(feature_dim), backbone_dim_(backbone_dim) {}
 
+  // Forward() without the activation-capture bookkeeping.
+  absl::StatusOr<TensorPtr> ForwardUncaptured(const torch::Tensor& x, bool train_bn,
+                                              bool record_for_backward);
+
   ResNet module_;
   torch::Tensor recorded_output_;  // the last recorded Forward's output, with its graph
   int64_t feature_dim_;
   int64_t backbone_dim_;
+  bool capture_activations_ = false;
+  OrderedArrays captured_;
 };
 
 }  // namespace moco::torch_backend
