@@ -77,6 +77,18 @@ inline ShiftedPlane PlaneShift(const Conv2dGeometry& g, int64_t h, int64_t w, in
   return s;
 }
 
+// Zeroes the columns outside [lo, hi) of the valid rows of one (ho, wo) plane: the taps that a
+// contiguous shifted run wraps into the neighbouring row.
+template <typename T>
+void ZeroWrappedColumns(const ShiftedPlane& s, int64_t wo, T* plane) {
+  if (s.first >= s.last) return;
+  for (int64_t oh = s.oh0; oh < s.oh1; ++oh) {
+    T* row = plane + oh * wo;
+    for (int64_t ow = 0; ow < s.lo; ++ow) row[ow] = T(0);
+    for (int64_t ow = s.hi; ow < wo; ++ow) row[ow] = T(0);
+  }
+}
+
 // col (C*kh*kw, ho*wo) from one sample x (C, h, w); out-of-image taps are zero.
 template <typename T>
 void Im2Col(const Conv2dGeometry& g, const T* x, int64_t h, int64_t w, int64_t ho, int64_t wo,
@@ -95,13 +107,7 @@ void Im2Col(const Conv2dGeometry& g, const T* x, int64_t h, int64_t w, int64_t h
           std::fill(dst, dst + s.first, T(0));
           std::copy(xc + s.first + s.offset, xc + s.last + s.offset, dst + s.first);
           std::fill(dst + s.last, dst + plane, T(0));
-          if (s.first < s.last) {
-            for (int64_t oh = s.oh0; oh < s.oh1; ++oh) {
-              T* row = dst + oh * wo;
-              for (int64_t ow = 0; ow < s.lo; ++ow) row[ow] = T(0);
-              for (int64_t ow = s.hi; ow < wo; ++ow) row[ow] = T(0);
-            }
-          }
+          ZeroWrappedColumns(s, wo, dst);
           continue;
         }
         for (int64_t oh = 0; oh < ho; ++oh) {
@@ -153,11 +159,7 @@ void Col2ImAdd(const Conv2dGeometry& g, T* dcol, int64_t h, int64_t w, int64_t h
           if (s.first >= s.last) continue;
           // Zero the taps that would wrap into the neighbouring row (x + 0 == x exactly), then
           // accumulate the whole run at once.
-          for (int64_t oh = s.oh0; oh < s.oh1; ++oh) {
-            T* row = src + oh * wo;
-            for (int64_t ow = 0; ow < s.lo; ++ow) row[ow] = T(0);
-            for (int64_t ow = s.hi; ow < wo; ++ow) row[ow] = T(0);
-          }
+          ZeroWrappedColumns(s, wo, src);
           const int64_t len = s.last - s.first;
           Eigen::Map<Vector>(dxc + s.first + s.offset, len) +=
               Eigen::Map<const Vector>(src + s.first, len);

@@ -480,12 +480,11 @@ std::vector<std::pair<std::string, const Blob<T>*>> ResNet<T>::LayerOutputs(
     out.emplace_back(p, &bc.units.back().y);
   }
   out.emplace_back("avgpool", &ws.features);
-  if (ws.head_out.size() == 1) {
-    out.emplace_back("fc", &ws.head_out[0]);
+  if (spec_.mlp_head) {
+    out.emplace_back("fc.1", &ws.head_out[0]);  // after the hidden ReLU
+    out.emplace_back("fc.2", &ws.head_out[1]);
   } else {
-    for (size_t i = 0; i < ws.head_out.size(); ++i) {
-      out.emplace_back(absl::StrCat("fc.", i + 1), &ws.head_out[i]);  // fc.1 (ReLU), fc.2
-    }
+    out.emplace_back("fc", &ws.head_out[0]);
   }
   return out;
 }
