@@ -2,7 +2,7 @@
 moco-cpp's bench/step_benchmark (same step, same FLOP formula, same output line).
 
 Written from the paper (He et al. 2019, arXiv 1911.05722, Algorithm 1; v2 MLP head from
-arXiv 2003.04297) with the step semantics of moco/moco_step.h:
+arXiv 2003.04297) with the step semantics of moco/methods/moco_step.h:
 
     momentum update f_k <- m f_k + (1 - m) f_q   (parameters only, no grad)
     q = normalize(f_q(x_q))

@@ -1,5 +1,5 @@
 // MoCo training-step throughput: steps/s, images/s and achieved GFLOP/s of the real MocoStep
-// (moco/moco_step.h) on a backend, compute-only or end to end with the batch loader.
+// (moco/methods/moco_step.h) on a backend, compute-only or end to end with the batch loader.
 //
 //   bazel run //bench:step_benchmark -- --config=configs/quickstart.pbtxt --mode=e2e
 //   bazel run //bench:step_benchmark -- --arch=resnet18 --cifar_stem --width=1 \
@@ -45,12 +45,12 @@
 #include "data/transform.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "moco/backend_registry.h"
-#include "moco/config_io.h"
-#include "moco/config_validator.h"
-#include "moco/moco_step.h"
-#include "moco/status_macros.h"
-#include "moco/training_state.h"
+#include "moco/core/backend_registry.h"
+#include "moco/config/config_io.h"
+#include "moco/validation/config_validator.h"
+#include "moco/methods/moco_step.h"
+#include "moco/core/status_macros.h"
+#include "moco/methods/training_state.h"
 
 DEFINE_string(config, "configs/quickstart.pbtxt",
               "Experiment config (text proto); the flags below override its fields when given.");
@@ -121,7 +121,7 @@ class BatchSource {
       std::normal_distribution<float> normal(0.f, 1.f);
       for (int i = 0; i < 4; ++i) {
         HostArray a({n, c, s, s});
-        for (float& v : a.data) v = normal(rng);
+        for (float& v : a.mutable_data()) v = normal(rng);
         ASSIGN_OR_RETURN(TensorPtr t, backend.Upload(a));
         source->fixed_.push_back(std::move(t));
       }

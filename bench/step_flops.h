@@ -18,7 +18,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
-#include "moco/config.pb.h"
+#include "moco/config/config.pb.h"
 
 namespace moco {
 namespace bench {

@@ -146,8 +146,7 @@ HostBatch BatchLoader::TakeBuffers(int64_t n) {
                                       transform_->out_width()};
   batch.views.resize(options_.num_views);
   for (HostArray& v : batch.views) {
-    v.shape = shape;
-    v.data.resize(static_cast<size_t>(n * sample_floats_));  // no-op when recycled
+    v.Reshape(shape);  // keeps the allocation when recycled
   }
   batch.labels.resize(n);
   batch.indices.resize(n);
@@ -204,7 +203,7 @@ BatchLoader::Produced BatchLoader::Produce(const std::vector<int64_t>& perm, int
     batch.indices[i] = index;
     for (int v = 0; v < options_.num_views; ++v) {
       std::mt19937_64 rng = SampleRng(options_.seed, epoch, index, v);
-      transform_->Apply(image, rng, batch.views[v].data.data() + i * sample_floats_);
+      transform_->Apply(image, rng, batch.views[v].mutable_data().data() + i * sample_floats_);
     }
   }
   result.batch = std::move(batch);

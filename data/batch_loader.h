@@ -32,8 +32,8 @@
 #include "absl/status/statusor.h"
 #include "data/dataset_interface.h"
 #include "data/transform.h"
-#include "moco/config.pb.h"
-#include "moco/host_array.h"
+#include "moco/config/config.pb.h"
+#include "moco/core/host_array.h"
 
 namespace moco {
 namespace data {

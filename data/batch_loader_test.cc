@@ -79,8 +79,8 @@ void ExpectSameBatches(const std::vector<HostBatch>& a, const std::vector<HostBa
     EXPECT_EQ(a[i].labels, b[i].labels) << "batch " << i;
     ASSERT_EQ(a[i].views.size(), b[i].views.size());
     for (size_t v = 0; v < a[i].views.size(); ++v) {
-      EXPECT_EQ(a[i].views[v].shape, b[i].views[v].shape);
-      EXPECT_TRUE(a[i].views[v].data == b[i].views[v].data) << "batch " << i << " view " << v;
+      EXPECT_EQ(a[i].views[v].shape(), b[i].views[v].shape());
+      EXPECT_TRUE(a[i].views[v].data() == b[i].views[v].data()) << "batch " << i << " view " << v;
     }
   }
 }
@@ -99,9 +99,9 @@ TEST(BatchLoaderTest, ShapesLabelsAndPermutation) {
   for (const HostBatch& b : batches) {
     ASSERT_EQ(b.views.size(), 2u);
     const int64_t n = static_cast<int64_t>(b.indices.size());
-    EXPECT_EQ(b.views[0].shape, (std::vector<int64_t>{n, 3, 6, 6}));
+    EXPECT_EQ(b.views[0].shape(), (std::vector<int64_t>{n, 3, 6, 6}));
     EXPECT_EQ(b.views[0].numel(), n * 3 * 36);
-    EXPECT_NE(b.views[0].data, b.views[1].data);  // two independent crops
+    EXPECT_NE(b.views[0].data(), b.views[1].data());  // two independent crops
     for (int64_t i = 0; i < n; ++i) EXPECT_EQ(b.labels[i], b.indices[i] % 7);
     seen.insert(seen.end(), b.indices.begin(), b.indices.end());
   }

@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "data/dataset_interface.h"
-#include "moco/config.pb.h"
+#include "moco/config/config.pb.h"
 
 namespace moco {
 namespace data {

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "data/file_util.h"
-#include "moco/status_macros.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace data {

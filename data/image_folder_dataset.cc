@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "data/file_util.h"
 #include "data/image_codec.h"
-#include "moco/status_macros.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace data {

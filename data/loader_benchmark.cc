@@ -33,7 +33,7 @@
 #include "data/transform.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "moco/status_macros.h"
+#include "moco/core/status_macros.h"
 
 DEFINE_string(workers, "1,2", "comma-separated worker counts to measure");
 DEFINE_int32(cifar_images, 20480, "synthetic CIFAR-format images (32x32 case)");

@@ -11,8 +11,8 @@
 #include "data/random.h"
 #include "data/random_resized_crop.h"
 #include "glog/logging.h"
-#include "moco/augmentation_presets.h"
-#include "moco/status_macros.h"
+#include "moco/config/augmentation_presets.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace data {

@@ -17,7 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "data/image.h"
-#include "moco/config.pb.h"
+#include "moco/config/config.pb.h"
 
 namespace moco {
 namespace data {
@@ -38,7 +38,7 @@ class Transform {
   virtual void Apply(const Image& in, std::mt19937_64& rng, float* out) const = 0;
 };
 
-// The config's augmentation (moco/augmentation_presets.h ResolveAugmentation: preset values
+// The config's augmentation (moco/config/augmentation_presets.h ResolveAugmentation: preset values
 // with explicit fields overriding) at data.image_size, producing `in_channels` channels.
 // Operation order: MOCO_V1: crop, grayscale, jitter, flip. MOCO_V2 / CUSTOM: crop,
 // jitter(p), grayscale, blur(p), flip. CIFAR: crop, jitter(p), grayscale, flip (blur too if

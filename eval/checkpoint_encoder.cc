@@ -4,8 +4,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "moco/config_io.h"
-#include "moco/status_macros.h"
+#include "moco/config/config_io.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace eval {
@@ -64,16 +64,16 @@ bool BitwiseEqual(const NamedArrays& a, const NamedArrays& b, std::string* diffe
     if (ia->first != ib->first) {
       return report(absl::StrCat("array names differ: '", ia->first, "' vs '", ib->first, "'"));
     }
-    if (ia->second.shape != ib->second.shape || ia->second.data.size() != ib->second.data.size()) {
+    if (ia->second.shape() != ib->second.shape() || ia->second.data().size() != ib->second.data().size()) {
       return report(absl::StrCat("'", ia->first, "' changed shape"));
     }
-    if (!ia->second.data.empty() &&
-        std::memcmp(ia->second.data.data(), ib->second.data.data(),
-                    ia->second.data.size() * sizeof(float)) != 0) {
-      for (size_t i = 0; i < ia->second.data.size(); ++i) {
-        if (std::memcmp(&ia->second.data[i], &ib->second.data[i], sizeof(float)) != 0) {
+    if (!ia->second.data().empty() &&
+        std::memcmp(ia->second.data().data(), ib->second.data().data(),
+                    ia->second.data().size() * sizeof(float)) != 0) {
+      for (size_t i = 0; i < ia->second.data().size(); ++i) {
+        if (std::memcmp(&ia->second.data()[i], &ib->second.data()[i], sizeof(float)) != 0) {
           return report(absl::StrCat("'", ia->first, "' element ", i, " changed from ",
-                                     ia->second.data[i], " to ", ib->second.data[i]));
+                                     ia->second.data()[i], " to ", ib->second.data()[i]));
         }
       }
     }

@@ -13,10 +13,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "moco/backend.h"
-#include "moco/config.pb.h"
-#include "moco/encoder.h"
-#include "moco/host_array.h"
+#include "moco/core/backend.h"
+#include "moco/config/config.pb.h"
+#include "moco/core/encoder.h"
+#include "moco/core/host_array.h"
 #include "moco/run/checkpoint.h"
 
 namespace moco {

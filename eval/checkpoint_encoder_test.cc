@@ -3,8 +3,8 @@
 #include <filesystem>
 
 #include "gtest/gtest.h"
-#include "moco/backend_registry.h"
-#include "moco/config_io.h"
+#include "moco/core/backend_registry.h"
+#include "moco/config/config_io.h"
 
 namespace moco {
 namespace eval {
@@ -138,11 +138,11 @@ TEST(BitwiseEqualTest, FindsTheFirstDifference) {
   NamedArrays b = a;
   std::string diff;
   EXPECT_TRUE(BitwiseEqual(a, b, &diff));
-  b["b"].data[0] = -0.0f;  // equal as floats, different bits
+  b["b"].mutable_data()[0] = -0.0f;  // equal as floats, different bits
   EXPECT_FALSE(BitwiseEqual(a, b, &diff));
   EXPECT_NE(diff.find("'b' element 0"), std::string::npos) << diff;
   b = a;
-  b["a"].shape = {1, 2};
+  b["a"] = HostArray({1, 2}, b["a"].data());
   EXPECT_FALSE(BitwiseEqual(a, b, &diff));
   EXPECT_NE(diff.find("'a' changed shape"), std::string::npos);
   b = a;

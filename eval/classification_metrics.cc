@@ -52,11 +52,11 @@ ClassificationMetrics MetricsAccumulator::Result() const {
 
 absl::StatusOr<ClassificationMetrics> TopKAccuracy(const HostArray& scores,
                                                    const std::vector<int64_t>& labels) {
-  if (scores.shape.size() != 2) {
+  if (scores.shape().size() != 2) {
     return absl::InvalidArgumentError(
-        absl::StrCat("scores must be 2-D (samples, classes), got ", scores.shape.size(), "-D"));
+        absl::StrCat("scores must be 2-D (samples, classes), got ", scores.shape().size(), "-D"));
   }
-  const int64_t m = scores.shape[0], c = scores.shape[1];
+  const int64_t m = scores.shape()[0], c = scores.shape()[1];
   if (scores.numel() != m * c) {
     return absl::InvalidArgumentError(absl::StrCat("scores holds ", scores.numel(),
                                                    " values, its shape says ", m * c));
@@ -71,7 +71,7 @@ absl::StatusOr<ClassificationMetrics> TopKAccuracy(const HostArray& scores,
       return absl::InvalidArgumentError(absl::StrCat("labels[", i, "] (", labels[i],
                                                      ") is outside [0, ", c, ")"));
     }
-    acc.Add(scores.data.data() + i * c, labels[i]);
+    acc.Add(scores.data().data() + i * c, labels[i]);
   }
   return acc.Result();
 }

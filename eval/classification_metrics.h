@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "moco/host_array.h"
+#include "moco/core/host_array.h"
 
 namespace moco {
 namespace eval {

@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "moco/config_io.h"
+#include "moco/config/config_io.h"
 
 namespace moco {
 namespace eval {

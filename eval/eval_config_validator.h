@@ -1,5 +1,5 @@
 // Up-front validation of an EvalConfig: every broken rule at once, each naming its field path
-// (the same shape as moco/config_validator.h), e.g.
+// (the same shape as moco/validation/config_validator.h), e.g.
 //   eval/configs/x.pbtxt: 2 config errors:
 //     knn.k (0) must be > 0
 //     linear.milestones (60, 80) must each be in [1, linear.epochs = 10); empty means 60, 80
@@ -15,7 +15,7 @@
 
 #include "absl/status/status.h"
 #include "eval/eval_config.pb.h"
-#include "moco/config_validator.h"
+#include "moco/validation/config_validator.h"
 
 namespace moco {
 namespace eval {

@@ -6,7 +6,7 @@
 
 #include "eval/eval_config_io.h"
 #include "gtest/gtest.h"
-#include "moco/config_io.h"
+#include "moco/config/config_io.h"
 
 namespace moco {
 namespace eval {

@@ -7,9 +7,9 @@
 #include "eval/eval_config_io.h"
 #include "eval/eval_config_validator.h"
 #include "glog/logging.h"
-#include "moco/augmentation_presets.h"
-#include "moco/backend_registry.h"
-#include "moco/status_macros.h"
+#include "moco/config/augmentation_presets.h"
+#include "moco/core/backend_registry.h"
+#include "moco/core/status_macros.h"
 
 #ifdef _OPENMP
 #include <omp.h>

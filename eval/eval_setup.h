@@ -19,7 +19,7 @@
 #include "eval/checkpoint_encoder.h"
 #include "eval/eval_config.pb.h"
 #include "eval/feature_extractor.h"
-#include "moco/backend.h"
+#include "moco/core/backend.h"
 
 namespace moco {
 namespace eval {

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "moco/status_macros.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace eval {
@@ -27,10 +27,10 @@ class EncoderSource final : public FeatureSource {
 class RawPixelSource final : public FeatureSource {
  public:
   absl::StatusOr<HostArray> Features(const HostArray& images) override {
-    if (images.shape.empty()) return absl::InvalidArgumentError("image batch has no shape");
-    const int64_t n = images.shape[0];
+    if (images.shape().empty()) return absl::InvalidArgumentError("image batch has no shape");
+    const int64_t n = images.shape()[0];
     const int64_t dim = n == 0 ? 0 : images.numel() / n;
-    HostArray out({n, dim}, images.data);
+    HostArray out({n, dim}, images.data());
     L2NormalizeRows(out);
     return out;
   }
@@ -45,10 +45,10 @@ std::unique_ptr<FeatureSource> EncoderFeatures(Backend& backend, Encoder& encode
 std::unique_ptr<FeatureSource> RawPixelFeatures() { return std::make_unique<RawPixelSource>(); }
 
 void L2NormalizeRows(HostArray& rows) {
-  if (rows.shape.size() != 2 || rows.shape[0] == 0) return;
-  const int64_t n = rows.shape[0], d = rows.shape[1];
+  if (rows.shape().size() != 2 || rows.shape()[0] == 0) return;
+  const int64_t n = rows.shape()[0], d = rows.shape()[1];
   for (int64_t i = 0; i < n; ++i) {
-    float* r = rows.data.data() + i * d;
+    float* r = rows.mutable_data().data() + i * d;
     double sq = 0;
     for (int64_t j = 0; j < d; ++j) sq += static_cast<double>(r[j]) * r[j];
     if (sq == 0) continue;
@@ -80,15 +80,14 @@ absl::Status ForEachFeatureBatch(
     if (!batch) break;
     ASSIGN_OR_RETURN(HostArray features, source.Features(batch->views[0]));
     const int64_t n = static_cast<int64_t>(batch->labels.size());
-    if (features.shape.size() != 2 || features.shape[0] != n) {
-      return absl::InternalError(absl::StrCat("feature source returned ", features.shape.size(),
+    if (features.shape().size() != 2 || features.shape()[0] != n) {
+      return absl::InternalError(absl::StrCat("feature source returned ", features.shape().size(),
                                               "-D features for a batch of ", n));
     }
     std::vector<int64_t> labels = std::move(batch->labels);
     const int64_t keep = std::min(n, total - done);
     if (keep < n) {  // the cap ends inside this batch
-      features.shape[0] = keep;
-      features.data.resize(static_cast<size_t>(keep * features.shape[1]));
+      features.Reshape({keep, features.shape()[1]});
       labels.resize(static_cast<size_t>(keep));
     }
     RETURN_IF_ERROR(visit(features, labels));
@@ -105,17 +104,19 @@ absl::StatusOr<FeatureSet> ExtractFeatures(std::shared_ptr<const data::Dataset> 
                                            FeatureSource& source, ExtractOptions options) {
   options.loader.shuffle = false;
   FeatureSet set;
+  std::vector<float> all_features;
   int64_t dim = -1;
   RETURN_IF_ERROR(ForEachFeatureBatch(
       std::move(dataset), std::move(transform), source, options,
       [&](const HostArray& features, const std::vector<int64_t>& labels) -> absl::Status {
-        if (dim < 0) dim = features.shape[1];
-        set.features.data.insert(set.features.data.end(), features.data.begin(),
-                                 features.data.end());
+        if (dim < 0) dim = features.shape()[1];
+        all_features.insert(all_features.end(), features.data().begin(),
+                            features.data().end());
         set.labels.insert(set.labels.end(), labels.begin(), labels.end());
         return absl::OkStatus();
       }));
-  set.features.shape = {static_cast<int64_t>(set.labels.size()), std::max<int64_t>(dim, 0)};
+  set.features = HostArray({static_cast<int64_t>(set.labels.size()), std::max<int64_t>(dim, 0)},
+                           std::move(all_features));
   return set;
 }
 

@@ -21,9 +21,9 @@
 #include "data/batch_loader.h"
 #include "data/dataset_interface.h"
 #include "data/transform.h"
-#include "moco/backend.h"
-#include "moco/encoder.h"
-#include "moco/host_array.h"
+#include "moco/core/backend.h"
+#include "moco/core/encoder.h"
+#include "moco/core/host_array.h"
 
 namespace moco {
 namespace eval {

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "moco/backend_registry.h"
+#include "moco/core/backend_registry.h"
 
 namespace moco {
 namespace eval {
@@ -55,7 +55,7 @@ TEST(FeatureExtractorTest, RawPixelsAreNormalizedPixelsL2Normalized) {
   auto set = ExtractFeatures(std::make_shared<TinyDataset>(), *transform, *source, o);
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(calls, 3);  // batches of 4, 4, 2: the last partial batch is kept
-  ASSERT_EQ(set->features.shape, (std::vector<int64_t>{10, 16}));
+  ASSERT_EQ(set->features.shape(), (std::vector<int64_t>{10, 16}));
   ASSERT_EQ(set->labels.size(), 10u);
   for (int64_t i = 0; i < 10; ++i) {
     EXPECT_EQ(set->labels[i], i % 3);
@@ -66,7 +66,7 @@ TEST(FeatureExtractorTest, RawPixelsAreNormalizedPixelsL2Normalized) {
       sq += v[p] * v[p];
     }
     for (int p = 0; p < 16; ++p) {
-      EXPECT_NEAR(set->features.data[i * 16 + p], v[p] / std::sqrt(sq), 1e-5) << i << "," << p;
+      EXPECT_NEAR(set->features.data()[i * 16 + p], v[p] / std::sqrt(sq), 1e-5) << i << "," << p;
     }
   }
 }
@@ -78,7 +78,7 @@ TEST(FeatureExtractorTest, MaxImagesCapsInsideABatch) {
   o.max_images = 6;
   auto set = ExtractFeatures(std::make_shared<TinyDataset>(), *transform, *source, o);
   ASSERT_TRUE(set.ok()) << set.status();
-  EXPECT_EQ(set->features.shape, (std::vector<int64_t>{6, 16}));
+  EXPECT_EQ(set->features.shape(), (std::vector<int64_t>{6, 16}));
   EXPECT_EQ(set->labels, (std::vector<int64_t>{0, 1, 2, 0, 1, 2}));
 }
 
@@ -97,30 +97,30 @@ TEST(FeatureExtractorTest, EncoderFeaturesAreTheBackboneFeatures) {
   auto source = EncoderFeatures(**backend, **encoder);
   auto set = ExtractFeatures(std::make_shared<TinyDataset>(), *transform, *source, Options(3));
   ASSERT_TRUE(set.ok()) << set.status();
-  ASSERT_EQ(set->features.shape,
+  ASSERT_EQ(set->features.shape(),
             (std::vector<int64_t>{10, (*encoder)->backbone_dim()}));
   // The same images in one batch of 10 through the encoder directly: same features (BN in eval
   // mode makes each image's features independent of its batch).
   HostArray images({10, 1, 4, 4});
   for (int64_t i = 0; i < 10; ++i)
-    for (int p = 0; p < 16; ++p) images.data[i * 16 + p] = ((10.0f * i + p) / 255.0f - 0.5f) / 0.25f;
+    for (int p = 0; p < 16; ++p) images.mutable_data()[i * 16 + p] = ((10.0f * i + p) / 255.0f - 0.5f) / 0.25f;
   auto direct = (*encoder)->BackboneFeatures(**(*backend)->Upload(images));
   ASSERT_TRUE(direct.ok()) << direct.status();
   auto host = (*direct)->ToHost();
   ASSERT_TRUE(host.ok());
-  ASSERT_EQ(host->data.size(), set->features.data.size());
-  for (size_t i = 0; i < host->data.size(); ++i) {
-    EXPECT_NEAR(set->features.data[i], host->data[i], 1e-4 * (1 + std::fabs(host->data[i])));
+  ASSERT_EQ(host->data().size(), set->features.data().size());
+  for (size_t i = 0; i < host->data().size(); ++i) {
+    EXPECT_NEAR(set->features.data()[i], host->data()[i], 1e-4 * (1 + std::fabs(host->data()[i])));
   }
 }
 
 TEST(FeatureExtractorTest, L2NormalizeKeepsZeroRows) {
   HostArray a({2, 2}, {3, 4, 0, 0});
   L2NormalizeRows(a);
-  EXPECT_FLOAT_EQ(a.data[0], 0.6f);
-  EXPECT_FLOAT_EQ(a.data[1], 0.8f);
-  EXPECT_EQ(a.data[2], 0.0f);
-  EXPECT_EQ(a.data[3], 0.0f);
+  EXPECT_FLOAT_EQ(a.data()[0], 0.6f);
+  EXPECT_FLOAT_EQ(a.data()[1], 0.8f);
+  EXPECT_EQ(a.data()[2], 0.0f);
+  EXPECT_EQ(a.data()[3], 0.0f);
 }
 
 }  // namespace

@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
   std::mt19937 gen(1);
   std::normal_distribution<float> normal;
   moco::HostArray train({FLAGS_train, FLAGS_dim}), test({FLAGS_test, FLAGS_dim});
-  for (float& x : train.data) x = normal(gen);
-  for (float& x : test.data) x = normal(gen);
+  for (float& x : train.mutable_data()) x = normal(gen);
+  for (float& x : test.mutable_data()) x = normal(gen);
   std::vector<int64_t> train_labels(FLAGS_train), test_labels(FLAGS_test);
   for (int64_t i = 0; i < FLAGS_train; ++i) train_labels[i] = i % FLAGS_classes;
   for (int64_t i = 0; i < FLAGS_test; ++i) test_labels[i] = i % FLAGS_classes;

@@ -1,5 +1,7 @@
 #include "eval/knn_classifier.h"
 
+#include <optional>
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -17,20 +19,20 @@ using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 constexpr int64_t kSimilarityBlockFloats = int64_t{16} << 20;
 
 absl::Status CheckFeatures(const HostArray& features, const char* name) {
-  if (features.shape.size() != 2) {
+  if (features.shape().size() != 2) {
     return absl::InvalidArgumentError(absl::StrCat(name, " must be 2-D (rows, dim), got ",
-                                                   features.shape.size(), "-D"));
+                                                   features.shape().size(), "-D"));
   }
-  if (features.numel() != features.shape[0] * features.shape[1]) {
+  if (features.numel() != features.shape()[0] * features.shape()[1]) {
     return absl::InvalidArgumentError(absl::StrCat(name, " holds ", features.numel(),
                                                    " values, its shape says ",
-                                                   features.shape[0] * features.shape[1]));
+                                                   features.shape()[0] * features.shape()[1]));
   }
   for (int64_t i = 0; i < features.numel(); ++i) {
-    if (!std::isfinite(features.data[i])) {
+    if (!std::isfinite(features.data()[i])) {
       return absl::InvalidArgumentError(absl::StrCat(name, " has a non-finite value at row ",
-                                                     i / features.shape[1], ", column ",
-                                                     i % features.shape[1]));
+                                                     i / features.shape()[1], ", column ",
+                                                     i % features.shape()[1]));
     }
   }
   return absl::OkStatus();
@@ -51,18 +53,18 @@ absl::Status CheckInputs(const HostArray& train_features, const std::vector<int6
   }
   if (absl::Status s = CheckFeatures(train_features, "train_features"); !s.ok()) return s;
   if (absl::Status s = CheckFeatures(test_features, "test_features"); !s.ok()) return s;
-  if (train_features.shape[0] == 0) {
+  if (train_features.shape()[0] == 0) {
     return absl::InvalidArgumentError("train_features has no rows: nothing to vote");
   }
-  if (static_cast<int64_t>(train_labels.size()) != train_features.shape[0]) {
+  if (static_cast<int64_t>(train_labels.size()) != train_features.shape()[0]) {
     return absl::InvalidArgumentError(absl::StrCat("train_labels has ", train_labels.size(),
                                                    " entries, train_features has ",
-                                                   train_features.shape[0], " rows"));
+                                                   train_features.shape()[0], " rows"));
   }
-  if (test_features.shape[1] != train_features.shape[1]) {
+  if (test_features.shape()[1] != train_features.shape()[1]) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "test_features has dimension ", test_features.shape[1], ", train_features has ",
-        train_features.shape[1]));
+        "test_features has dimension ", test_features.shape()[1], ", train_features has ",
+        train_features.shape()[1]));
   }
   for (size_t i = 0; i < train_labels.size(); ++i) {
     if (train_labels[i] < 0 || train_labels[i] >= options.num_classes) {
@@ -76,8 +78,8 @@ absl::Status CheckInputs(const HostArray& train_features, const std::vector<int6
 
 // Row-wise L2 normalization as torch.nn.functional.normalize (norm clamped below by 1e-12).
 RowMatrix NormalizedRows(const HostArray& features, int64_t begin, int64_t end) {
-  const int64_t d = features.shape[1];
-  Eigen::Map<const RowMatrix> all(features.data.data(), features.shape[0], d);
+  const int64_t d = features.shape()[1];
+  Eigen::Map<const RowMatrix> all(features.data().data(), features.shape()[0], d);
   RowMatrix rows = all.middleRows(begin, end - begin);
   for (int64_t i = 0; i < rows.rows(); ++i) {
     const float norm = rows.row(i).norm();
@@ -93,8 +95,8 @@ absl::Status ForEachVote(const HostArray& train_features,
                          const std::function<void(int64_t, const double*)>& visit) {
   if (absl::Status s = CheckInputs(train_features, train_labels, test_features, options); !s.ok())
     return s;
-  const int64_t n = train_features.shape[0];
-  const int64_t m = test_features.shape[0];
+  const int64_t n = train_features.shape()[0];
+  const int64_t m = test_features.shape()[0];
   const int k = static_cast<int>(std::min<int64_t>(options.k, n));
   const int c = options.num_classes;
   const double inv_t = 1.0 / static_cast<double>(options.temperature);
@@ -156,11 +158,11 @@ absl::StatusOr<ClassificationMetrics> WeightedKnnClassify(const HostArray& train
                                                           const HostArray& test_features,
                                                           const std::vector<int64_t>& test_labels,
                                                           const KnnOptions& options) {
-  if (test_features.shape.size() == 2 &&
-      static_cast<int64_t>(test_labels.size()) != test_features.shape[0]) {
+  if (test_features.shape().size() == 2 &&
+      static_cast<int64_t>(test_labels.size()) != test_features.shape()[0]) {
     return absl::InvalidArgumentError(absl::StrCat("test_labels has ", test_labels.size(),
                                                    " entries, test_features has ",
-                                                   test_features.shape[0], " rows"));
+                                                   test_features.shape()[0], " rows"));
   }
   for (size_t i = 0; i < test_labels.size(); ++i) {
     if (test_labels[i] < 0 || test_labels[i] >= options.num_classes) {
@@ -182,16 +184,17 @@ absl::StatusOr<HostArray> WeightedKnnScores(const HostArray& train_features,
                                             const HostArray& test_features,
                                             const KnnOptions& options) {
   const int c = std::max(options.num_classes, 0);
-  HostArray scores;
+  std::optional<HostArray> scores;  // allocated once the inputs are known to be valid
   absl::Status status =
       ForEachVote(train_features, train_labels, test_features, options,
                   [&](int64_t row, const double* votes) {
-                    if (scores.shape.empty()) scores = HostArray({test_features.shape[0], c});
-                    for (int j = 0; j < c; ++j) scores.data[row * c + j] = static_cast<float>(votes[j]);
+                    if (!scores) scores.emplace(std::vector<int64_t>{test_features.shape()[0], c});
+                    absl::Span<float> out = scores->mutable_data();
+                    for (int j = 0; j < c; ++j) out[row * c + j] = static_cast<float>(votes[j]);
                   });
   if (!status.ok()) return status;
-  if (scores.shape.empty()) scores = HostArray({test_features.shape[0], c});
-  return scores;
+  if (!scores) scores.emplace(std::vector<int64_t>{test_features.shape()[0], c});
+  return *std::move(scores);
 }
 
 }  // namespace eval

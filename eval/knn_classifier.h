@@ -23,7 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "eval/classification_metrics.h"
-#include "moco/host_array.h"
+#include "moco/core/host_array.h"
 
 namespace moco {
 namespace eval {

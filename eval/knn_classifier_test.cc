@@ -35,10 +35,10 @@ TEST(WeightedKnnTest, WeightingBeatsMajorityAtLowTemperature) {
   // class 2: 0 (not among the 3 neighbours).
   auto scores = WeightedKnnScores(Train(), TrainLabels(), TestPoint(), options);
   ASSERT_TRUE(scores.ok()) << scores.status();
-  ASSERT_EQ(scores->shape, (std::vector<int64_t>{1, 3}));
-  EXPECT_NEAR(scores->data[0], 1.0, 1e-6);
-  EXPECT_NEAR(scores->data[1], 2 * std::exp(-10.0), 1e-9);
-  EXPECT_EQ(scores->data[2], 0.0f);
+  ASSERT_EQ(scores->shape(), (std::vector<int64_t>{1, 3}));
+  EXPECT_NEAR(scores->data()[0], 1.0, 1e-6);
+  EXPECT_NEAR(scores->data()[1], 2 * std::exp(-10.0), 1e-9);
+  EXPECT_EQ(scores->data()[2], 0.0f);
 }
 
 TEST(WeightedKnnTest, HighTemperatureFallsBackToMajority) {
@@ -60,10 +60,10 @@ TEST(WeightedKnnTest, KLargerThanTrainingSetUsesEveryone) {
   KnnOptions options{200, 0.1f, 3};
   auto scores = WeightedKnnScores(Train(), TrainLabels(), TestPoint(), options);
   ASSERT_TRUE(scores.ok()) << scores.status();
-  EXPECT_NEAR(scores->data[0], 1.0, 1e-6);
-  EXPECT_NEAR(scores->data[1], 2 * std::exp(-10.0), 1e-9);
-  EXPECT_NEAR(scores->data[2], std::exp(-20.0), 1e-13);
-  EXPECT_GT(scores->data[2], 0.0f);
+  EXPECT_NEAR(scores->data()[0], 1.0, 1e-6);
+  EXPECT_NEAR(scores->data()[1], 2 * std::exp(-10.0), 1e-9);
+  EXPECT_NEAR(scores->data()[2], std::exp(-20.0), 1e-13);
+  EXPECT_GT(scores->data()[2], 0.0f);
   auto m = WeightedKnnClassify(Train(), TrainLabels(), TestPoint(), {2}, options);
   ASSERT_TRUE(m.ok());
   EXPECT_DOUBLE_EQ(m->top1, 0.0);  // class 2 ranks last ...
@@ -91,7 +91,7 @@ TEST(WeightedKnnTest, ClassScoreTiesRankLowerClassFirst) {
   KnnOptions options{2, 0.1f, 2};
   auto scores = WeightedKnnScores(train, {1, 0}, test, options);
   ASSERT_TRUE(scores.ok());
-  EXPECT_EQ(scores->data[0], scores->data[1]);
+  EXPECT_EQ(scores->data()[0], scores->data()[1]);
   auto m = WeightedKnnClassify(train, {1, 0}, test, {0, 1}, options);
   ASSERT_TRUE(m.ok());
   EXPECT_DOUBLE_EQ(m->top1, 0.5);  // label 0 hit, label 1 miss
@@ -140,7 +140,7 @@ TEST(WeightedKnnTest, ErrorsNameTheArgument) {
                "train_features must be 2-D");
   expect_error(WeightedKnnClassify(HostArray({0, 2}), {}, TestPoint(), {0}, ok), "no rows");
   HostArray nan_test = TestPoint();
-  nan_test.data[1] = std::nanf("");
+  nan_test.mutable_data()[1] = std::nanf("");
   expect_error(WeightedKnnClassify(Train(), TrainLabels(), nan_test, {0}, ok),
                "test_features has a non-finite value at row 0, column 1");
 }
@@ -149,9 +149,9 @@ TEST(WeightedKnnTest, ErrorsNameTheArgument) {
 std::vector<std::vector<double>> ReferenceScores(const HostArray& train,
                                                  const std::vector<int64_t>& labels,
                                                  const HostArray& test, int k, double t, int c) {
-  const int64_t n = train.shape[0], m = test.shape[0], d = train.shape[1];
+  const int64_t n = train.shape()[0], m = test.shape()[0], d = train.shape()[1];
   auto unit = [d](const HostArray& a, int64_t i) {
-    std::vector<double> v(a.data.begin() + i * d, a.data.begin() + (i + 1) * d);
+    std::vector<double> v(a.data().begin() + i * d, a.data().begin() + (i + 1) * d);
     double norm = 0;
     for (double x : v) norm += x * x;
     norm = std::sqrt(norm);
@@ -187,11 +187,11 @@ TEST(WeightedKnnTest, MatchesSlowReferenceAcrossChunks) {
   std::vector<int64_t> train_labels(n), test_labels(m);
   for (int64_t i = 0; i < n; ++i) {
     train_labels[i] = i % c;
-    for (int64_t e = 0; e < d; ++e) train.data[i * d + e] = normal(gen) + (e == i % c ? 1.5f : 0);
+    for (int64_t e = 0; e < d; ++e) train.mutable_data()[i * d + e] = normal(gen) + (e == i % c ? 1.5f : 0);
   }
   for (int64_t i = 0; i < m; ++i) {
     test_labels[i] = (i * 3) % c;
-    for (int64_t e = 0; e < d; ++e) test.data[i * d + e] = normal(gen) + (e == (i * 3) % c ? 1.5f : 0);
+    for (int64_t e = 0; e < d; ++e) test.mutable_data()[i * d + e] = normal(gen) + (e == (i * 3) % c ? 1.5f : 0);
   }
   const KnnOptions options{50, 0.07f, c};
   auto scores = WeightedKnnScores(train, train_labels, test, options);
@@ -201,11 +201,11 @@ TEST(WeightedKnnTest, MatchesSlowReferenceAcrossChunks) {
   std::vector<int64_t> rows;
   for (int64_t i = 0; i < 60; ++i) rows.push_back((i * 997) % m);
   for (int64_t i = 0; i < 60; ++i)
-    std::copy_n(test.data.begin() + rows[i] * d, d, sample.data.begin() + i * d);
+    std::copy_n(test.data().begin() + rows[i] * d, d, sample.mutable_data().begin() + i * d);
   const auto ref = ReferenceScores(train, train_labels, sample, 50, 0.07, c);
   for (int64_t i = 0; i < 60; ++i) {
     for (int j = 0; j < c; ++j) {
-      EXPECT_NEAR(scores->data[rows[i] * c + j], ref[i][j], 1e-4 * (1 + ref[i][j]))
+      EXPECT_NEAR(scores->data()[rows[i] * c + j], ref[i][j], 1e-4 * (1 + ref[i][j]))
           << "row " << rows[i] << " class " << j;
     }
   }

@@ -9,7 +9,7 @@
 #include "eval/knn_classifier.h"
 #include "eval/results_writer.h"
 #include "glog/logging.h"
-#include "moco/status_macros.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace eval {
@@ -48,8 +48,8 @@ absl::StatusOr<EvalResults> RunKnnEval(const std::string& config_path) {
     r->set_top1(m.top1);
     r->set_top5(m.top5);
     r->set_test_images(m.count);
-    r->set_train_images(train.features.shape[0]);
-    r->set_feature_dim(train.features.shape[1]);
+    r->set_train_images(train.features.shape()[0]);
+    r->set_feature_dim(train.features.shape()[1]);
     r->set_seconds(seconds);
   }
   results.set_finished_at(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()));

@@ -16,18 +16,18 @@ constexpr double kPi = 3.14159265358979323846;
 
 absl::Status CheckBatch(const HostArray& features, const std::vector<int64_t>* labels,
                         int64_t dim, int num_classes) {
-  if (features.shape.size() != 2 || features.shape[1] != dim ||
-      features.numel() != features.shape[0] * dim) {
+  if (features.shape().size() != 2 || features.shape()[1] != dim ||
+      features.numel() != features.shape()[0] * dim) {
     std::string shape;
-    for (int64_t s : features.shape) absl::StrAppend(&shape, shape.empty() ? "" : ", ", s);
+    for (int64_t s : features.shape()) absl::StrAppend(&shape, shape.empty() ? "" : ", ", s);
     return absl::InvalidArgumentError(absl::StrCat("features has shape (", shape,
                                                    "), expected (rows, ", dim, ")"));
   }
   if (labels == nullptr) return absl::OkStatus();
-  if (static_cast<int64_t>(labels->size()) != features.shape[0]) {
+  if (static_cast<int64_t>(labels->size()) != features.shape()[0]) {
     return absl::InvalidArgumentError(absl::StrCat("labels has ", labels->size(),
                                                    " entries, features has ",
-                                                   features.shape[0], " rows"));
+                                                   features.shape()[0], " rows"));
   }
   for (size_t i = 0; i < labels->size(); ++i) {
     if ((*labels)[i] < 0 || (*labels)[i] >= num_classes) {
@@ -95,13 +95,13 @@ absl::StatusOr<LinearClassifier> LinearClassifier::Create(int64_t input_dim, int
 
 absl::StatusOr<HostArray> LinearClassifier::Scores(const HostArray& features) const {
   if (absl::Status s = CheckBatch(features, nullptr, input_dim_, num_classes_); !s.ok()) return s;
-  const int64_t m = features.shape[0];
+  const int64_t m = features.shape()[0];
   HostArray out({m, num_classes_});
   if (m == 0) return out;
-  Eigen::Map<const RowMatrix> x(features.data.data(), m, input_dim_);
+  Eigen::Map<const RowMatrix> x(features.data().data(), m, input_dim_);
   Eigen::Map<const RowMatrix> w(weight_.data(), num_classes_, input_dim_);
   Eigen::Map<const Eigen::RowVectorXf> b(bias_.data(), num_classes_);
-  Eigen::Map<RowMatrix> logits(out.data.data(), m, num_classes_);
+  Eigen::Map<RowMatrix> logits(out.mutable_data().data(), m, num_classes_);
   logits.noalias() = x * w.transpose();
   logits.rowwise() += b;
   return out;
@@ -112,12 +112,12 @@ absl::StatusOr<double> LinearClassifier::LossAndGradients(const HostArray& featu
                                                           HostArray* grad_weight,
                                                           HostArray* grad_bias) const {
   if (absl::Status s = CheckBatch(features, &labels, input_dim_, num_classes_); !s.ok()) return s;
-  const int64_t m = features.shape[0];
+  const int64_t m = features.shape()[0];
   if (m == 0) return absl::InvalidArgumentError("features has no rows: empty batch");
   absl::StatusOr<HostArray> scores = Scores(features);
   if (!scores.ok()) return scores.status();
   // Softmax in place (max-shifted), loss in double; then d(mean loss)/d(logits) = (p - onehot)/m.
-  Eigen::Map<RowMatrix> g(scores->data.data(), m, num_classes_);
+  Eigen::Map<RowMatrix> g(scores->mutable_data().data(), m, num_classes_);
   double loss = 0;
   for (int64_t i = 0; i < m; ++i) {
     const float mx = g.row(i).maxCoeff();
@@ -132,13 +132,13 @@ absl::StatusOr<double> LinearClassifier::LossAndGradients(const HostArray& featu
   }
   if (grad_weight != nullptr) {
     *grad_weight = HostArray({num_classes_, input_dim_});
-    Eigen::Map<const RowMatrix> x(features.data.data(), m, input_dim_);
-    Eigen::Map<RowMatrix> gw(grad_weight->data.data(), num_classes_, input_dim_);
+    Eigen::Map<const RowMatrix> x(features.data().data(), m, input_dim_);
+    Eigen::Map<RowMatrix> gw(grad_weight->mutable_data().data(), num_classes_, input_dim_);
     gw.noalias() = g.transpose() * x;
   }
   if (grad_bias != nullptr) {
     *grad_bias = HostArray({num_classes_});
-    Eigen::Map<Eigen::RowVectorXf>(grad_bias->data.data(), num_classes_) = g.colwise().sum();
+    Eigen::Map<Eigen::RowVectorXf>(grad_bias->mutable_data().data(), num_classes_) = g.colwise().sum();
   }
   return loss / m;
 }
@@ -163,8 +163,8 @@ absl::StatusOr<double> LinearClassifier::SgdStep(const HostArray& features,
       p[i] -= rate * buf[i];
     }
   };
-  update(weight_, weight_buf_, gw.data);
-  update(bias_, bias_buf_, gb.data);
+  update(weight_, weight_buf_, gw.data());
+  update(bias_, bias_buf_, gb.data());
   has_momentum_ = true;
   return *loss;
 }
@@ -184,10 +184,9 @@ absl::Status LinearClassifier::ImportState(const NamedArrays& state) {
     if (it == state.end()) {
       return absl::InvalidArgumentError(absl::StrCat("linear classifier state lacks \"", name, "\""));
     }
-    if (it->second.shape != shape ||
-        it->second.numel() != HostArray::NumElements(shape)) {
+    if (it->second.shape() != shape) {
       std::string got, want;
-      for (int64_t s : it->second.shape) absl::StrAppend(&got, got.empty() ? "" : ", ", s);
+      for (int64_t s : it->second.shape()) absl::StrAppend(&got, got.empty() ? "" : ", ", s);
       for (int64_t s : shape) absl::StrAppend(&want, want.empty() ? "" : ", ", s);
       return absl::InvalidArgumentError(absl::StrCat("linear classifier state \"", name,
                                                      "\" has shape (", got, "), expected (",
@@ -200,8 +199,8 @@ absl::Status LinearClassifier::ImportState(const NamedArrays& state) {
           absl::StrCat("linear classifier state has unexpected entry \"", name, "\""));
     }
   }
-  weight_ = state.at("weight").data;
-  bias_ = state.at("bias").data;
+  weight_ = state.at("weight").data();
+  bias_ = state.at("bias").data();
   std::fill(weight_buf_.begin(), weight_buf_.end(), 0.0f);
   std::fill(bias_buf_.begin(), bias_buf_.end(), 0.0f);
   has_momentum_ = false;
@@ -233,7 +232,7 @@ absl::StatusOr<std::vector<double>> TrainOnFeatures(LinearClassifier& classifier
     return absl::InvalidArgumentError(
         absl::StrCat("batch_size (", options.batch_size, ") must be > 0"));
   }
-  const int64_t n = features.shape[0], d = classifier.input_dim();
+  const int64_t n = features.shape()[0], d = classifier.input_dim();
   if (n == 0) return absl::InvalidArgumentError("features has no rows: nothing to train on");
   const int64_t steps = (n + options.batch_size - 1) / options.batch_size;
   std::vector<double> epoch_losses;
@@ -246,12 +245,11 @@ absl::StatusOr<std::vector<double>> TrainOnFeatures(LinearClassifier& classifier
     for (int64_t step = 0; step < steps; ++step) {
       const int64_t begin = step * options.batch_size;
       const int64_t rows = std::min<int64_t>(options.batch_size, n - begin);
-      batch.shape = {rows, d};
-      batch.data.resize(static_cast<size_t>(rows * d));
+      batch.Reshape({rows, d});
       batch_labels.resize(static_cast<size_t>(rows));
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t src = order[begin + r];
-        std::copy_n(features.data.begin() + src * d, d, batch.data.begin() + r * d);
+        std::copy_n(features.data().begin() + src * d, d, batch.mutable_data().begin() + r * d);
         batch_labels[r] = labels[src];
       }
       absl::StatusOr<double> loss = classifier.SgdStep(batch, batch_labels, lr, options.sgd);

@@ -20,7 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "moco/host_array.h"
+#include "moco/core/host_array.h"
 
 namespace moco {
 namespace eval {

@@ -35,7 +35,7 @@ TEST(LinearClassifierTest, InitIsNormalStd001BiasZeroAndSeeded) {
   auto a = LinearClassifier::Create(200, 100, 5);
   ASSERT_TRUE(a.ok());
   const NamedArrays s = a->ExportState();
-  const std::vector<float>& w = s.at("weight").data;
+  const std::vector<float>& w = s.at("weight").data();
   double mean = 0, sq = 0;
   for (float x : w) {
     mean += x;
@@ -46,24 +46,24 @@ TEST(LinearClassifierTest, InitIsNormalStd001BiasZeroAndSeeded) {
   // 20000 samples: the sample std of N(0, 0.01^2) is within 2% with overwhelming probability.
   EXPECT_NEAR(std, 0.01, 0.0002);
   EXPECT_NEAR(mean, 0.0, 0.0003);
-  for (float b : s.at("bias").data) EXPECT_EQ(b, 0.0f);
+  for (float b : s.at("bias").data()) EXPECT_EQ(b, 0.0f);
   auto same = LinearClassifier::Create(200, 100, 5);
   auto other = LinearClassifier::Create(200, 100, 6);
-  EXPECT_EQ(same->ExportState().at("weight").data, w);
-  EXPECT_NE(other->ExportState().at("weight").data, w);
+  EXPECT_EQ(same->ExportState().at("weight").data(), w);
+  EXPECT_NE(other->ExportState().at("weight").data(), w);
 }
 
 // Independent reference: loss computed in double straight from the definition.
 double ReferenceLoss(const NamedArrays& state, const HostArray& x, const std::vector<int64_t>& y) {
   const auto& w = state.at("weight");
   const auto& b = state.at("bias");
-  const int64_t c = w.shape[0], d = w.shape[1], m = x.shape[0];
+  const int64_t c = w.shape()[0], d = w.shape()[1], m = x.shape()[0];
   double total = 0;
   for (int64_t i = 0; i < m; ++i) {
     std::vector<double> z(c);
     for (int64_t k = 0; k < c; ++k) {
-      z[k] = b.data[k];
-      for (int64_t e = 0; e < d; ++e) z[k] += double{w.data[k * d + e]} * x.data[i * d + e];
+      z[k] = b.data()[k];
+      for (int64_t e = 0; e < d; ++e) z[k] += double{w.data()[k * d + e]} * x.data()[i * d + e];
     }
     double sum = 0;
     for (double v : z) sum += std::exp(v);
@@ -81,11 +81,11 @@ TEST(LinearClassifierTest, GradientsMatchFiniteDifferences) {
   NamedArrays state = clf->ExportState();
   std::mt19937 gen(11);
   std::normal_distribution<float> normal;
-  for (float& v : state["weight"].data) v = normal(gen);
-  for (float& v : state["bias"].data) v = normal(gen);
+  for (float& v : state["weight"].mutable_data()) v = normal(gen);
+  for (float& v : state["bias"].mutable_data()) v = normal(gen);
   ASSERT_TRUE(clf->ImportState(state).ok());
   HostArray x({6, d});
-  for (float& v : x.data) v = normal(gen);
+  for (float& v : x.mutable_data()) v = normal(gen);
   const std::vector<int64_t> y = {0, 3, 1, 1, 2, 0};
   HostArray gw, gb;
   auto loss = clf->LossAndGradients(x, y, &gw, &gb);
@@ -96,10 +96,10 @@ TEST(LinearClassifierTest, GradientsMatchFiniteDifferences) {
     const HostArray& g = std::string(name) == "weight" ? gw : gb;
     for (int64_t i = 0; i < state[name].numel(); ++i) {
       NamedArrays plus = state, minus = state;
-      plus[name].data[i] += h;
-      minus[name].data[i] -= h;
+      plus[name].mutable_data()[i] += h;
+      minus[name].mutable_data()[i] -= h;
       const double fd = (ReferenceLoss(plus, x, y) - ReferenceLoss(minus, x, y)) / (2 * h);
-      EXPECT_NEAR(g.data[i], fd, 1e-4) << name << "[" << i << "]";
+      EXPECT_NEAR(g.data()[i], fd, 1e-4) << name << "[" << i << "]";
     }
   }
 }
@@ -123,16 +123,16 @@ TEST(LinearClassifierTest, SgdStepsMatchHandComputation) {
   ASSERT_TRUE(l1.ok());
   EXPECT_NEAR(*l1, std::log(2.0), 1e-6);
   NamedArrays s = clf->ExportState();
-  EXPECT_NEAR(s["weight"].data[0], 0.5, 1e-6);
-  EXPECT_NEAR(s["bias"].data[1], -0.5, 1e-6);
+  EXPECT_NEAR(s["weight"].data()[0], 0.5, 1e-6);
+  EXPECT_NEAR(s["bias"].data()[1], -0.5, 1e-6);
   auto l2 = clf->SgdStep(x, {0}, 1.0, o);
   ASSERT_TRUE(l2.ok());
   EXPECT_NEAR(*l2, std::log(1 + std::exp(-2.0)), 1e-6);
   s = clf->ExportState();
-  EXPECT_NEAR(s["weight"].data[0], 1.0192029, 1e-6);
-  EXPECT_NEAR(s["weight"].data[1], -1.0192029, 1e-6);
-  EXPECT_NEAR(s["bias"].data[0], 1.0192029, 1e-6);
-  EXPECT_NEAR(s["bias"].data[1], -1.0192029, 1e-6);
+  EXPECT_NEAR(s["weight"].data()[0], 1.0192029, 1e-6);
+  EXPECT_NEAR(s["weight"].data()[1], -1.0192029, 1e-6);
+  EXPECT_NEAR(s["bias"].data()[0], 1.0192029, 1e-6);
+  EXPECT_NEAR(s["bias"].data()[1], -1.0192029, 1e-6);
 }
 
 // Gaussian clusters around 4 * e_c in 32 dims (noise std 1): linearly separable up to a
@@ -145,7 +145,7 @@ void MakeClusters(int64_t n, int c, int64_t d, uint32_t seed, HostArray* x,
   y->resize(n);
   for (int64_t i = 0; i < n; ++i) {
     (*y)[i] = static_cast<int64_t>(gen() % c);
-    for (int64_t e = 0; e < d; ++e) x->data[i * d + e] = normal(gen) + (e == (*y)[i] ? 4.0f : 0.0f);
+    for (int64_t e = 0; e < d; ++e) x->mutable_data()[i * d + e] = normal(gen) + (e == (*y)[i] ? 4.0f : 0.0f);
   }
 }
 
@@ -189,9 +189,9 @@ TEST(LinearClassifierTest, XorIsNotLearned) {
     *x = HostArray({n, 2});
     y->resize(n);
     for (int64_t i = 0; i < n; ++i) {
-      x->data[2 * i] = u(gen);
-      x->data[2 * i + 1] = u(gen);
-      (*y)[i] = (x->data[2 * i] > 0) != (x->data[2 * i + 1] > 0);
+      x->mutable_data()[2 * i] = u(gen);
+      x->mutable_data()[2 * i + 1] = u(gen);
+      (*y)[i] = (x->data()[2 * i] > 0) != (x->data()[2 * i + 1] > 0);
     }
   };
   HostArray x, tx;
@@ -230,7 +230,7 @@ TEST(LinearClassifierTest, TrainingIsDeterministicInTheSeed) {
     t.sgd.epochs = 3;
     t.seed = seed;
     EXPECT_TRUE(TrainOnFeatures(*clf, x, y, t).ok());
-    return clf->ExportState().at("weight").data;
+    return clf->ExportState().at("weight").data();
   };
   EXPECT_EQ(run(1), run(1));
   EXPECT_NE(run(1), run(2));
@@ -265,9 +265,9 @@ TEST(LinearClassifierTest, ExportImportRoundTripAndErrors) {
   auto a = LinearClassifier::Create(3, 2, 1);
   auto b = LinearClassifier::Create(3, 2, 2);
   ASSERT_TRUE(b->ImportState(a->ExportState()).ok());
-  EXPECT_EQ(b->ExportState().at("weight").data, a->ExportState().at("weight").data);
+  EXPECT_EQ(b->ExportState().at("weight").data(), a->ExportState().at("weight").data());
   HostArray x({1, 3}, {1, 2, 3});
-  EXPECT_EQ(a->Scores(x)->data, b->Scores(x)->data);
+  EXPECT_EQ(a->Scores(x)->data(), b->Scores(x)->data());
 
   NamedArrays bad = a->ExportState();
   bad["weight"] = HostArray({3, 2});

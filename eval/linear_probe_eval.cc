@@ -13,9 +13,9 @@
 #include "eval/eval_setup.h"
 #include "eval/results_writer.h"
 #include "glog/logging.h"
-#include "moco/augmentation_presets.h"
+#include "moco/config/augmentation_presets.h"
 #include "moco/run/progress_display.h"
-#include "moco/status_macros.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace eval {
@@ -72,8 +72,8 @@ absl::StatusOr<ProbeOutcome> ProbeOnFeatures(EvalSetup& setup, EvaluatedEncoder&
                    ExtractSplit(setup, *encoder.source, encoder.name, data::Split::kTest));
   if (l.standardize_features()) StandardizeFeatures(train.features, test.features);
   ASSIGN_OR_RETURN(LinearClassifier classifier,
-                   LinearClassifier::Create(train.features.shape[1], setup.num_classes, l.seed()));
-  const int64_t n = train.features.shape[0];
+                   LinearClassifier::Create(train.features.shape()[1], setup.num_classes, l.seed()));
+  const int64_t n = train.features.shape()[0];
   const int64_t steps = (n + l.batch_size() - 1) / l.batch_size();
   StepReporter reporter(l.epochs(), steps, steps);
   TrainOptions t;
@@ -125,7 +125,7 @@ absl::StatusOr<ProbeOutcome> ProbeAugmented(EvalSetup& setup, EvaluatedEncoder& 
           }
           sum += *loss;
           ++step;
-          reporter.Step(*loss, lr, features.shape[0]);
+          reporter.Step(*loss, lr, features.shape()[0]);
           return absl::OkStatus();
         }));
     epoch_loss = step > 0 ? sum / step : 0;
@@ -171,15 +171,15 @@ DataConfig ProtocolTrainAugmentation(const DataConfig& data) {
 }
 
 void StandardizeFeatures(HostArray& train, HostArray& test) {
-  const int64_t n = train.shape[0], d = train.shape[1];
+  const int64_t n = train.shape()[0], d = train.shape()[1];
   if (n == 0) return;
   std::vector<double> mean(d, 0.0), var(d, 0.0);
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < d; ++j) mean[j] += train.data[i * d + j];
+    for (int64_t j = 0; j < d; ++j) mean[j] += train.data()[i * d + j];
   for (double& m : mean) m /= n;
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = 0; j < d; ++j) {
-      const double c = train.data[i * d + j] - mean[j];
+      const double c = train.data()[i * d + j] - mean[j];
       var[j] += c * c;
     }
   }
@@ -189,9 +189,9 @@ void StandardizeFeatures(HostArray& train, HostArray& test) {
     scale[j] = static_cast<float>(1.0 / std::sqrt(var[j] / n + 1e-5));
   }
   for (HostArray* a : {&train, &test}) {
-    const int64_t rows = a->shape[0];
+    const int64_t rows = a->shape()[0];
     for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < d; ++j) a->data[i * d + j] = (a->data[i * d + j] - shift[j]) * scale[j];
+      for (int64_t j = 0; j < d; ++j) a->mutable_data()[i * d + j] = (a->data()[i * d + j] - shift[j]) * scale[j];
   }
 }
 

@@ -15,8 +15,8 @@
 #include "absl/status/statusor.h"
 #include "eval/eval_config.pb.h"
 #include "eval/linear_classifier.h"
-#include "moco/config.pb.h"
-#include "moco/host_array.h"
+#include "moco/config/config.pb.h"
+#include "moco/core/host_array.h"
 
 namespace moco {
 namespace eval {

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "gtest/gtest.h"
-#include "moco/augmentation_presets.h"
+#include "moco/config/augmentation_presets.h"
 
 namespace moco {
 namespace eval {
@@ -15,11 +15,11 @@ TEST(StandardizeFeaturesTest, UsesTrainStatisticsForBoth) {
   HostArray test({1, 2}, {4, 6});
   StandardizeFeatures(train, test);
   const double s0 = 1 / std::sqrt(1 + 1e-5), s1 = 1 / std::sqrt(1e-5);
-  EXPECT_NEAR(train.data[0], -s0, 1e-5);
-  EXPECT_NEAR(train.data[2], s0, 1e-5);
-  EXPECT_EQ(train.data[1], 0.0f);
-  EXPECT_NEAR(test.data[0], 2 * s0, 1e-5);  // (4 - 2) / sqrt(1 + eps)
-  EXPECT_NEAR(test.data[1], s1, 1e-2);       // (6 - 5) / sqrt(eps)
+  EXPECT_NEAR(train.data()[0], -s0, 1e-5);
+  EXPECT_NEAR(train.data()[2], s0, 1e-5);
+  EXPECT_EQ(train.data()[1], 0.0f);
+  EXPECT_NEAR(test.data()[0], 2 * s0, 1e-5);  // (4 - 2) / sqrt(1 + eps)
+  EXPECT_NEAR(test.data()[1], s1, 1e-2);       // (6 - 5) / sqrt(eps)
 }
 
 TEST(ProtocolTrainAugmentationTest, CropAndFlipOnlyWithTheConfigNormalization) {

@@ -11,8 +11,8 @@
 #include "eval/linear_probe_eval.h"
 #include "eval/results_writer.h"
 #include "gflags/gflags.h"
-#include "moco/pipeline_main.h"
-#include "moco/status_macros.h"
+#include "moco/run/pipeline_main.h"
+#include "moco/core/status_macros.h"
 
 DEFINE_string(config, "eval/configs/quickstart.pbtxt",
               "Evaluation config (moco.eval.EvalConfig text proto, see eval/eval_config.proto).");

@@ -10,8 +10,8 @@
 #include "eval/linear_probe_eval.h"
 #include "eval/results_writer.h"
 #include "gtest/gtest.h"
-#include "moco/backend_registry.h"
-#include "moco/config_io.h"
+#include "moco/core/backend_registry.h"
+#include "moco/config/config_io.h"
 #include "moco/run/checkpoint.h"
 
 namespace moco {

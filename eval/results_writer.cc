@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "moco/config_io.h"
+#include "moco/config/config_io.h"
 
 namespace moco {
 namespace eval {

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "gtest/gtest.h"
-#include "moco/config_io.h"
+#include "moco/config/config_io.h"
 
 namespace moco {
 namespace eval {

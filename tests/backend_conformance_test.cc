@@ -28,9 +28,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "moco/backend.h"
-#include "moco/backend_registry.h"
-#include "moco/moco_step.h"
+#include "moco/core/backend.h"
+#include "moco/core/backend_registry.h"
+#include "moco/methods/moco_step.h"
 
 namespace moco {
 namespace {
@@ -54,7 +54,7 @@ HostArray Random(std::vector<int64_t> shape, uint64_t seed) {
   HostArray a(std::move(shape));
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> nd;
-  for (float& v : a.data) v = nd(rng);
+  for (float& v : a.mutable_data()) v = nd(rng);
   return a;
 }
 
@@ -66,12 +66,12 @@ HostArray Host(const Tensor& t) {
 
 // |a - b| <= atol + rtol * max|b| for every element; the message names the worst element.
 ::testing::AssertionResult Close(const HostArray& a, const HostArray& b, double atol, double rtol) {
-  if (a.shape != b.shape) return ::testing::AssertionFailure() << "shapes differ";
+  if (a.shape() != b.shape()) return ::testing::AssertionFailure() << "shapes differ";
   double scale = 0, worst = 0;
   size_t at = 0;
-  for (float v : b.data) scale = std::max(scale, static_cast<double>(std::abs(v)));
-  for (size_t i = 0; i < a.data.size(); ++i) {
-    const double d = std::abs(static_cast<double>(a.data[i]) - b.data[i]);
+  for (float v : b.data()) scale = std::max(scale, static_cast<double>(std::abs(v)));
+  for (size_t i = 0; i < a.data().size(); ++i) {
+    const double d = std::abs(static_cast<double>(a.data()[i]) - b.data()[i]);
     if (!(d <= worst)) {
       worst = d;
       at = i;
@@ -80,8 +80,8 @@ HostArray Host(const Tensor& t) {
   const double bound = atol + rtol * scale;
   if (worst <= bound) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
-         << "max |diff| " << worst << " at element " << at << " (" << a.data[at] << " vs "
-         << b.data[at] << "), bound " << bound << " (scale " << scale << ")";
+         << "max |diff| " << worst << " at element " << at << " (" << a.data()[at] << " vs "
+         << b.data()[at] << "), bound " << bound << " (scale " << scale << ")";
 }
 
 // Every entry of `a` against `b` (same names required).
@@ -103,10 +103,10 @@ double GlobalRelative(const NamedArrays& a, const NamedArrays& b, F select) {
   for (const auto& [name, arr] : b) {
     if (!select(name)) continue;
     const HostArray& other = a.at(name);
-    for (size_t i = 0; i < arr.data.size(); ++i) {
-      const double d = static_cast<double>(other.data[i]) - arr.data[i];
+    for (size_t i = 0; i < arr.data().size(); ++i) {
+      const double d = static_cast<double>(other.data()[i]) - arr.data()[i];
       diff += d * d;
-      norm += static_cast<double>(arr.data[i]) * arr.data[i];
+      norm += static_cast<double>(arr.data()[i]) * arr.data()[i];
     }
   }
   return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
@@ -246,7 +246,7 @@ TEST_P(BackendConformanceTest, CapturedActivationsMatchReference) {
     EXPECT_TRUE(a->CapturedActivations().empty());
     a->SetActivationCapture(true);
     const HostArray captured = Host(*a->Forward(*xa, false, false).value());
-    EXPECT_EQ(plain.data, captured.data);
+    EXPECT_EQ(plain.data(), captured.data());
     EXPECT_FALSE(a->CapturedActivations().empty());
 
     // Training mode with split BN (4 groups): the torch backend's interleaved row order must
@@ -266,7 +266,7 @@ TEST_P(BackendConformanceTest, CapturedActivationsMatchReference) {
     }
     for (size_t i = 0; i < la.size(); ++i) {
       ASSERT_EQ(la[i].first, lb[i].first) << "layer " << i;
-      EXPECT_EQ(la[i].second.shape[0], c.input[0]) << la[i].first;
+      EXPECT_EQ(la[i].second.shape()[0], c.input[0]) << la[i].first;
       EXPECT_TRUE(Close(la[i].second, lb[i].second, 1e-6, c.rtol)) << la[i].first;
     }
     a->SetActivationCapture(false);

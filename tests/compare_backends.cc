@@ -24,11 +24,11 @@
 #include "data/dataset.h"
 #include "data/transform.h"
 #include "gflags/gflags.h"
-#include "moco/config_io.h"
-#include "moco/config_validator.h"
-#include "moco/pipeline_main.h"
-#include "moco/status_macros.h"
-#include "moco/training_state.h"
+#include "moco/config/config_io.h"
+#include "moco/validation/config_validator.h"
+#include "moco/run/pipeline_main.h"
+#include "moco/core/status_macros.h"
+#include "moco/methods/training_state.h"
 
 DEFINE_string(config, "configs/quickstart.pbtxt", "Experiment config to compare on.");
 DEFINE_int32(steps, 1, "MoCo steps to run on both backends.");
@@ -48,11 +48,11 @@ struct Difference {
 Difference Compare(const HostArray& a, const HostArray& b) {
   Difference d;
   double scale = 0;
-  for (size_t i = 0; i < a.data.size() && i < b.data.size(); ++i) {
-    d.max_abs = std::max(d.max_abs, static_cast<double>(std::fabs(a.data[i] - b.data[i])));
-    scale = std::max(scale, static_cast<double>(std::fabs(b.data[i])));
+  for (size_t i = 0; i < a.data().size() && i < b.data().size(); ++i) {
+    d.max_abs = std::max(d.max_abs, static_cast<double>(std::fabs(a.data()[i] - b.data()[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(b.data()[i])));
   }
-  if (a.data.size() != b.data.size()) d.max_abs = INFINITY;
+  if (a.data().size() != b.data().size()) d.max_abs = INFINITY;
   d.max_rel = scale > 0 ? d.max_abs / scale : d.max_abs;
   return d;
 }

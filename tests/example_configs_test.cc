@@ -5,8 +5,8 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "moco/config_io.h"
-#include "moco/config_validator.h"
+#include "moco/config/config_io.h"
+#include "moco/validation/config_validator.h"
 
 namespace moco {
 namespace {

@@ -11,8 +11,8 @@
 #include "data/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "moco/config_io.h"
-#include "moco/pretrain.h"
+#include "moco/config/config_io.h"
+#include "moco/pretrain/pretrain.h"
 #include "moco/run/checkpoint.h"
 
 namespace moco {
@@ -149,14 +149,14 @@ TEST(PretrainResumeTest, InterruptedAndResumedRunEqualsUninterruptedRun) {
   ASSERT_EQ(ckpt_a->arrays.size(), ckpt_b->arrays.size());
   for (const auto& [name, array] : ckpt_a->arrays) {
     ASSERT_TRUE(ckpt_b->arrays.count(name)) << name;
-    EXPECT_EQ(array.data, ckpt_b->arrays.at(name).data) << name;
+    EXPECT_EQ(array.data(), ckpt_b->arrays.at(name).data()) << name;
   }
   // Both encoders, the queue with its pointer, and SGD momentum are all in the checkpoint.
   EXPECT_TRUE(ckpt_a->arrays.count("query/layer4.1.bn2.running_var"));
   EXPECT_TRUE(ckpt_a->arrays.count("key/fc.2.weight"));
   EXPECT_TRUE(ckpt_a->arrays.count("queue/queue_ptr"));
   EXPECT_TRUE(ckpt_a->arrays.count("optimizer/conv1.weight"));
-  EXPECT_EQ(ckpt_a->arrays.at("queue/queue_ptr").data[0], (9 * 16) % 48);
+  EXPECT_EQ(ckpt_a->arrays.at("queue/queue_ptr").data()[0], (9 * 16) % 48);
 }
 
 TEST(PretrainResumeTest, NewRunRefusesAFolderWithACheckpointAndChangesNothing) {
@@ -193,7 +193,7 @@ TEST(PretrainResumeTest, NanLossStopsWithAClearErrorAndKeepsTheLastCheckpoint) {
   // Poison the query encoder's weights in the checkpoint; the next step's loss is NaN.
   absl::StatusOr<Checkpoint> ckpt = ReadCheckpoint(CheckpointPath(dir));
   ASSERT_TRUE(ckpt.ok());
-  ckpt->arrays.at("query/fc.2.weight").data[0] = std::nanf("");
+  ckpt->arrays.at("query/fc.2.weight").mutable_data()[0] = std::nanf("");
   ASSERT_TRUE(WriteCheckpoint(CheckpointPath(dir), *ckpt).ok());
   const std::string poisoned = ReadFile(CheckpointPath(dir));
 

@@ -1,8 +1,8 @@
 """cc_proto: C++ code from .proto files with the system protoc (offline; no @com_google_protobuf).
 
-    cc_proto(name = "config_cc_proto", srcs = ["config.proto"], deps = ["//moco:config_cc_proto"])
+    cc_proto(name = "config_cc_proto", srcs = ["config.proto"], deps = ["//moco/config:config_cc_proto"])
 
-Imports are resolved from the workspace root, e.g. `import "moco/config.proto";`.
+Imports are resolved from the workspace root, e.g. `import "moco/config/config.proto";`.
 """
 
 def cc_proto(name, srcs, deps = [], visibility = None):

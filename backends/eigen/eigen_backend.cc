@@ -11,8 +11,8 @@
 #include "backends/eigen/eigen_key_queue.h"
 #include "backends/eigen/eigen_sgd.h"
 #include "backends/eigen/eigen_tensor.h"
-#include "moco/backend_registry.h"
-#include "moco/status_macros.h"
+#include "moco/core/backend_registry.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace eigen_backend {
@@ -61,11 +61,6 @@ absl::StatusOr<std::unique_ptr<Optimizer>> EigenBackend::CreateSgd(Encoder& enco
 }
 
 absl::StatusOr<TensorPtr> EigenBackend::Upload(const HostArray& array) {
-  if (static_cast<int64_t>(array.data.size()) != HostArray::NumElements(array.shape)) {
-    return absl::InvalidArgumentError(absl::StrCat("Upload: shape ", ShapeString(array.shape),
-                                                   " does not match ", array.data.size(),
-                                                   " values"));
-  }
   return TensorPtr(MakeEigenTensor(array));
 }
 
@@ -73,10 +68,10 @@ absl::StatusOr<TensorPtr> EigenBackend::GatherRows(const Tensor& x,
                                                    const std::vector<int64_t>& rows) {
   ASSIGN_OR_RETURN(const EigenTensor* t, AsEigenTensor(x, "GatherRows"));
   const HostArray& a = t->array();
-  if (a.shape.empty()) return absl::InvalidArgumentError("GatherRows: a 0-d tensor has no rows");
-  const int64_t n = a.shape[0];
+  if (a.shape().empty()) return absl::InvalidArgumentError("GatherRows: a 0-d tensor has no rows");
+  const int64_t n = a.shape()[0];
   const int64_t row = n == 0 ? 0 : a.numel() / n;
-  std::vector<int64_t> shape = a.shape;
+  std::vector<int64_t> shape = a.shape();
   shape[0] = static_cast<int64_t>(rows.size());
   HostArray out(shape);
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -84,7 +79,7 @@ absl::StatusOr<TensorPtr> EigenBackend::GatherRows(const Tensor& x,
       return absl::InvalidArgumentError(
           absl::StrCat("GatherRows: row index ", rows[i], " out of range [0, ", n, ")"));
     }
-    std::copy_n(a.data.begin() + rows[i] * row, row, out.data.begin() + static_cast<int64_t>(i) * row);
+    std::copy_n(a.data().begin() + rows[i] * row, row, out.mutable_data().begin() + static_cast<int64_t>(i) * row);
   }
   return TensorPtr(MakeEigenTensor(std::move(out)));
 }

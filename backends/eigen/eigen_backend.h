@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "moco/backend.h"
+#include "moco/core/backend.h"
 
 namespace moco {
 namespace eigen_backend {

@@ -8,7 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "moco/backend_registry.h"
+#include "moco/core/backend_registry.h"
 
 namespace moco {
 namespace eigen_backend {
@@ -36,14 +36,14 @@ ModelConfig TinyModel() {
 HostArray Images(int64_t n, uint64_t seed, int64_t side = 8) {
   HostArray a({n, 1, side, side});
   uint64_t s = seed * 2654435761u + 1;
-  for (float& v : a.data) {
+  for (float& v : a.mutable_data()) {
     s = s * 6364136223846793005ULL + 1442695040888963407ULL;
     v = static_cast<float>((s >> 33) % 2000) / 1000.0f - 1.0f;
   }
   return a;
 }
 
-std::vector<float> Host(const Tensor& t) { return t.ToHost().value().data; }
+std::vector<float> Host(const Tensor& t) { return t.ToHost().value().data(); }
 
 TEST(EigenBackendTest, RegisteredAndRejectsOtherDevices) {
   EXPECT_THAT(RegisteredBackendNames(), ::testing::Contains("eigen"));
@@ -62,7 +62,6 @@ TEST(EigenBackendTest, UploadAndGatherRows) {
   EXPECT_EQ(Host(*g), (std::vector<float>{4, 5, 0, 1, 4, 5}));
   EXPECT_THAT(std::string(backend->GatherRows(*t, {3}).status().message()),
               HasSubstr("out of range"));
-  EXPECT_FALSE(backend->Upload(HostArray({2, 2}, {1, 2, 3})).ok());
 }
 
 TEST(EigenEncoderTest, ForwardGivesUnitRowsAndChecksInput) {
@@ -96,13 +95,13 @@ TEST(EigenEncoderTest, TrainForwardMovesRunningStatsEvalDoesNot) {
   auto x = backend->Upload(Images(4, 2)).value();
   const NamedArrays before = enc->ExportState();
   ASSERT_TRUE(enc->Forward(*x, false, false).ok());
-  EXPECT_EQ(enc->ExportState().at("bn1.running_mean").data, before.at("bn1.running_mean").data);
+  EXPECT_EQ(enc->ExportState().at("bn1.running_mean").data(), before.at("bn1.running_mean").data());
   ASSERT_TRUE(enc->Forward(*x, true, false).ok());
   const NamedArrays after = enc->ExportState();
-  EXPECT_NE(after.at("bn1.running_mean").data, before.at("bn1.running_mean").data);
-  EXPECT_EQ(after.at("layer3.0.bn2.num_batches_tracked").data, std::vector<float>{1});
-  EXPECT_EQ(after.at("layer3.0.bn2.num_batches_tracked").shape, std::vector<int64_t>{});
-  EXPECT_EQ(after.at("conv1.weight").data, before.at("conv1.weight").data);
+  EXPECT_NE(after.at("bn1.running_mean").data(), before.at("bn1.running_mean").data());
+  EXPECT_EQ(after.at("layer3.0.bn2.num_batches_tracked").data(), std::vector<float>{1});
+  EXPECT_EQ(after.at("layer3.0.bn2.num_batches_tracked").shape(), std::vector<int64_t>{});
+  EXPECT_EQ(after.at("conv1.weight").data(), before.at("conv1.weight").data());
 }
 
 TEST(EigenEncoderTest, BackwardAccumulatesAndZeroGradClears) {
@@ -111,7 +110,7 @@ TEST(EigenEncoderTest, BackwardAccumulatesAndZeroGradClears) {
   enc->SetBnSplits(2);
   auto x = backend->Upload(Images(4, 3)).value();
   HostArray g({4, 8});
-  for (size_t i = 0; i < g.data.size(); ++i) g.data[i] = std::sin(static_cast<float>(i));
+  for (size_t i = 0; i < g.data().size(); ++i) g.mutable_data()[i] = std::sin(static_cast<float>(i));
   auto gt = backend->Upload(g).value();
   // An unrecorded forward in between must not disturb the recording.
   ASSERT_TRUE(enc->Forward(*x, true, true).ok());
@@ -124,16 +123,16 @@ TEST(EigenEncoderTest, BackwardAccumulatesAndZeroGradClears) {
   const NamedArrays twice = enc->ExportGradients();
   double norm = 0;
   for (const auto& [name, a] : once) {
-    for (size_t i = 0; i < a.data.size(); ++i) {
-      EXPECT_NEAR(twice.at(name).data[i], 2 * a.data[i], 1e-5 + 1e-4 * std::abs(a.data[i]))
+    for (size_t i = 0; i < a.data().size(); ++i) {
+      EXPECT_NEAR(twice.at(name).data()[i], 2 * a.data()[i], 1e-5 + 1e-4 * std::abs(a.data()[i]))
           << name;
-      norm += a.data[i] * a.data[i];
+      norm += a.data()[i] * a.data()[i];
     }
   }
   EXPECT_GT(norm, 0);
   enc->ZeroGrad();
   for (const auto& [name, a] : enc->ExportGradients()) {
-    for (float v : a.data) ASSERT_EQ(v, 0.0f) << name;
+    for (float v : a.data()) ASSERT_EQ(v, 0.0f) << name;
   }
 }
 
@@ -143,7 +142,7 @@ TEST(EigenEncoderTest, StateRoundTripAndImportErrorsChangeNothing) {
   auto b = backend->CreateEncoder(TinyModel(), 2).value();
   const NamedArrays sa = a->ExportState();
   const NamedArrays sb = b->ExportState();
-  EXPECT_NE(sa.at("conv1.weight").data, sb.at("conv1.weight").data);
+  EXPECT_NE(sa.at("conv1.weight").data(), sb.at("conv1.weight").data());
   NamedArrays bad = sa;
   bad.erase("layer2.0.downsample.1.running_var");
   auto st = b->ImportState(bad);
@@ -155,9 +154,9 @@ TEST(EigenEncoderTest, StateRoundTripAndImportErrorsChangeNothing) {
   bad = sa;
   bad["fc.2.bias"] = HostArray({7});
   EXPECT_THAT(std::string(b->ImportState(bad).message()), HasSubstr("'fc.2.bias' has shape [7]"));
-  EXPECT_EQ(b->ExportState().at("conv1.weight").data, sb.at("conv1.weight").data);  // unchanged
+  EXPECT_EQ(b->ExportState().at("conv1.weight").data(), sb.at("conv1.weight").data());  // unchanged
   ASSERT_TRUE(b->ImportState(sa).ok());
-  for (const auto& [name, arr] : b->ExportState()) EXPECT_EQ(arr.data, sa.at(name).data) << name;
+  for (const auto& [name, arr] : b->ExportState()) EXPECT_EQ(arr.data(), sa.at(name).data()) << name;
   // Same weights -> same outputs.
   auto x = backend->Upload(Images(2, 5)).value();
   EXPECT_EQ(Host(*a->Forward(*x, false, false).value()), Host(*b->Forward(*x, false, false).value()));
@@ -168,17 +167,17 @@ TEST(EigenEncoderTest, MomentumUpdateBlendsParametersOnly) {
   auto key = backend->CreateEncoder(TinyModel(), 1).value();
   auto query = backend->CreateEncoder(TinyModel(), 2).value();
   NamedArrays qs = query->ExportState();
-  qs["bn1.running_mean"].data.assign(qs["bn1.running_mean"].data.size(), 5.0f);
+  std::fill(qs["bn1.running_mean"].mutable_data().begin(), qs["bn1.running_mean"].mutable_data().end(), 5.0f);
   ASSERT_TRUE(query->ImportState(qs).ok());
   const NamedArrays k0 = key->ExportState();
   ASSERT_TRUE(key->MomentumUpdateFrom(*query, 0.75f).ok());
   const NamedArrays k1 = key->ExportState();
-  for (size_t i = 0; i < k0.at("fc.0.weight").data.size(); ++i) {
-    EXPECT_NEAR(k1.at("fc.0.weight").data[i],
-                0.75 * k0.at("fc.0.weight").data[i] + 0.25 * qs.at("fc.0.weight").data[i],
+  for (size_t i = 0; i < k0.at("fc.0.weight").data().size(); ++i) {
+    EXPECT_NEAR(k1.at("fc.0.weight").data()[i],
+                0.75 * k0.at("fc.0.weight").data()[i] + 0.25 * qs.at("fc.0.weight").data()[i],
                 1e-7);  // a few float ulps (|w| < 0.2); swapping m and 1 - m errs by ~1e-2
   }
-  EXPECT_EQ(k1.at("bn1.running_mean").data, k0.at("bn1.running_mean").data);
+  EXPECT_EQ(k1.at("bn1.running_mean").data(), k0.at("bn1.running_mean").data());
 }
 
 TEST(EigenKeyQueueTest, UnitKeysWrapAroundAndState) {
@@ -201,12 +200,12 @@ TEST(EigenKeyQueueTest, UnitKeysWrapAroundAndState) {
   auto bad = backend->Upload(HostArray({4, 3})).value();
   EXPECT_FALSE(queue->Enqueue(*bad).ok());  // 6 is not a multiple of 4
   NamedArrays s = queue->ExportState();
-  EXPECT_EQ(s.at("queue_ptr").data, std::vector<float>{2});
+  EXPECT_EQ(s.at("queue_ptr").data(), std::vector<float>{2});
   auto other = backend->CreateQueue(6, 3, 8).value();
   ASSERT_TRUE(other->ImportState(s).ok());
   EXPECT_EQ(other->pointer(), 2);
   EXPECT_EQ(Host(other->keys()), Host(queue->keys()));
-  s["queue_ptr"].data = {6};
+  s["queue_ptr"] = HostArray({1}, {6});
   EXPECT_FALSE(other->ImportState(s).ok());
 }
 
@@ -245,19 +244,19 @@ TEST(EigenSgdTest, StepFollowsTorchSemanticsAndStateRoundTrips) {
   const NamedArrays p1 = enc->ExportState(), buf = sgd->ExportState();
   const std::string n = "layer1.0.conv1.weight";
   for (size_t i = 0; i < 5; ++i) {
-    const float d = g.at(n).data[i] + 0.1f * p0.at(n).data[i];  // buf = g + wd p on step 1
-    EXPECT_FLOAT_EQ(buf.at(n).data[i], d);
-    EXPECT_FLOAT_EQ(p1.at(n).data[i], p0.at(n).data[i] - 0.5f * d);
+    const float d = g.at(n).data()[i] + 0.1f * p0.at(n).data()[i];  // buf = g + wd p on step 1
+    EXPECT_FLOAT_EQ(buf.at(n).data()[i], d);
+    EXPECT_FLOAT_EQ(p1.at(n).data()[i], p0.at(n).data()[i] - 0.5f * d);
   }
   ASSERT_TRUE(sgd->Step(0.5f).ok());  // same grads: buf = 0.9 buf + g + wd p1
   const NamedArrays p2 = enc->ExportState();
   for (size_t i = 0; i < 5; ++i) {
-    const float b2 = 0.9f * buf.at(n).data[i] + (g.at(n).data[i] + 0.1f * p1.at(n).data[i]);
-    EXPECT_NEAR(p2.at(n).data[i], p1.at(n).data[i] - 0.5f * b2, 1e-6);
+    const float b2 = 0.9f * buf.at(n).data()[i] + (g.at(n).data()[i] + 0.1f * p1.at(n).data()[i]);
+    EXPECT_NEAR(p2.at(n).data()[i], p1.at(n).data()[i] - 0.5f * b2, 1e-6);
   }
   auto sgd2 = backend->CreateSgd(*enc, oc).value();
   ASSERT_TRUE(sgd2->ImportState(buf).ok());
-  EXPECT_EQ(sgd2->ExportState().at(n).data, buf.at(n).data);
+  EXPECT_EQ(sgd2->ExportState().at(n).data(), buf.at(n).data());
   NamedArrays bad = buf;
   bad["nope.weight"] = HostArray({1});
   EXPECT_THAT(std::string(sgd2->ImportState(bad).message()), HasSubstr("nope.weight"));

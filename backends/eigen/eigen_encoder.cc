@@ -8,15 +8,15 @@
 #include "absl/strings/str_cat.h"
 #include "backends/eigen/eigen_tensor.h"
 #include "backends/eigen/sgd.h"
-#include "moco/status_macros.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace eigen_backend {
 namespace {
 
 void ToBlob(const HostArray& a, Blob<float>* b) {
-  b->shape = a.shape;
-  b->data.assign(a.data.begin(), a.data.end());
+  b->shape = a.shape();
+  b->data.assign(a.data().begin(), a.data().end());
 }
 
 TensorPtr FromBlob(const Blob<float>& b) { return MakeEigenTensor(HostArray(b.shape, b.data)); }
@@ -42,7 +42,7 @@ absl::StatusOr<std::unique_ptr<EigenEncoder>> EigenEncoder::Create(const ModelCo
 }
 
 absl::Status EigenEncoder::CheckImages(const HostArray& images, bool train_bn) const {
-  const auto& s = images.shape;
+  const auto& s = images.shape();
   if (s.size() != 4 || s[1] != net_->spec().in_channels || s[0] < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "images must be (N, ", net_->spec().in_channels, ", H, W), got ", ShapeString(s)));
@@ -91,9 +91,9 @@ absl::Status EigenEncoder::Backward(const Tensor& grad_output) {
     return absl::FailedPreconditionError("Encoder::Backward without a recorded Forward");
   }
   ASSIGN_OR_RETURN(const EigenTensor* g, AsEigenTensor(grad_output, "Encoder::Backward"));
-  if (g->array().shape != train_ws_.output.shape) {
+  if (g->array().shape() != train_ws_.output.shape) {
     return absl::InvalidArgumentError(
-        absl::StrCat("Encoder::Backward: grad_output has shape ", ShapeString(g->array().shape),
+        absl::StrCat("Encoder::Backward: grad_output has shape ", ShapeString(g->array().shape()),
                      " but the recorded output is ", ShapeString(train_ws_.output.shape)));
   }
   ToBlob(g->array(), &scratch_);
@@ -160,11 +160,11 @@ absl::Status EigenEncoder::ImportState(const NamedArrays& state) {
       return absl::InvalidArgumentError(
           absl::StrCat("missing entry '", t.name, "' (shape ", ShapeString(t.shape), ")"));
     }
-    if (it->second.shape != t.shape ||
-        static_cast<int64_t>(it->second.data.size()) != t.size) {
+    if (it->second.shape() != t.shape ||
+        static_cast<int64_t>(it->second.data().size()) != t.size) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "entry '", t.name, "' has shape ", ShapeString(it->second.shape),
-          " (", it->second.data.size(), " values) but this encoder's is ", ShapeString(t.shape)));
+          "entry '", t.name, "' has shape ", ShapeString(it->second.shape()),
+          " (", it->second.data().size(), " values) but this encoder's is ", ShapeString(t.shape)));
     }
   }
   for (const auto& [name, array] : state) {
@@ -175,7 +175,7 @@ absl::Status EigenEncoder::ImportState(const NamedArrays& state) {
   }
   for (StateRef<float>& t : targets) {
     const HostArray& a = state.at(t.name);
-    std::copy(a.data.begin(), a.data.end(), t.value);
+    std::copy(a.data().begin(), a.data().end(), t.value);
   }
   return absl::OkStatus();
 }

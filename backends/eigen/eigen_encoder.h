@@ -19,8 +19,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "backends/eigen/resnet.h"
-#include "moco/config.pb.h"
-#include "moco/encoder.h"
+#include "moco/config/config.pb.h"
+#include "moco/core/encoder.h"
 
 namespace moco {
 namespace eigen_backend {

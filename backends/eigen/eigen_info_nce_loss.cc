@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "backends/eigen/eigen_tensor.h"
 #include "backends/eigen/info_nce.h"
-#include "moco/status_macros.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace eigen_backend {
@@ -11,8 +11,8 @@ namespace {
 
 Blob<float> ToBlob(const HostArray& a) {
   Blob<float> b;
-  b.shape = a.shape;
-  b.data = a.data;
+  b.shape = a.shape();
+  b.data = a.data();
   return b;
 }
 
@@ -24,9 +24,9 @@ absl::StatusOr<ContrastiveLossResult> EigenInfoNceLoss::Compute(const Tensor& q,
   ASSIGN_OR_RETURN(const EigenTensor* qt, AsEigenTensor(q, "InfoNCE q"));
   ASSIGN_OR_RETURN(const EigenTensor* kt, AsEigenTensor(k, "InfoNCE k"));
   ASSIGN_OR_RETURN(const EigenTensor* queue_t, AsEigenTensor(queue.keys(), "InfoNCE queue"));
-  const auto& qs = qt->array().shape;
-  const auto& ks = kt->array().shape;
-  const auto& queue_s = queue_t->array().shape;
+  const auto& qs = qt->array().shape();
+  const auto& ks = kt->array().shape();
+  const auto& queue_s = queue_t->array().shape();
   if (qs.size() != 2 || qs != ks || queue_s.size() != 2 || queue_s[1] != qs[1] || qs[0] < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "InfoNCE: q ", ShapeString(qs), " and k ", ShapeString(ks),

@@ -6,7 +6,7 @@
 #define BACKENDS_EIGEN_EIGEN_INFO_NCE_LOSS_H_
 
 #include "absl/status/statusor.h"
-#include "moco/contrastive_loss.h"
+#include "moco/core/contrastive_loss.h"
 
 namespace moco {
 namespace eigen_backend {

@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "backends/eigen/eigen_tensor.h"
-#include "moco/key_queue.h"
+#include "moco/core/key_queue.h"
 
 namespace moco {
 namespace eigen_backend {

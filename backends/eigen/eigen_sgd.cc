@@ -51,14 +51,13 @@ absl::Status EigenSgd::ImportState(const NamedArrays& state) {
       return absl::InvalidArgumentError(absl::StrCat(
           "optimizer state has a momentum buffer '", name, "' for a parameter this encoder lacks"));
     }
-    if (array.shape != shapes_[it->second] ||
-        array.data.size() != static_cast<size_t>(HostArray::NumElements(array.shape))) {
+    if (array.shape() != shapes_[it->second]) {
       return absl::InvalidArgumentError(
           absl::StrCat("optimizer momentum buffer '", name, "' has shape ",
-                       ShapeString(array.shape), "; the parameter's is ",
+                       ShapeString(array.shape()), "; the parameter's is ",
                        ShapeString(shapes_[it->second])));
     }
-    buffers[it->second] = array.data;
+    buffers[it->second] = array.data();
   }
   buffers_ = std::move(buffers);
   return absl::OkStatus();

@@ -1,4 +1,4 @@
-// EigenSgd: torch.optim.SGD semantics (moco/optimizer.h) over an EigenEncoder's parameters.
+// EigenSgd: torch.optim.SGD semantics (moco/core/optimizer.h) over an EigenEncoder's parameters.
 //
 //   EigenSgd sgd(encoder, config.optimizer());
 //   RETURN_IF_ERROR(sgd.Step(lr));
@@ -10,8 +10,8 @@
 
 #include "absl/status/status.h"
 #include "backends/eigen/eigen_encoder.h"
-#include "moco/config.pb.h"
-#include "moco/optimizer.h"
+#include "moco/config/config.pb.h"
+#include "moco/core/optimizer.h"
 
 namespace moco {
 namespace eigen_backend {

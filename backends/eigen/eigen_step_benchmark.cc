@@ -1,4 +1,4 @@
-// Eigen vs LibTorch: images/s of one MoCo training step (moco/moco_step.h) on each backend, in
+// Eigen vs LibTorch: images/s of one MoCo training step (moco/methods/moco_step.h) on each backend, in
 // one process, same config, same thread count, same weights, queue and batches.
 //
 //   bazel run //backends/eigen:eigen_step_benchmark -- --steps=3 --threads=2
@@ -24,9 +24,9 @@
 #include "absl/strings/str_split.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "moco/backend_registry.h"
-#include "moco/moco_step.h"
-#include "moco/status_macros.h"
+#include "moco/core/backend_registry.h"
+#include "moco/methods/moco_step.h"
+#include "moco/core/status_macros.h"
 
 DEFINE_int32(batch, 256, "images per step");
 DEFINE_int32(queue, 4096, "K");
@@ -69,7 +69,7 @@ HostArray RandomImages(uint64_t seed) {
   HostArray a({FLAGS_batch, FLAGS_channels, FLAGS_image_size, FLAGS_image_size});
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> nd;
-  for (float& v : a.data) v = nd(rng);
+  for (float& v : a.mutable_data()) v = nd(rng);
   return a;
 }
 

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "moco/host_array.h"
-#include "moco/tensor.h"
+#include "moco/core/host_array.h"
+#include "moco/core/tensor.h"
 
 namespace moco {
 namespace eigen_backend {
@@ -24,7 +24,7 @@ const std::string& EigenBackendName();
 class EigenTensor final : public Tensor {
  public:
   explicit EigenTensor(HostArray array) : array_(std::move(array)) {}
-  std::vector<int64_t> shape() const override { return array_.shape; }
+  std::vector<int64_t> shape() const override { return array_.shape(); }
   const std::string& backend_name() const override { return EigenBackendName(); }
   absl::StatusOr<HostArray> ToHost() const override { return array_; }
 

@@ -8,8 +8,8 @@
 #include "backends/torch/torch_key_queue.h"
 #include "backends/torch/torch_sgd.h"
 #include "backends/torch/torch_tensor.h"
-#include "moco/backend_registry.h"
-#include "moco/status_macros.h"
+#include "moco/core/backend_registry.h"
+#include "moco/core/status_macros.h"
 
 namespace moco::torch_backend {
 

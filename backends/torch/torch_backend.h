@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "moco/backend.h"
+#include "moco/core/backend.h"
 
 namespace moco::torch_backend {
 

@@ -7,7 +7,7 @@
 #include "backends/torch/torch_tensor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "moco/backend_registry.h"
+#include "moco/core/backend_registry.h"
 
 namespace moco::torch_backend {
 namespace {
@@ -84,12 +84,12 @@ TEST(TorchKeyQueueTest, EnqueueWrapsAroundOverwritingTheOldest) {
   HostArray initial = *queue->keys().ToHost();
   for (int64_t r = 0; r < 8; ++r) {  // random unit rows
     float norm = 0;
-    for (int c = 0; c < 4; ++c) norm += initial.data[r * 4 + c] * initial.data[r * 4 + c];
+    for (int c = 0; c < 4; ++c) norm += initial.data()[r * 4 + c] * initial.data()[r * 4 + c];
     EXPECT_NEAR(norm, 1.0f, 1e-5);
   }
   auto batch = [&](float base) {
     HostArray a({4, 4});
-    for (int i = 0; i < 16; ++i) a.data[i] = base + i;
+    for (int i = 0; i < 16; ++i) a.mutable_data()[i] = base + i;
     return *backend->Upload(a);
   };
   ASSERT_TRUE(queue->Enqueue(*batch(100)).ok());
@@ -99,10 +99,10 @@ TEST(TorchKeyQueueTest, EnqueueWrapsAroundOverwritingTheOldest) {
   ASSERT_TRUE(queue->Enqueue(*batch(300)).ok());  // overwrites rows 0-3 (the oldest)
   EXPECT_EQ(queue->pointer(), 4);
   HostArray keys = *queue->keys().ToHost();
-  EXPECT_EQ(keys.data[0], 300);
-  EXPECT_EQ(keys.data[15], 315);
-  EXPECT_EQ(keys.data[16], 200);
-  EXPECT_EQ(keys.data[31], 215);
+  EXPECT_EQ(keys.data()[0], 300);
+  EXPECT_EQ(keys.data()[15], 315);
+  EXPECT_EQ(keys.data()[16], 200);
+  EXPECT_EQ(keys.data()[31], 215);
   // A batch that does not divide K is rejected and changes nothing.
   HostArray three({3, 4});
   EXPECT_FALSE(queue->Enqueue(**backend->Upload(three)).ok());
@@ -111,7 +111,7 @@ TEST(TorchKeyQueueTest, EnqueueWrapsAroundOverwritingTheOldest) {
   auto other = *backend->CreateQueue(8, 4, 2);
   ASSERT_TRUE(other->ImportState(queue->ExportState()).ok());
   EXPECT_EQ(other->pointer(), 4);
-  EXPECT_EQ(other->keys().ToHost()->data, keys.data);
+  EXPECT_EQ(other->keys().ToHost()->data(), keys.data());
 }
 
 TEST(TorchEncoderTest, MomentumUpdateMixesParametersOnly) {
@@ -128,13 +128,13 @@ TEST(TorchEncoderTest, MomentumUpdateMixesParametersOnly) {
   const NamedArrays grads = key->ExportGradients();  // names of parameters only
   for (const auto& [name, array] : after) {
     const bool is_param = grads.count(name) > 0;
-    for (size_t i = 0; i < array.data.size(); ++i) {
+    for (size_t i = 0; i < array.data().size(); ++i) {
       const float expected =
-          is_param ? 0.9f * k.at(name).data[i] + 0.1f * q.at(name).data[i] : k.at(name).data[i];
-      ASSERT_NEAR(array.data[i], expected, 1e-6) << name;
+          is_param ? 0.9f * k.at(name).data()[i] + 0.1f * q.at(name).data()[i] : k.at(name).data()[i];
+      ASSERT_NEAR(array.data()[i], expected, 1e-6) << name;
     }
   }
-  EXPECT_NE(k.at("bn1.running_mean").data, q.at("bn1.running_mean").data);
+  EXPECT_NE(k.at("bn1.running_mean").data(), q.at("bn1.running_mean").data());
 }
 
 TEST(TorchEncoderTest, OutputsAreUnitVectorsAndStateRoundTrips) {
@@ -143,16 +143,16 @@ TEST(TorchEncoderTest, OutputsAreUnitVectorsAndStateRoundTrips) {
   auto b = *backend->CreateEncoder(TinyModel(), 2);
   auto images = *backend->Upload(RandomArray({4, 1, 8, 8}, 4));
   HostArray out_a = *(*a->Forward(*images, false, false))->ToHost();
-  ASSERT_EQ(out_a.shape, (std::vector<int64_t>{4, 8}));
+  ASSERT_EQ(out_a.shape(), (std::vector<int64_t>{4, 8}));
   for (int r = 0; r < 4; ++r) {
     float norm = 0;
-    for (int c = 0; c < 8; ++c) norm += out_a.data[r * 8 + c] * out_a.data[r * 8 + c];
+    for (int c = 0; c < 8; ++c) norm += out_a.data()[r * 8 + c] * out_a.data()[r * 8 + c];
     EXPECT_NEAR(norm, 1.0f, 1e-5);
   }
   ASSERT_TRUE(b->ImportState(a->ExportState()).ok());
-  EXPECT_EQ((*(*b->Forward(*images, false, false))->ToHost()).data, out_a.data);
+  EXPECT_EQ((*(*b->Forward(*images, false, false))->ToHost()).data(), out_a.data());
   EXPECT_EQ(a->backbone_dim(), 32);
-  EXPECT_EQ((*(*a->BackboneFeatures(*images))->ToHost()).shape, (std::vector<int64_t>{4, 32}));
+  EXPECT_EQ((*(*a->BackboneFeatures(*images))->ToHost()).shape(), (std::vector<int64_t>{4, 32}));
 }
 
 TEST(TorchEncoderTest, ImportStateNamesTheFirstMismatchAndChangesNothing) {
@@ -166,7 +166,7 @@ TEST(TorchEncoderTest, ImportStateNamesTheFirstMismatchAndChangesNothing) {
               HasSubstr("missing entry 'layer2.0.conv1.weight'"));
 
   NamedArrays misshaped = before;
-  for (auto& v : misshaped) v.second.data.assign(v.second.data.size(), 7.0f);
+  for (auto& v : misshaped) std::fill(v.second.mutable_data().begin(), v.second.mutable_data().end(), 7.0f);
   misshaped["fc.2.weight"] = HostArray({9, 32});
   EXPECT_THAT(std::string(encoder->ImportState(misshaped).message()),
               HasSubstr("'fc.2.weight' has shape [9, 32] but this encoder's is [8, 32]"));
@@ -175,7 +175,7 @@ TEST(TorchEncoderTest, ImportStateNamesTheFirstMismatchAndChangesNothing) {
   extra["fc.3.weight"] = HostArray({1});
   EXPECT_THAT(std::string(encoder->ImportState(extra).message()), HasSubstr("'fc.3.weight'"));
 
-  EXPECT_EQ(encoder->ExportState().at("conv1.weight").data, before.at("conv1.weight").data);
+  EXPECT_EQ(encoder->ExportState().at("conv1.weight").data(), before.at("conv1.weight").data());
 }
 
 TEST(TorchSgdTest, TwoStepsMatchTorchSgdSemantics) {
@@ -195,13 +195,13 @@ TEST(TorchSgdTest, TwoStepsMatchTorchSgdSemantics) {
   ASSERT_TRUE(sgd->Step(lr).ok());  // same gradient again: exercises the momentum buffer
   const NamedArrays p2 = encoder->ExportState();
   for (const auto& [name, grad] : g) {
-    for (size_t i = 0; i < grad.data.size(); i += 7) {
-      const float w0 = p0.at(name).data[i];
-      const float d0 = grad.data[i] + 0.01f * w0;  // buf = d0
+    for (size_t i = 0; i < grad.data().size(); i += 7) {
+      const float w0 = p0.at(name).data()[i];
+      const float d0 = grad.data()[i] + 0.01f * w0;  // buf = d0
       const float w1 = w0 - lr * d0;
-      const float buf1 = 0.9f * d0 + grad.data[i] + 0.01f * w1;
+      const float buf1 = 0.9f * d0 + grad.data()[i] + 0.01f * w1;
       const float w2 = w1 - lr * buf1;
-      ASSERT_NEAR(p2.at(name).data[i], w2, 1e-5f * (1 + std::abs(w2))) << name << "[" << i << "]";
+      ASSERT_NEAR(p2.at(name).data()[i], w2, 1e-5f * (1 + std::abs(w2))) << name << "[" << i << "]";
     }
   }
   EXPECT_EQ(sgd->ExportState().size(), g.size());
@@ -213,8 +213,8 @@ TEST(TorchBackendTest, GatherRowsThenInverseRestoresOrder) {
   auto t = *backend->Upload(x);
   auto shuffled = *backend->GatherRows(*t, {3, 0, 4, 1, 2});
   auto restored = *backend->GatherRows(*shuffled, {1, 3, 4, 0, 2});
-  EXPECT_EQ((*restored->ToHost()).data, x.data);
-  EXPECT_EQ((*shuffled->ToHost()).data[0], x.data[9]);
+  EXPECT_EQ((*restored->ToHost()).data(), x.data());
+  EXPECT_EQ((*shuffled->ToHost()).data()[0], x.data()[9]);
 }
 
 }  // namespace

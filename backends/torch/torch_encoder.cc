@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "backends/torch/torch_tensor.h"
-#include "moco/status_macros.h"
+#include "moco/core/status_macros.h"
 
 namespace moco::torch_backend {
 namespace {
@@ -153,9 +153,9 @@ absl::Status TorchEncoder::ImportState(const NamedArrays& state) {
       return absl::InvalidArgumentError(absl::StrCat("missing entry '", name, "' (shape ",
                                                      ShapeString(t.sizes().vec()), ")"));
     }
-    if (it->second.shape != t.sizes().vec()) {
+    if (it->second.shape() != t.sizes().vec()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("entry '", name, "' has shape ", ShapeString(it->second.shape),
+          absl::StrCat("entry '", name, "' has shape ", ShapeString(it->second.shape()),
                        " but this encoder's is ", ShapeString(t.sizes().vec())));
     }
   }

@@ -8,8 +8,8 @@
 
 #include "absl/status/statusor.h"
 #include "backends/torch/resnet.h"
-#include "moco/config.pb.h"
-#include "moco/encoder.h"
+#include "moco/config/config.pb.h"
+#include "moco/core/encoder.h"
 
 namespace moco::torch_backend {
 

@@ -1,7 +1,7 @@
 #include "backends/torch/torch_info_nce.h"
 
 #include "backends/torch/torch_tensor.h"
-#include "moco/status_macros.h"
+#include "moco/core/status_macros.h"
 
 namespace moco::torch_backend {
 

@@ -1,11 +1,11 @@
-// InfoNCE (moco/contrastive_loss.h) with a closed-form gradient w.r.t. q:
+// InfoNCE (moco/core/contrastive_loss.h) with a closed-form gradient w.r.t. q:
 //   p = softmax(logits), d(loss)/d(logits) = (p - onehot(0)) / N,
 //   d(loss)/dq = (dlogits[:, 0] * k + dlogits[:, 1:] @ queue) / T.
 // No autograd graph is built: k and the queue are constants, and this is cheaper.
 #ifndef BACKENDS_TORCH_TORCH_INFO_NCE_H_
 #define BACKENDS_TORCH_TORCH_INFO_NCE_H_
 
-#include "moco/contrastive_loss.h"
+#include "moco/core/contrastive_loss.h"
 
 namespace moco::torch_backend {
 

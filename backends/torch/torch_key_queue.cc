@@ -1,7 +1,7 @@
 #include "backends/torch/torch_key_queue.h"
 
 #include "absl/strings/str_cat.h"
-#include "moco/status_macros.h"
+#include "moco/core/status_macros.h"
 
 namespace moco::torch_backend {
 namespace {
@@ -51,13 +51,13 @@ absl::Status TorchKeyQueue::ImportState(const NamedArrays& state) {
     return absl::InvalidArgumentError("queue state must hold exactly 'queue' and 'queue_ptr'");
   }
   const std::vector<int64_t> expected = keys_.tensor().sizes().vec();
-  if (queue->second.shape != expected) {
+  if (queue->second.shape() != expected) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "queue has shape [", queue->second.shape.size() == 2 ? queue->second.shape[0] : -1, ", ",
-        queue->second.shape.size() == 2 ? queue->second.shape[1] : -1, "] but this run's is [",
+        "queue has shape [", queue->second.shape().size() == 2 ? queue->second.shape()[0] : -1, ", ",
+        queue->second.shape().size() == 2 ? queue->second.shape()[1] : -1, "] but this run's is [",
         expected[0], ", ", expected[1], "] (moco.queue_size x model.feature_dim)"));
   }
-  const float p = ptr->second.numel() == 1 ? ptr->second.data[0] : -1;
+  const float p = ptr->second.numel() == 1 ? ptr->second.data()[0] : -1;
   if (p < 0 || p >= expected[0] || p != static_cast<int64_t>(p)) {
     return absl::InvalidArgumentError(absl::StrCat("queue_ptr ", p, " is not a row index"));
   }

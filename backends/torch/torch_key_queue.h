@@ -5,7 +5,7 @@
 #include <torch/torch.h>
 
 #include "backends/torch/torch_tensor.h"
-#include "moco/key_queue.h"
+#include "moco/core/key_queue.h"
 
 namespace moco::torch_backend {
 

@@ -51,7 +51,7 @@ absl::Status TorchSgd::ImportState(const NamedArrays& state) {
   for (size_t i = 0; i < params_.size(); ++i) {
     auto it = state.find(names_[i]);
     if (it == state.end()) continue;
-    if (it->second.shape != params_[i].sizes().vec()) {
+    if (it->second.shape() != params_[i].sizes().vec()) {
       return absl::InvalidArgumentError(
           absl::StrCat("optimizer momentum buffer '", names_[i], "' has the wrong shape"));
     }

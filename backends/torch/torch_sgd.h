@@ -1,5 +1,5 @@
 // moco::Optimizer for a TorchEncoder's parameters (torch.optim.SGD semantics, see
-// moco/optimizer.h), implemented with in-place tensor ops on the parameters' device.
+// moco/core/optimizer.h), implemented with in-place tensor ops on the parameters' device.
 #ifndef BACKENDS_TORCH_TORCH_SGD_H_
 #define BACKENDS_TORCH_TORCH_SGD_H_
 
@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "backends/torch/torch_encoder.h"
-#include "moco/config.pb.h"
-#include "moco/optimizer.h"
+#include "moco/config/config.pb.h"
+#include "moco/core/optimizer.h"
 
 namespace moco::torch_backend {
 

@@ -26,13 +26,13 @@ TensorPtr Wrap(torch::Tensor t) { return std::make_shared<TorchTensor>(std::move
 HostArray ToHostArray(const torch::Tensor& t) {
   torch::Tensor host = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   HostArray a(host.sizes().vec());
-  if (a.numel() > 0) std::memcpy(a.data.data(), host.data_ptr<float>(), a.numel() * sizeof(float));
+  if (a.numel() > 0) std::memcpy(a.mutable_data().data(), host.data_ptr<float>(), a.numel() * sizeof(float));
   return a;
 }
 
 torch::Tensor FromHostArray(const HostArray& a, const torch::Device& device) {
-  torch::Tensor host = torch::empty(a.shape, torch::kFloat32);
-  if (a.numel() > 0) std::memcpy(host.data_ptr<float>(), a.data.data(), a.numel() * sizeof(float));
+  torch::Tensor host = torch::empty(a.shape(), torch::kFloat32);
+  if (a.numel() > 0) std::memcpy(host.data_ptr<float>(), a.data().data(), a.numel() * sizeof(float));
   return device.is_cpu() ? host : host.to(device);
 }
 

@@ -11,8 +11,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "moco/host_array.h"
-#include "moco/tensor.h"
+#include "moco/core/host_array.h"
+#include "moco/core/tensor.h"
 
 namespace moco::torch_backend {
 

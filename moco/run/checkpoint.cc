@@ -78,23 +78,12 @@ absl::StatusOr<std::string> EncodeCheckpoint(const std::string& path, const Chec
   proto.set_config_text(c.config_text);
   proto.set_backend(c.backend);
   for (const auto& [name, array] : c.arrays) {
-    for (int64_t d : array.shape) {
-      if (d < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "cannot write checkpoint ", path, ": array '", name, "' has a negative dimension"));
-      }
-    }
-    if (HostArray::NumElements(array.shape) != array.numel()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot write checkpoint ", path, ": array '", name, "' has ", array.numel(),
-          " elements but its shape holds ", HostArray::NumElements(array.shape)));
-    }
     ckpt::Array* a = proto.add_arrays();
     a->set_name(name);
-    for (int64_t d : array.shape) a->add_shape(d);
+    for (int64_t d : array.shape()) a->add_shape(d);
     std::string* bytes = a->mutable_data();
-    bytes->resize(array.data.size() * sizeof(float));
-    if (!array.data.empty()) std::memcpy(bytes->data(), array.data.data(), bytes->size());
+    bytes->resize(array.data().size() * sizeof(float));
+    if (!array.data().empty()) std::memcpy(bytes->data(), array.data().data(), bytes->size());
   }
   for (const auto& [key, value] : c.metadata) {
     ckpt::MetadataEntry* e = proto.add_metadata();
@@ -303,20 +292,20 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& path) {
   c.backend = proto.backend();
   for (ckpt::Array& a : *proto.mutable_arrays()) {
     std::vector<int64_t> shape(a.shape().begin(), a.shape().end());
-    for (int64_t d : shape) {
-      if (d < 0) {
-        return DataLoss(path, absl::StrCat("is corrupt: array '", a.name(),
-                                           "' has a negative dimension"));
-      }
+    const absl::StatusOr<int64_t> checked_numel = HostArray::NumElements(shape);
+    if (!checked_numel.ok()) {
+      return DataLoss(path, absl::StrCat("is corrupt: array '", a.name(), "': ",
+                                         checked_numel.status().message()));
     }
-    const int64_t numel = HostArray::NumElements(shape);
-    if (a.data().size() != static_cast<uint64_t>(numel) * sizeof(float)) {
+    const int64_t numel = *checked_numel;
+    if (a.data().size() / sizeof(float) != static_cast<uint64_t>(numel) ||
+        a.data().size() % sizeof(float) != 0) {
       return DataLoss(path, absl::StrCat("is corrupt: array '", a.name(), "' holds ",
                                          a.data().size(), " bytes but its shape needs ",
                                          numel * sizeof(float)));
     }
-    HostArray array(std::move(shape), std::vector<float>(static_cast<size_t>(numel)));
-    if (numel > 0) std::memcpy(array.data.data(), a.data().data(), a.data().size());
+    HostArray array(std::move(shape));
+    if (numel > 0) std::memcpy(array.mutable_data().data(), a.data().data(), a.data().size());
     a.clear_data();
     if (!c.arrays.emplace(a.name(), std::move(array)).second) {
       return DataLoss(path, absl::StrCat("is corrupt: array '", a.name(), "' appears twice"));

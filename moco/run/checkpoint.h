@@ -30,7 +30,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "moco/host_array.h"
+#include "moco/core/host_array.h"
 
 namespace moco {
 
@@ -57,7 +57,6 @@ inline constexpr uint32_t kCheckpointFormatVersion = 1;
 // untouched; the error names the path and the failing step (e.g. "No space left on device").
 // If only step 4 fails, the new file is in place but the rename may not survive a power loss;
 // the error says so.
-// InvalidArgument if an array's data size does not match its shape.
 absl::Status WriteCheckpoint(const std::string& path, const Checkpoint& checkpoint);
 
 // Reads a checkpoint written by WriteCheckpoint. Every error names `path`:

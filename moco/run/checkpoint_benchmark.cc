@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   constexpr int64_t kElements = 1 << 18;  // 1 MiB of float32
   for (int i = 0; i < FLAGS_megabytes; ++i) {
     moco::HostArray a({kElements});
-    for (int64_t j = 0; j < kElements; ++j) a.data[j] = static_cast<float>(i * 0.5 + j);
+    for (int64_t j = 0; j < kElements; ++j) a.mutable_data()[j] = static_cast<float>(i * 0.5 + j);
     c.arrays[absl::StrCat("array_", i)] = std::move(a);
   }
   const std::string path = FLAGS_dir + "/checkpoint_benchmark.ckpt";

@@ -69,15 +69,14 @@ Checkpoint MakeCheckpoint(int tag, int64_t big = 1000) {
   c.backend = "torch";
   c.metadata["rng"] = std::string("\x00\x01\xff state", 9);
   c.metadata["note"] = "tag " + std::to_string(tag);
-  HostArray w({2, 3});
-  w.data = {1.5f, -0.0f, std::numeric_limits<float>::denorm_min(),
-            std::numeric_limits<float>::infinity(), std::nanf("0x123"), static_cast<float>(tag)};
+  HostArray w({2, 3}, {1.5f, -0.0f, std::numeric_limits<float>::denorm_min(),
+            std::numeric_limits<float>::infinity(), std::nanf("0x123"), static_cast<float>(tag)});
   c.arrays["encoder_q.conv1.weight"] = w;
   c.arrays["queue_ptr"] = HostArray({1}, {static_cast<float>(tag)});
   c.arrays["empty"] = HostArray({0, 4});
   c.arrays["scalar"] = HostArray({}, {3.25f});
   HostArray q({big});
-  for (int64_t i = 0; i < big; ++i) q.data[i] = std::sin(static_cast<float>(i + tag));
+  for (int64_t i = 0; i < big; ++i) q.mutable_data()[i] = std::sin(static_cast<float>(i + tag));
   c.arrays["queue"] = q;
   return c;
 }
@@ -93,12 +92,12 @@ void ExpectSameCheckpoint(const Checkpoint& a, const Checkpoint& b) {
   for (const auto& [name, array] : a.arrays) {
     auto it = b.arrays.find(name);
     ASSERT_NE(it, b.arrays.end()) << name;
-    EXPECT_EQ(array.shape, it->second.shape) << name;
-    ASSERT_EQ(array.data.size(), it->second.data.size()) << name;
-    if (array.data.empty()) continue;
+    EXPECT_EQ(array.shape(), it->second.shape()) << name;
+    ASSERT_EQ(array.data().size(), it->second.data().size()) << name;
+    if (array.data().empty()) continue;
     // Bitwise: NaN payloads, -0 and denormals must survive.
-    EXPECT_EQ(std::memcmp(array.data.data(), it->second.data.data(),
-                          array.data.size() * sizeof(float)),
+    EXPECT_EQ(std::memcmp(array.data().data(), it->second.data().data(),
+                          array.data().size() * sizeof(float)),
               0)
         << name;
   }
@@ -270,7 +269,7 @@ TEST(CheckpointTest, CorruptPayloadWithValidChecksum) {
   absl::StatusOr<Checkpoint> r = ReadCheckpoint(path);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->epoch, 4);
-  EXPECT_EQ(r->arrays.at("w").data, std::vector<float>({0.0f, 0.0f}));
+  EXPECT_EQ(r->arrays.at("w").data(), std::vector<float>({0.0f, 0.0f}));
 
   // Not protobuf.
   WriteBytes(path, Frame("\xff\xff\xff\xff\xff garbage"));
@@ -292,20 +291,6 @@ TEST(CheckpointTest, CorruptPayloadWithValidChecksum) {
   r = ReadCheckpoint(path);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("'w' appears twice"));
-}
-
-TEST(CheckpointTest, InconsistentArrayIsRejectedBeforeWriting) {
-  const std::string dir = NewDir("badarray");
-  const std::string path = dir + "/c.ckpt";
-  ASSERT_TRUE(WriteCheckpoint(path, MakeCheckpoint(1)).ok());
-  const std::string before = ReadBytes(path);
-  Checkpoint c = MakeCheckpoint(2);
-  c.arrays["bad"] = HostArray({2, 2}, {1.0f, 2.0f, 3.0f});
-  absl::Status s = WriteCheckpoint(path, c);
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(s.message()), HasSubstr("array 'bad' has 3 elements"));
-  EXPECT_EQ(ReadBytes(path), before);
-  EXPECT_EQ(ListDir(dir), std::vector<std::string>{"c.ckpt"});
 }
 
 // Lowers the file-size limit for the scope: writes past `bytes` fail with EFBIG (this works as

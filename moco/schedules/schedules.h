@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "moco/config.pb.h"
+#include "moco/config/config.pb.h"
 
 namespace moco {
 

@@ -1,0 +1,61 @@
+// A numeric backend: the factory for everything the MoCo step computes with. Implementations
+// live in backends/<name>/ and register themselves by name (moco/core/backend_registry.h).
+//
+// Contract: every call does a whole unit of work (a forward, a loss, a queue update), never a
+// single tensor op, so a virtual call per batch is the only dispatch cost. On an accelerator,
+// tensors stay on the device; only ToHost() and the loss scalars cross to the host.
+//
+// Data parallelism across processes (later) fits behind these interfaces: gradient all-reduce
+// inside Optimizer::Step, key all-gather inside KeyQueue::Enqueue, and the cross-process
+// shuffle inside GatherRows, with the MoCo step unchanged.
+#ifndef MOCO_CORE_BACKEND_H_
+#define MOCO_CORE_BACKEND_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "moco/config/config.pb.h"
+#include "moco/core/contrastive_loss.h"
+#include "moco/core/encoder.h"
+#include "moco/core/host_array.h"
+#include "moco/core/key_queue.h"
+#include "moco/core/optimizer.h"
+#include "moco/core/tensor.h"
+
+namespace moco {
+
+struct BackendOptions {
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
+  int threads = 0;             // intra-op CPU threads, 0 = all cores
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const std::string& name() const = 0;
+  virtual std::string device() const = 0;
+
+  // A freshly initialized encoder (torchvision's initialization), deterministic in `seed`.
+  virtual absl::StatusOr<std::unique_ptr<Encoder>> CreateEncoder(const ModelConfig& model,
+                                                                 uint64_t seed) = 0;
+  // A queue of `size` random unit keys of dimension `dim`, deterministic in `seed`.
+  virtual absl::StatusOr<std::unique_ptr<KeyQueue>> CreateQueue(int64_t size, int64_t dim,
+                                                                uint64_t seed) = 0;
+  virtual absl::StatusOr<std::unique_ptr<ContrastiveLoss>> CreateInfoNceLoss() = 0;
+  // SGD over `encoder`'s parameters; `encoder` must outlive the optimizer.
+  virtual absl::StatusOr<std::unique_ptr<Optimizer>> CreateSgd(Encoder& encoder,
+                                                               const OptimizerConfig& config) = 0;
+
+  // Host array -> backend tensor (copied to the device).
+  virtual absl::StatusOr<TensorPtr> Upload(const HostArray& array) = 0;
+  // Rows of `x` (along dim 0) in the order `rows`: out[i] = x[rows[i]]. Shuffle and unshuffle.
+  virtual absl::StatusOr<TensorPtr> GatherRows(const Tensor& x,
+                                               const std::vector<int64_t>& rows) = 0;
+};
+
+}  // namespace moco
+
+#endif  // MOCO_CORE_BACKEND_H_

@@ -1,0 +1,70 @@
+// The MoCo training step, written once against the backend interfaces (He et al. 2019, Alg. 1;
+// symmetric variant of the CIFAR recipe):
+//
+//   q = normalize(f_q(x_q))                           query forward, recorded for backward
+//   f_k.params = m * f_k.params + (1 - m) * f_q.params  momentum update (no grad)
+//   k = unshuffle(normalize(f_k(shuffle(x_k))))      shuffling BN (no grad)
+//   loss = InfoNCE(q, k, queue, T)                   positive logit first
+//   backward; SGD step on f_q; enqueue k, dequeue the oldest
+//
+// With symmetric_loss: loss = InfoNCE(q1, k2) + InfoNCE(q2, k1), both key batches enqueued
+// (k1 then k2). BN statistics are computed over moco.bn_splits groups in both encoders.
+//
+//   MocoStep step(*backend, *query, *key, *queue, *loss, *sgd, config.moco());
+//   ASSIGN_OR_RETURN(MocoStepResult r, step.Run(*view1, *view2, lr, m, shuffle_seed));
+#ifndef MOCO_METHODS_MOCO_STEP_H_
+#define MOCO_METHODS_MOCO_STEP_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "moco/core/backend.h"
+#include "moco/config/config.pb.h"
+
+namespace moco {
+
+struct MocoStepResult {
+  float loss = 0;       // the optimized loss (the sum of both terms when symmetric)
+  float top1 = 0;       // fraction of queries whose positive key scored highest (mean of terms)
+  TensorPtr logits;     // logits of the (first) loss term, (N, 1 + K), for tests and debugging
+};
+
+class MocoStep {
+ public:
+  // References must outlive the step. `optimizer` is bound to `query`.
+  MocoStep(Backend& backend, Encoder& query, Encoder& key, KeyQueue& queue,
+           ContrastiveLoss& loss, Optimizer& optimizer, const MocoConfig& config);
+
+  // One step on two augmented views (N, C, H, W) of the same N images.
+  // `shuffle_seed` determines the shuffling-BN permutations (derive it from the run's seed and
+  // the global step, so a resumed run shuffles exactly as an uninterrupted one).
+  // A non-finite loss returns FailedPrecondition before the optimizer step and the enqueue.
+  absl::StatusOr<MocoStepResult> Run(const Tensor& view1, const Tensor& view2, float lr,
+                                     float key_momentum, uint64_t shuffle_seed);
+
+ private:
+  struct Pass {
+    ContrastiveLossResult loss;
+    TensorPtr keys;
+  };
+  // Query forward on x_q, shuffled key forward on x_k, loss, backward into the query encoder.
+  absl::StatusOr<Pass> ContrastivePass(const Tensor& x_q, const Tensor& x_k, uint64_t seed);
+
+  Backend& backend_;
+  Encoder& query_;
+  Encoder& key_;
+  KeyQueue& queue_;
+  ContrastiveLoss& loss_;
+  Optimizer& optimizer_;
+  MocoConfig config_;
+};
+
+// A uniformly random permutation of [0, n) determined by `seed` (Fisher-Yates on SplitMix64,
+// identical on every platform and backend).
+std::vector<int64_t> RandomPermutation(int64_t n, uint64_t seed);
+std::vector<int64_t> InversePermutation(const std::vector<int64_t>& permutation);
+
+}  // namespace moco
+
+#endif  // MOCO_METHODS_MOCO_STEP_H_

@@ -1,0 +1,45 @@
+// The MoCo pretraining pipeline: config -> data, backend, MoCo steps, kNN monitor, metrics,
+// checkpoints; resumable and interruptible. `bazel run //moco/pretrain:pretrain` is its command line.
+//
+// Run folder (run.run_dir): config.pbtxt (the config used), metrics.csv, checkpoint.ckpt
+// (latest, written atomically every run.checkpoint_every_epochs epochs, at the end, and on
+// SIGINT/SIGTERM) and checkpoint.prev.ckpt (the one before).
+#ifndef MOCO_PRETRAIN_PRETRAIN_H_
+#define MOCO_PRETRAIN_PRETRAIN_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "moco/config/config.pb.h"
+
+namespace moco {
+
+struct PretrainOptions {
+  // The experiment. With `resume`, the checkpoint's own config is used and `config` (when set)
+  // must equal it.
+  std::optional<ExperimentConfig> config;
+  std::string config_source = "config";  // for messages, e.g. the file name
+  bool resume = false;
+  std::string run_dir_override;  // replaces run.run_dir when not empty
+  // Stop as a signal would (checkpoint, clean exit) once this many steps are done in total
+  // (0 = never): for jobs with a time slot, and for resume tests.
+  int64_t stop_at_step = 0;
+  // Compare against a randomly initialized encoder of the same architecture at the end.
+  bool random_init_baseline = true;
+};
+
+struct PretrainSummary {
+  int64_t epochs_done = 0;
+  int64_t global_step = 0;
+  bool stopped_by_signal = false;
+  std::optional<double> knn_top1;              // learned encoder, percent, last measurement
+  std::optional<double> random_init_knn_top1;  // same classifier, randomly initialized encoder
+  double last_loss = 0;
+};
+
+absl::StatusOr<PretrainSummary> RunPretraining(const PretrainOptions& options);
+
+}  // namespace moco
+
+#endif  // MOCO_PRETRAIN_PRETRAIN_H_

@@ -1,0 +1,222 @@
+#include "moco/validation/config_validator.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "moco/config/augmentation_presets.h"
+
+namespace moco {
+namespace {
+
+bool Contains(const std::vector<std::string>& list, const std::string& s) {
+  return std::find(list.begin(), list.end(), s) != list.end();
+}
+
+void CheckProbability(ConfigErrorList& e, const std::string& field, float p) {
+  e.Require(p >= 0 && p <= 1, field, p, "must be a probability in [0, 1]");
+}
+
+void CheckDataChannels(const ExperimentConfig& c, ConfigErrorList& e) {
+  const DataConfig& d = c.data();
+  const int channels = c.model().in_channels();
+  if (d.dataset() == DataConfig::IDX) {
+    e.Require(channels == 1, "model.in_channels", channels, "must be 1 for IDX (grayscale) data");
+  } else if (d.dataset() == DataConfig::CIFAR10 || d.dataset() == DataConfig::CIFAR100) {
+    e.Require(channels == 3, "model.in_channels", channels, "must be 3 for CIFAR (RGB) data");
+  }
+}
+
+}  // namespace
+
+void CheckDataConfig(const DataConfig& d, int in_channels, bool check_paths, ConfigErrorList& e) {
+  e.Require(d.dataset() != DataConfig::DATASET_UNSPECIFIED, "data.dataset",
+            DataConfig::Dataset_Name(d.dataset()),
+            "must be set to IDX, CIFAR10, CIFAR100 or IMAGE_FOLDER");
+  if (d.train_path().empty()) {
+    e.Add("data.train_path", "data.train_path must be set");
+  } else if (check_paths) {
+    e.Require(std::filesystem::exists(d.train_path()), "data.train_path", d.train_path(),
+              "does not exist");
+  }
+  if (!d.test_path().empty() && check_paths) {
+    e.Require(std::filesystem::exists(d.test_path()), "data.test_path", d.test_path(),
+              "does not exist");
+  }
+  if (d.dataset() == DataConfig::IMAGE_FOLDER && d.test_path().empty()) {
+    e.Add("data.test_path", "data.test_path must be set for IMAGE_FOLDER (a held-out folder)");
+  }
+  e.Require(d.image_size() > 0 && d.image_size() <= 4096, "data.image_size", d.image_size(),
+            "must be in [1, 4096] pixels");
+  e.Require(d.num_workers() >= 1 && d.num_workers() <= 256, "data.num_workers", d.num_workers(),
+            "must be in [1, 256]");
+  e.Require(d.prefetch_batches() >= 1 && d.prefetch_batches() <= 64, "data.prefetch_batches",
+            d.prefetch_batches(), "must be in [1, 64]");
+  const AugmentationConfig a = ResolveAugmentation(d.augmentation());
+  const std::string p = "data.augmentation.";
+  e.Require(a.crop_scale_min() > 0 && a.crop_scale_min() <= a.crop_scale_max(),
+            p + "crop_scale_min", a.crop_scale_min(), "must be in (0, crop_scale_max]");
+  e.Require(a.crop_scale_max() <= 1, p + "crop_scale_max", a.crop_scale_max(),
+            "must be at most 1 (a fraction of the image area)");
+  e.Require(a.crop_ratio_min() > 0 && a.crop_ratio_min() <= a.crop_ratio_max(),
+            p + "crop_ratio_min", a.crop_ratio_min(), "must be in (0, crop_ratio_max]");
+  CheckProbability(e, p + "hflip_prob", a.hflip_prob());
+  CheckProbability(e, p + "color_jitter_prob", a.color_jitter_prob());
+  CheckProbability(e, p + "grayscale_prob", a.grayscale_prob());
+  CheckProbability(e, p + "blur_prob", a.blur_prob());
+  e.Require(a.brightness() >= 0, p + "brightness", a.brightness(), "must be >= 0");
+  e.Require(a.contrast() >= 0, p + "contrast", a.contrast(), "must be >= 0");
+  e.Require(a.saturation() >= 0, p + "saturation", a.saturation(), "must be >= 0");
+  e.Require(a.hue() >= 0 && a.hue() <= 0.5f, p + "hue", a.hue(), "must be in [0, 0.5]");
+  e.Require(a.blur_sigma_min() > 0 && a.blur_sigma_min() <= a.blur_sigma_max(),
+            p + "blur_sigma_min", a.blur_sigma_min(), "must be in (0, blur_sigma_max]");
+  if (in_channels > 0) {
+    e.Require(a.normalize_mean_size() == in_channels, p + "normalize_mean",
+              absl::StrCat(a.normalize_mean_size(), " values"),
+              absl::StrCat("must have one value per channel (model.in_channels = ", in_channels,
+                           ")"));
+  } else {
+    e.Require(a.normalize_mean_size() == 1 || a.normalize_mean_size() == 3, p + "normalize_mean",
+              absl::StrCat(a.normalize_mean_size(), " values"),
+              "must have 1 or 3 values (one per image channel)");
+  }
+  e.Require(a.normalize_std_size() == a.normalize_mean_size(), p + "normalize_std",
+            absl::StrCat(a.normalize_std_size(), " values"),
+            "must have as many values as normalize_mean");
+  for (int i = 0; i < a.normalize_std_size(); ++i) {
+    e.Require(a.normalize_std(i) > 0, absl::StrCat(p, "normalize_std[", i, "]"),
+              a.normalize_std(i), "must be > 0");
+  }
+}
+
+namespace {
+
+void CheckModel(const ExperimentConfig& c, ConfigErrorList& e) {
+  const ModelConfig& m = c.model();
+  e.Require(Contains(KnownArchitectures(), m.arch()), "model.arch", m.arch(),
+            absl::StrCat("is not a known architecture (known: ",
+                         absl::StrJoin(KnownArchitectures(), ", "), ")"));
+  // The narrowest stage has 64 * width channels; it must keep at least one channel.
+  e.Require(m.width_multiplier() > 0 && 64 * m.width_multiplier() >= 1,
+            "model.width_multiplier", m.width_multiplier(), "must be >= 1/64");
+  e.Require(m.in_channels() == 1 || m.in_channels() == 3, "model.in_channels", m.in_channels(),
+            "must be 1 or 3");
+  e.Require(m.feature_dim() > 0, "model.feature_dim", m.feature_dim(), "must be > 0");
+}
+
+void CheckMoco(const ExperimentConfig& c, ConfigErrorList& e) {
+  const MocoConfig& m = c.moco();
+  const int batch = c.run().batch_size();
+  const int keys_per_step = m.symmetric_loss() ? 2 * batch : batch;
+  if (batch > 0) {
+    e.Require(m.queue_size() > 0 && m.queue_size() % keys_per_step == 0, "moco.queue_size",
+              m.queue_size(),
+              m.symmetric_loss()
+                  ? absl::StrCat("must be a positive multiple of 2 * run.batch_size (",
+                                 keys_per_step, "): symmetric_loss enqueues both key batches")
+                  : absl::StrCat("must be a positive multiple of run.batch_size (", batch, ")"));
+    e.Require(m.bn_splits() >= 1 && batch % std::max(1, m.bn_splits()) == 0, "moco.bn_splits",
+              m.bn_splits(), absl::StrCat("must be >= 1 and divide run.batch_size (", batch, ")"));
+  }
+  e.Require(m.momentum() > 0 && m.momentum() < 1, "moco.momentum", m.momentum(),
+            "must be in (0, 1)");
+  e.Require(m.temperature() > 0, "moco.temperature", m.temperature(), "must be > 0");
+}
+
+void CheckOptimizer(const ExperimentConfig& c, ConfigErrorList& e) {
+  const OptimizerConfig& o = c.optimizer();
+  e.Require(o.lr() > 0, "optimizer.lr", o.lr(), "must be > 0");
+  e.Require(o.momentum() >= 0 && o.momentum() < 1, "optimizer.momentum", o.momentum(),
+            "must be in [0, 1)");
+  e.Require(o.weight_decay() >= 0, "optimizer.weight_decay", o.weight_decay(), "must be >= 0");
+  e.Require(o.warmup_epochs() >= 0 &&
+                (c.run().epochs() <= 0 || o.warmup_epochs() < c.run().epochs()),
+            "optimizer.warmup_epochs", o.warmup_epochs(), "must be in [0, run.epochs)");
+  if (o.schedule() == OptimizerConfig::MULTI_STEP) {
+    if (o.milestones_size() == 0) {
+      e.Add("optimizer.milestones", "optimizer.milestones must be set for MULTI_STEP");
+    }
+    for (int i = 0; i < o.milestones_size(); ++i) {
+      const int prev = i == 0 ? 0 : o.milestones(i - 1);
+      e.Require(o.milestones(i) > prev && o.milestones(i) <= c.run().epochs(),
+                absl::StrCat("optimizer.milestones[", i, "]"), o.milestones(i),
+                "must increase and lie in [1, run.epochs]");
+    }
+    e.Require(o.gamma() > 0 && o.gamma() <= 1, "optimizer.gamma", o.gamma(),
+              "must be in (0, 1]");
+  }
+}
+
+void CheckRun(const ExperimentConfig& c, ConfigErrorList& e) {
+  const RunConfig& r = c.run();
+  e.Require(r.epochs() > 0, "run.epochs", r.epochs(), "must be > 0");
+  e.Require(r.batch_size() > 0, "run.batch_size", r.batch_size(), "must be > 0");
+  e.Require(r.threads() >= 0, "run.threads", r.threads(), "must be >= 0 (0 = all cores)");
+  if (r.run_dir().empty()) e.Add("run.run_dir", "run.run_dir must be set");
+  e.Require(r.checkpoint_every_epochs() >= 1, "run.checkpoint_every_epochs",
+            r.checkpoint_every_epochs(), "must be >= 1");
+  e.Require(r.log_every_steps() >= 1, "run.log_every_steps", r.log_every_steps(),
+            "must be >= 1");
+  e.Require(r.knn_every_epochs() >= 0, "run.knn_every_epochs", r.knn_every_epochs(),
+            "must be >= 0");
+  e.Require(r.knn_k() >= 1, "run.knn_k", r.knn_k(), "must be >= 1");
+  e.Require(r.knn_temperature() > 0, "run.knn_temperature", r.knn_temperature(),
+            "must be > 0");
+  e.Require(r.knn_max_test_images() >= 0, "run.knn_max_test_images", r.knn_max_test_images(),
+            "must be >= 0");
+  e.Require(r.knn_max_train_images() >= 0, "run.knn_max_train_images",
+            r.knn_max_train_images(), "must be >= 0");
+  e.Require(r.max_steps_per_epoch() >= 0, "run.max_steps_per_epoch", r.max_steps_per_epoch(),
+            "must be >= 0");
+}
+
+bool IsKnownDevice(const std::string& device) {
+  if (device == "cpu" || device == "cuda") return true;
+  int index;
+  return absl::StartsWith(device, "cuda:") && absl::SimpleAtoi(device.substr(5), &index) &&
+         index >= 0;
+}
+
+}  // namespace
+
+void CheckBackendConfig(const BackendConfig& b, const std::vector<std::string>& known_backends,
+                        ConfigErrorList& e) {
+  e.Require(Contains(known_backends, b.name()), "backend.name", b.name(),
+            absl::StrCat("is not a backend of this binary (available: ",
+                         absl::StrJoin(known_backends, ", "), ")"));
+  e.Require(IsKnownDevice(b.device()), "backend.device", b.device(),
+            "must be \"cpu\", \"cuda\" or \"cuda:N\"");
+  if (b.name() == "eigen") {
+    e.Require(b.device() == "cpu", "backend.device", b.device(),
+              "must be cpu for the eigen backend");
+  }
+}
+
+const std::vector<std::string>& KnownArchitectures() {
+  static const auto* const kArchs = new std::vector<std::string>{"resnet18", "resnet34", "resnet50"};
+  return *kArchs;
+}
+
+std::vector<ConfigError> FindConfigErrors(const ExperimentConfig& config,
+                                          const ValidationOptions& options) {
+  ConfigErrorList errors;
+  CheckDataConfig(config.data(), config.model().in_channels(), options.check_paths, errors);
+  CheckDataChannels(config, errors);
+  CheckModel(config, errors);
+  CheckMoco(config, errors);
+  CheckOptimizer(config, errors);
+  CheckRun(config, errors);
+  CheckBackendConfig(config.backend(), options.known_backends, errors);
+  return errors.Take();
+}
+
+absl::Status ValidateExperimentConfig(const ExperimentConfig& config,
+                                      const ValidationOptions& options,
+                                      const std::string& source) {
+  return ConfigErrorsToStatus(FindConfigErrors(config, options), source);
+}
+
+}  // namespace moco

@@ -1,0 +1,50 @@
+// Up-front validation of an ExperimentConfig: every broken rule at once, each naming its field.
+//
+//   ValidationOptions options;
+//   options.known_backends = BackendRegistry::Names();
+//   absl::Status s = ValidateExperimentConfig(config, options);
+//   // InvalidArgument: "3 config errors:\n  moco.queue_size (65537) must be a multiple of ..."
+#ifndef MOCO_VALIDATION_CONFIG_VALIDATOR_H_
+#define MOCO_VALIDATION_CONFIG_VALIDATOR_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "moco/config/config.pb.h"
+#include "moco/config/config_errors.h"
+
+namespace moco {
+
+struct ValidationOptions {
+  // Backend names this binary was built with; backend.name must be one of them.
+  std::vector<std::string> known_backends = {"torch", "eigen"};
+  // Check that data.train_path / data.test_path exist (off for configs meant for other machines).
+  bool check_paths = true;
+};
+
+// Every rule the config breaks, in field order; empty when it is valid.
+std::vector<ConfigError> FindConfigErrors(const ExperimentConfig& config,
+                                          const ValidationOptions& options = {});
+
+// OK, or InvalidArgument listing every error (one per line) with `source` (e.g. the file) first.
+absl::Status ValidateExperimentConfig(const ExperimentConfig& config,
+                                      const ValidationOptions& options = {},
+                                      const std::string& source = "config");
+
+// The rules for a DataConfig (dataset, paths, loader, resolved augmentation), reported under
+// "data.". `in_channels` is the model's channel count, which normalize_mean/std must match;
+// 0 when it is not known yet (then 1 or 3 values are accepted).
+void CheckDataConfig(const DataConfig& data, int in_channels, bool check_paths,
+                     ConfigErrorList& errors);
+
+// The rules for a BackendConfig, reported under "backend.".
+void CheckBackendConfig(const BackendConfig& backend,
+                        const std::vector<std::string>& known_backends, ConfigErrorList& errors);
+
+// Architectures the model builders know.
+const std::vector<std::string>& KnownArchitectures();
+
+}  // namespace moco
+
+#endif  // MOCO_VALIDATION_CONFIG_VALIDATOR_H_

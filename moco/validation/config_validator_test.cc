@@ -1,0 +1,205 @@
+#include "moco/validation/config_validator.h"
+
+#include <functional>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "moco/config/config_io.h"
+
+namespace moco {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// A small valid config whose dataset folder exists (the test's temp dir).
+ExperimentConfig ValidConfig() {
+  ExperimentConfig c;
+  absl::Status s = ParseTextProto(R"pb(
+    data {
+      dataset: IDX
+      image_size: 28
+      augmentation { preset: CIFAR normalize_mean: 0.5 normalize_std: 0.5 }
+    }
+    model { arch: "resnet18" cifar_stem: true width_multiplier: 0.25 in_channels: 1 }
+    moco { queue_size: 512 bn_splits: 4 }
+    optimizer { schedule: MULTI_STEP milestones: 2 milestones: 3 }
+    run { epochs: 4 batch_size: 64 }
+  )pb", "valid", &c);
+  EXPECT_TRUE(s.ok()) << s;
+  c.mutable_data()->set_train_path(getenv("TEST_TMPDIR"));
+  return c;
+}
+
+std::vector<std::string> ErrorFields(const ExperimentConfig& c) {
+  std::vector<std::string> fields;
+  for (const ConfigError& e : FindConfigErrors(c)) fields.push_back(e.field);
+  return fields;
+}
+
+TEST(ConfigValidatorTest, ValidConfigHasNoErrors) {
+  EXPECT_THAT(FindConfigErrors(ValidConfig()), IsEmpty());
+  EXPECT_TRUE(ValidateExperimentConfig(ValidConfig()).ok());
+}
+
+TEST(ConfigValidatorTest, ReportsAllThreeMistakesAtOnceWithFieldPaths) {
+  ExperimentConfig c = ValidConfig();
+  c.mutable_moco()->set_queue_size(513);
+  c.mutable_moco()->set_temperature(0);
+  c.mutable_backend()->set_name("tensorflow");
+  absl::Status s = ValidateExperimentConfig(c, {}, "my.pbtxt");
+  ASSERT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  const std::string msg(s.message());
+  EXPECT_THAT(msg, HasSubstr("my.pbtxt: 3 config errors"));
+  EXPECT_THAT(msg, HasSubstr("moco.queue_size (513) must be a positive multiple of "
+                             "run.batch_size (64)"));
+  EXPECT_THAT(msg, HasSubstr("moco.temperature (0) must be > 0"));
+  EXPECT_THAT(msg, HasSubstr("backend.name (tensorflow) is not a backend of this binary "
+                             "(available: torch, eigen)"));
+}
+
+struct RuleCase {
+  std::string name;
+  std::function<void(ExperimentConfig&)> mutate;
+  std::string field;  // the one field that must be reported
+};
+
+void PrintTo(const RuleCase& c, std::ostream* os) { *os << c.name; }
+
+class ConfigRuleTest : public ::testing::TestWithParam<RuleCase> {};
+
+TEST_P(ConfigRuleTest, BreakingOneRuleReportsExactlyThatField) {
+  ExperimentConfig c = ValidConfig();
+  GetParam().mutate(c);
+  EXPECT_THAT(ErrorFields(c), ElementsAre(GetParam().field));
+}
+
+#define RULE(name, body, field) \
+  RuleCase { #name, [](ExperimentConfig& c) { body; }, field }
+
+INSTANTIATE_TEST_SUITE_P(
+    AllRules, ConfigRuleTest,
+    ::testing::Values(
+        RULE(DatasetUnset, c.mutable_data()->clear_dataset(), "data.dataset"),
+        RULE(TrainPathEmpty, c.mutable_data()->clear_train_path(), "data.train_path"),
+        RULE(TrainPathMissing, c.mutable_data()->set_train_path("/no/such/dir"),
+             "data.train_path"),
+        RULE(TestPathMissing, c.mutable_data()->set_test_path("/no/such/dir"), "data.test_path"),
+        RULE(ImageFolderNeedsTestPath,
+             c.mutable_data()->set_dataset(DataConfig::IMAGE_FOLDER), "data.test_path"),
+        RULE(ImageSizeZero, c.mutable_data()->set_image_size(0), "data.image_size"),
+        RULE(NoWorkers, c.mutable_data()->set_num_workers(0), "data.num_workers"),
+        RULE(NoPrefetch, c.mutable_data()->set_prefetch_batches(0), "data.prefetch_batches"),
+        RULE(IdxNeedsOneChannel,
+             {
+               c.mutable_model()->set_in_channels(3);
+               c.mutable_data()->mutable_augmentation()->add_normalize_mean(0.5);
+               c.mutable_data()->mutable_augmentation()->add_normalize_mean(0.5);
+               c.mutable_data()->mutable_augmentation()->add_normalize_std(0.5);
+               c.mutable_data()->mutable_augmentation()->add_normalize_std(0.5);
+             },
+             "model.in_channels"),
+        RULE(CifarNeedsThreeChannels, c.mutable_data()->set_dataset(DataConfig::CIFAR10),
+             "model.in_channels"),
+        RULE(ScaleMinAboveMax, c.mutable_data()->mutable_augmentation()->set_crop_scale_min(0.9);
+             c.mutable_data()->mutable_augmentation()->set_crop_scale_max(0.5),
+             "data.augmentation.crop_scale_min"),
+        RULE(ScaleMaxAboveOne, c.mutable_data()->mutable_augmentation()->set_crop_scale_max(1.5),
+             "data.augmentation.crop_scale_max"),
+        RULE(RatioNonPositive, c.mutable_data()->mutable_augmentation()->set_crop_ratio_min(0),
+             "data.augmentation.crop_ratio_min"),
+        RULE(FlipProb, c.mutable_data()->mutable_augmentation()->set_hflip_prob(1.5),
+             "data.augmentation.hflip_prob"),
+        RULE(JitterProb, c.mutable_data()->mutable_augmentation()->set_color_jitter_prob(-0.1),
+             "data.augmentation.color_jitter_prob"),
+        RULE(GrayProb, c.mutable_data()->mutable_augmentation()->set_grayscale_prob(2),
+             "data.augmentation.grayscale_prob"),
+        RULE(BlurProb, c.mutable_data()->mutable_augmentation()->set_blur_prob(-1),
+             "data.augmentation.blur_prob"),
+        RULE(Brightness, c.mutable_data()->mutable_augmentation()->set_brightness(-0.4),
+             "data.augmentation.brightness"),
+        RULE(Contrast, c.mutable_data()->mutable_augmentation()->set_contrast(-0.4),
+             "data.augmentation.contrast"),
+        RULE(Saturation, c.mutable_data()->mutable_augmentation()->set_saturation(-0.4),
+             "data.augmentation.saturation"),
+        RULE(Hue, c.mutable_data()->mutable_augmentation()->set_hue(0.6),
+             "data.augmentation.hue"),
+        RULE(BlurSigma, c.mutable_data()->mutable_augmentation()->set_blur_sigma_min(0),
+             "data.augmentation.blur_sigma_min"),
+        RULE(NormalizeMeanPerChannel,
+             c.mutable_data()->mutable_augmentation()->add_normalize_mean(0.5);
+             c.mutable_data()->mutable_augmentation()->add_normalize_std(0.5),
+             "data.augmentation.normalize_mean"),
+        RULE(NormalizeStdCount, c.mutable_data()->mutable_augmentation()->add_normalize_std(0.5),
+             "data.augmentation.normalize_std"),
+        RULE(NormalizeStdPositive,
+             c.mutable_data()->mutable_augmentation()->set_normalize_std(0, 0),
+             "data.augmentation.normalize_std[0]"),
+        RULE(UnknownArch, c.mutable_model()->set_arch("vgg16"), "model.arch"),
+        RULE(WidthTooSmall, c.mutable_model()->set_width_multiplier(0.001),
+             "model.width_multiplier"),
+        RULE(FeatureDim, c.mutable_model()->set_feature_dim(0), "model.feature_dim"),
+        RULE(QueueNotMultiple, c.mutable_moco()->set_queue_size(100), "moco.queue_size"),
+        RULE(SymmetricQueueNotMultipleOfTwoBatches,
+             c.mutable_moco()->set_queue_size(192); c.mutable_moco()->set_symmetric_loss(true),
+             "moco.queue_size"),
+        RULE(BnSplitsDivideBatch, c.mutable_moco()->set_bn_splits(5), "moco.bn_splits"),
+        RULE(MomentumOne, c.mutable_moco()->set_momentum(1.0), "moco.momentum"),
+        RULE(MomentumZero, c.mutable_moco()->set_momentum(0.0), "moco.momentum"),
+        RULE(Temperature, c.mutable_moco()->set_temperature(-1), "moco.temperature"),
+        RULE(Lr, c.mutable_optimizer()->set_lr(0), "optimizer.lr"),
+        RULE(SgdMomentum, c.mutable_optimizer()->set_momentum(1), "optimizer.momentum"),
+        RULE(WeightDecay, c.mutable_optimizer()->set_weight_decay(-1e-4),
+             "optimizer.weight_decay"),
+        RULE(Warmup, c.mutable_optimizer()->set_warmup_epochs(4), "optimizer.warmup_epochs"),
+        RULE(MilestonesRequired, c.mutable_optimizer()->clear_milestones(),
+             "optimizer.milestones"),
+        RULE(MilestonesIncrease, c.mutable_optimizer()->set_milestones(1, 2),
+             "optimizer.milestones[1]"),
+        RULE(MilestoneBeyondEpochs, c.mutable_optimizer()->set_milestones(1, 9),
+             "optimizer.milestones[1]"),
+        RULE(Gamma, c.mutable_optimizer()->set_gamma(0), "optimizer.gamma"),
+        RULE(Epochs, c.mutable_run()->set_epochs(0); c.mutable_optimizer()->clear_milestones();
+             c.mutable_optimizer()->set_schedule(OptimizerConfig::COSINE), "run.epochs"),
+        RULE(BatchSize, c.mutable_run()->set_batch_size(0), "run.batch_size"),
+        RULE(Threads, c.mutable_run()->set_threads(-1), "run.threads"),
+        RULE(RunDir, c.mutable_run()->set_run_dir(""), "run.run_dir"),
+        RULE(CheckpointCadence, c.mutable_run()->set_checkpoint_every_epochs(0),
+             "run.checkpoint_every_epochs"),
+        RULE(LogCadence, c.mutable_run()->set_log_every_steps(0), "run.log_every_steps"),
+        RULE(KnnCadence, c.mutable_run()->set_knn_every_epochs(-1), "run.knn_every_epochs"),
+        RULE(KnnK, c.mutable_run()->set_knn_k(0), "run.knn_k"),
+        RULE(KnnTemperature, c.mutable_run()->set_knn_temperature(0), "run.knn_temperature"),
+        RULE(KnnMaxTest, c.mutable_run()->set_knn_max_test_images(-5),
+             "run.knn_max_test_images"),
+        RULE(KnnMaxTrain, c.mutable_run()->set_knn_max_train_images(-1),
+             "run.knn_max_train_images"),
+        RULE(MaxSteps, c.mutable_run()->set_max_steps_per_epoch(-1), "run.max_steps_per_epoch"),
+        RULE(UnknownBackend, c.mutable_backend()->set_name("jax"), "backend.name"),
+        RULE(UnknownDevice, c.mutable_backend()->set_device("tpu"), "backend.device"),
+        RULE(BadCudaIndex, c.mutable_backend()->set_device("cuda:x"), "backend.device"),
+        RULE(EigenIsCpuOnly, c.mutable_backend()->set_name("eigen");
+             c.mutable_backend()->set_device("cuda"), "backend.device")),
+    [](const ::testing::TestParamInfo<RuleCase>& info) { return info.param.name; });
+
+TEST(ConfigValidatorTest, KnownBackendsComeFromTheCaller) {
+  ExperimentConfig c = ValidConfig();
+  ValidationOptions options;
+  options.known_backends = {"eigen"};
+  const auto errors = FindConfigErrors(c, options);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_THAT(errors[0].message, HasSubstr("(available: eigen)"));
+}
+
+TEST(ConfigValidatorTest, PathChecksCanBeTurnedOff) {
+  ExperimentConfig c = ValidConfig();
+  c.mutable_data()->set_train_path("/data/elsewhere");
+  ValidationOptions options;
+  options.check_paths = false;
+  EXPECT_THAT(FindConfigErrors(c, options), IsEmpty());
+}
+
+}  // namespace
+}  // namespace moco
