@@ -17,8 +17,9 @@ absl::StatusOr<NamedArrays> Export(const Encoder& encoder) {
 
 }  // namespace
 
-absl::StatusOr<NamedArrays> ArchitectureState(Backend& backend, const ModelConfig& model) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Encoder> encoder, backend.CreateEncoder(model, /*seed=*/0));
+absl::StatusOr<NamedArrays> ArchitectureState(Backend& backend, const ModelConfig& model,
+                                              uint64_t seed) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Encoder> encoder, backend.CreateEncoder(model, seed));
   return Export(*encoder);
 }
 

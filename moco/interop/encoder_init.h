@@ -6,6 +6,7 @@
 #ifndef MOCO_INTEROP_ENCODER_INIT_H_
 #define MOCO_INTEROP_ENCODER_INIT_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -19,9 +20,10 @@
 namespace moco {
 namespace interop {
 
-// The state of a fresh `backend` encoder of `model` (seed 0): the architecture's names and
-// shapes (and a freshly initialized head).
-absl::StatusOr<NamedArrays> ArchitectureState(Backend& backend, const ModelConfig& model);
+// The state of a fresh `backend` encoder of `model` initialized from `seed`: the
+// architecture's names and shapes (and a freshly initialized head).
+absl::StatusOr<NamedArrays> ArchitectureState(Backend& backend, const ModelConfig& model,
+                                              uint64_t seed = 0);
 
 // Imports `state` into `encoder`. A state without any fc.* entry (torchvision, detectron2
 // files) keeps the encoder's own head. InvalidArgument (MatchArchitecture: `label`, the first
