@@ -8,6 +8,9 @@
   golden.pth             input (2, 3, 32, 32), the query encoder's pooled features and
                          L2-normalized head output (torchvision forward, eval mode)
   evil.pkl               a pickle that calls os.system (must be refused)
+  moco_v1_gray_legacy.pth.tar  released-style (legacy, no optimizer) MoCo v1 checkpoint of a
+                         1-channel CIFAR-stem net with a linear head, encoder_k sharing
+                         encoder_q's storages (what //eval:knn reads in eval/pipelines_test)
 
 Model: torchvision resnet18 structure at width 1/32 (channels 2, 4, 8, 16), ImageNet stem,
 MoCo v2 MLP head 16-16-16, queue K=32; random weights and BN statistics, seed 0.
@@ -34,24 +37,28 @@ def c(n):
 class TinyResNet18(torchvision.models.resnet.ResNet):
     """torchvision's ResNet (its _make_layer, BasicBlock and forward) with scaled widths."""
 
-    def __init__(self):
+    def __init__(self, in_channels=3, cifar_stem=False, mlp_head=True):
         nn.Module.__init__(self)
         self._norm_layer = nn.BatchNorm2d
         self.inplanes = c(64)
         self.dilation = 1
         self.groups = 1
         self.base_width = 64
-        self.conv1 = nn.Conv2d(3, c(64), kernel_size=7, stride=2, padding=3, bias=False)
+        if cifar_stem:
+            self.conv1 = nn.Conv2d(in_channels, c(64), kernel_size=3, stride=1, padding=1, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(in_channels, c(64), kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(c(64))
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = nn.Identity() if cifar_stem else nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = self._make_layer(BasicBlock, c(64), 2)
         self.layer2 = self._make_layer(BasicBlock, c(128), 2, stride=2)
         self.layer3 = self._make_layer(BasicBlock, c(256), 2, stride=2)
         self.layer4 = self._make_layer(BasicBlock, c(512), 2, stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         d = c(512)
-        self.fc = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, FEATURE_DIM))
+        self.fc = (nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, FEATURE_DIM)) if mlp_head
+                   else nn.Linear(d, FEATURE_DIM))
 
 
 def randomize(model, gen):
@@ -150,6 +157,19 @@ def main():
             return (os.system, ("touch /tmp/moco_interop_evil_ran",))
     with open("evil.pkl", "wb") as f:
         pickle.dump({"model": Evil()}, f, protocol=2)
+
+    gray = TinyResNet18(in_channels=1, cifar_stem=True, mlp_head=False)
+    with torch.no_grad():
+        randomize(gray, gen)
+    gsd = collections.OrderedDict()
+    for k, v in gray.state_dict().items():
+        gsd["module.encoder_q." + k] = v
+    for k, v in gray.state_dict().items():
+        gsd["module.encoder_k." + k] = v  # the same tensors: stored once
+    gsd["module.queue"] = F.normalize(torch.randn(FEATURE_DIM, QUEUE, generator=gen), dim=0)
+    gsd["module.queue_ptr"] = torch.zeros(1, dtype=torch.long)
+    torch.save({"epoch": 200, "arch": "resnet18", "state_dict": gsd}, "moco_v1_gray_legacy.pth.tar",
+               _use_new_zipfile_serialization=False)
 
 
 if __name__ == "__main__":
