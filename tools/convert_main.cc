@@ -30,6 +30,10 @@ DEFINE_string(config, "",
               "Experiment config (text proto) whose model the weights must fit; stored in native "
               "outputs. Default: the native input's own config, else inferred from the weights.");
 
+DEFINE_bool(with_optimizer, true,
+            "--to=moco: include the SGD state when the input has one. torch 1.13's "
+            "torch.load(weights_only=True) refuses files with it (Python floats in param_groups).");
+
 namespace moco {
 namespace {
 
@@ -98,7 +102,7 @@ absl::Status Run() {
     LOG(WARNING) << in << " has no projection head: writing a freshly initialized one";
   }
   const std::string out = FLAGS_out;
-  RETURN_IF_ERROR(interop::WriteWeightsFile(out, to, w, config));
+  RETURN_IF_ERROR(interop::WriteWeightsFile(out, to, w, config, FLAGS_with_optimizer));
   std::cout << "wrote " << out << " (" << interop::FormatName(to) << ", "
             << (to == interop::Format::kTorchvision || to == interop::Format::kDetectron2
                     ? "backbone"

@@ -15,6 +15,7 @@ run --in="$OUT/zip.ckpt" --to=torchvision --out="$OUT/zip.torchvision.pth"
 run --in="$OUT/zip.ckpt" --to=moco --out="$OUT/zip.moco.pth"
 run --in="$OUT/zip.ckpt" --to=detectron2 --out="$OUT/zip.d2.pkl"
 run --in="$OUT/legacy.ckpt" --to=moco --out="$OUT/legacy.moco.pth"
+run --in="$OUT/zip.ckpt" --to=moco --with_optimizer=false --out="$OUT/zip.noopt.moco.pth"
 # A mismatching architecture is refused and nothing is written.
 cat > "$OUT/wide.pbtxt" <<'PB'
 model { arch: "resnet18" width_multiplier: 0.0625 feature_dim: 16 }

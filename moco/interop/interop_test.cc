@@ -141,6 +141,41 @@ TEST(InteropTest, ImportReproducesTorchvisionForwardOnEveryBackend) {
   }
 }
 
+TEST(InteropTest, HeadlessFilesKeepTheEncodersHead) {
+  // The detectron2 file has no fc: the backbone comes from the file, the head stays.
+  auto backend = CreateBackend("eigen", BackendOptions{});
+  ASSERT_TRUE(backend.ok());
+  const ExperimentConfig config = ConfigFor(MustRead(kDir + "moco_v2_zip.pth").weights);
+  auto encoder = (*backend)->CreateEncoder(config.model(), 3);
+  ASSERT_TRUE(encoder.ok());
+  absl::StatusOr<NamedArrays> before = (*encoder)->ExportState();
+  ASSERT_TRUE(InitEncoderFromFile(kDir + "moco_v2_d2.pkl", **encoder).ok());
+  absl::StatusOr<NamedArrays> after = (*encoder)->ExportState();
+  EXPECT_EQ(Diff(WithoutHead(*after), MustRead(kDir + "moco_v2_d2.pkl").weights.query), "");
+  EXPECT_EQ(after->at("fc.2.weight"), before->at("fc.2.weight"));
+}
+
+TEST(InteropTest, InitFromFileSetsQueryKeyAndQueue) {
+  WeightsFile zip = MustRead(kDir + "moco_v2_zip.pth");
+  const ExperimentConfig config = ConfigFor(zip.weights);
+  for (const char* name : {"eigen", "torch"}) {
+    auto backend = CreateBackend(name, BackendOptions{});
+    ASSERT_TRUE(backend.ok());
+    auto query = (*backend)->CreateEncoder(config.model(), 1);
+    auto key = (*backend)->CreateEncoder(config.model(), 2);
+    auto queue = (*backend)->CreateQueue(32, 16, 3);
+    ASSERT_TRUE(query.ok() && key.ok() && queue.ok());
+    ASSERT_TRUE(InitFromFile(kDir + "moco_v2_zip.pth", **query, **key, queue->get()).ok());
+    absl::StatusOr<NamedArrays> q = (*query)->ExportState();
+    absl::StatusOr<NamedArrays> k = (*key)->ExportState();
+    EXPECT_EQ(Diff(*q, zip.weights.query), "") << name;
+    EXPECT_EQ(Diff(*k, zip.weights.key), "") << name;
+    NamedArrays qs = (*queue)->ExportState();
+    EXPECT_EQ(qs.at("queue"), *zip.weights.queue) << name;
+    EXPECT_EQ(qs.at("queue_ptr").data()[0], 8.0f) << name;
+  }
+}
+
 TEST(InteropTest, RoundTripsAreBitExact) {
   WeightsFile zip = MustRead(kDir + "moco_v2_zip.pth");
   const ExperimentConfig config = ConfigFor(zip.weights);

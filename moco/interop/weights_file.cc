@@ -119,7 +119,7 @@ absl::StatusOr<WeightsFile> ReadWeightsFile(const std::string& path) {
 }
 
 absl::Status WriteWeightsFile(const std::string& path, Format format, const MocoWeights& w,
-                              const ExperimentConfig& config) {
+                              const ExperimentConfig& config, bool with_optimizer) {
   std::string bytes;
   switch (format) {
     case Format::kNative:
@@ -127,7 +127,7 @@ absl::Status WriteWeightsFile(const std::string& path, Format format, const Moco
     case Format::kMoco: {
       MocoWeights named = w;
       if (named.arch.empty()) named.arch = config.model().arch();
-      ASSIGN_OR_RETURN(bytes, SaveTorchZip(*ToOfficialMoco(named, /*with_optimizer=*/true)));
+      ASSIGN_OR_RETURN(bytes, SaveTorchZip(*ToOfficialMoco(named, with_optimizer)));
       break;
     }
     case Format::kTorchvision: {

@@ -49,9 +49,11 @@ Checkpoint ToNativeCheckpoint(const MocoWeights& weights, const ExperimentConfig
 
 // Writes `weights` as `format` to `path` atomically (temporary file + rename: on any error
 // nothing is written). `config` is stored in native files and gives the official optimizer
-// state its hyper-parameters' defaults.
+// state its hyper-parameters' defaults. with_optimizer=false leaves the SGD state out of moco
+// files: its param_groups hold Python floats, which torch 1.13's torch.load(weights_only=True)
+// refuses (BINFLOAT), as it refuses torch's own checkpoints with optimizer state.
 absl::Status WriteWeightsFile(const std::string& path, Format format, const MocoWeights& weights,
-                              const ExperimentConfig& config);
+                              const ExperimentConfig& config, bool with_optimizer = true);
 
 // The architecture that names and shapes imply: arch from the blocks (conv3 -> resnet50;
 // 2 or 6 blocks in layer3 -> resnet18 / resnet34; `arch_hint` must agree when set), width from

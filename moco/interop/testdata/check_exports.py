@@ -83,6 +83,9 @@ def main(d):
     wo = torch.load(os.path.join(d, "legacy.moco.pth"), weights_only=True)
     check("optimizer" not in wo and len(wo["state_dict"]) == len(osd),
           "moco without optimizer: torch.load(weights_only=True) accepts it")
+    wo2 = torch.load(os.path.join(d, "zip.noopt.moco.pth"), weights_only=True)
+    check("optimizer" not in wo2 and all(torch.equal(wo2["state_dict"][k], v) for k, v in osd.items()),
+          "moco --with_optimizer=false: weights_only=True loads the full state_dict bit-exact")
     model.load_state_dict(wo["state_dict"])
     with torch.no_grad():
         _, out = m.forward(model.module.encoder_q, golden["input"])
