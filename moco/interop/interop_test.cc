@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -135,8 +136,11 @@ TEST(InteropTest, ImportReproducesTorchvisionForwardOnEveryBackend) {
       ASSERT_TRUE(f.ok()) << f.status();
       auto out = (*encoder)->Forward(**x, /*train_bn=*/false, /*record_for_backward=*/false);
       ASSERT_TRUE(out.ok()) << out.status();
-      EXPECT_LE(RelErr(*(*f)->ToHost(), features), 1e-5);
-      EXPECT_LE(RelErr(*(*out)->ToHost(), output), 1e-5);
+      const double ef = RelErr(*(*f)->ToHost(), features);
+      const double eo = RelErr(*(*out)->ToHost(), output);
+      std::cout << backend_name << " " << file << ": rel err features " << ef << ", output " << eo << "\n";
+      EXPECT_LE(ef, 1e-5);
+      EXPECT_LE(eo, 1e-5);
     }
   }
 }

@@ -1,5 +1,8 @@
 #include "moco/interop/torch_file.h"
 
+#include <memory>
+#include "moco/interop/unpickler.h"
+
 #include <unistd.h>
 
 #include <string>
@@ -151,6 +154,30 @@ TEST(TorchFileTest, HugeClaimedSizesDoNotAllocate) {
   auto f = LoadPickleFile(evil, "huge");
   ASSERT_FALSE(f.ok());
   EXPECT_NE(f.status().message().find("claims"), std::string::npos) << f.status();
+}
+
+TEST(TorchFileTest, ViewsLargerThanTheirStorageAreRefusedBeforeAllocating) {
+  // A 16-byte storage viewed as 2^20 x 2^20 elements with stride 0 (4 TiB as float32).
+  auto storage = std::make_shared<TorchStorage>();
+  storage->numel = 4;
+  storage->bytes = std::make_shared<const std::string>(16, '\0');
+  PyObject t;
+  t.kind = PyKind::kTensor;
+  t.storage = storage;
+  t.size = {1 << 20, 1 << 20};
+  t.stride = {0, 0};
+  absl::Status s = MaterializeTensor(t, "huge");
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("more elements than its storage"), std::string::npos) << s;
+  t.size = {5};
+  t.stride = {1};  // reaches past the storage
+  s = MaterializeTensor(t, "past");
+  EXPECT_NE(s.message().find("reaches element 4 of a storage of 4"), std::string::npos) << s;
+  t.size = {2};
+  t.stride = {2};
+  t.storage_offset = 1;  // elements 1 and 3
+  ASSERT_TRUE(MaterializeTensor(t, "ok").ok());
+  EXPECT_EQ(t.array.shape(), (std::vector<int64_t>{2}));
 }
 
 TEST(TorchFileTest, ZipWriteReadRoundTrip) {
