@@ -64,6 +64,12 @@ TEST(TorchFileTest, ReadsZipFormatDtypesAndViews) {
   CheckDtypes(f);
 }
 
+TEST(TorchFileTest, ReadsDeflatedZipEntries) {
+  LoadedFile f = MustLoad("dtypes_deflated.pth");
+  EXPECT_EQ(f.kind, FileKind::kTorchZip);
+  CheckDtypes(f);
+}
+
 TEST(TorchFileTest, ReadsLegacyFormatDtypesAndViews) {
   LoadedFile f = MustLoad("dtypes_legacy.pth");
   EXPECT_EQ(f.kind, FileKind::kTorchLegacy);

@@ -7,6 +7,7 @@
   dtypes_zip.pth, dtypes_legacy.pth   float16/bfloat16/float64/int64, strided and offset views
   golden.pth             input (2, 3, 32, 32), the query encoder's pooled features and
                          L2-normalized head output (torchvision forward, eval mode)
+  dtypes_deflated.pth    dtypes_zip.pth re-packed with deflate-compressed entries
   evil.pkl               a pickle that calls os.system (must be refused)
   moco_v1_gray_legacy.pth.tar  released-style (legacy, no optimizer) MoCo v1 checkpoint of a
                          1-channel CIFAR-stem net with a linear head, encoder_k sharing
@@ -18,6 +19,7 @@ Usage: cd moco/interop/testdata && /usr/bin/python3 make_torch_files.py
 """
 import collections
 import pickle
+import zipfile
 
 import torch
 import torch.nn as nn
@@ -102,6 +104,13 @@ def forward(encoder, x):
     return features, out
 
 
+def write_deflated():
+    with zipfile.ZipFile("dtypes_zip.pth") as src, \
+            zipfile.ZipFile("dtypes_deflated.pth", "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))
+
+
 def main():
     gen = torch.Generator().manual_seed(0)
     model = Wrapper(gen)
@@ -146,6 +155,7 @@ def main():
         empty=torch.zeros(0, 3))
     torch.save(dtypes, "dtypes_zip.pth")
     torch.save(dtypes, "dtypes_legacy.pth", _use_new_zipfile_serialization=False)
+    write_deflated()
 
     x = torch.randn(2, 3, 32, 32, generator=gen)
     features, out = forward(model.module.encoder_q, x)
