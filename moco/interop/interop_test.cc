@@ -174,9 +174,9 @@ TEST(InteropTest, InitFromFileSetsQueryKeyAndQueue) {
     absl::StatusOr<NamedArrays> k = (*key)->ExportState();
     EXPECT_EQ(Diff(*q, zip.weights.query), "") << name;
     EXPECT_EQ(Diff(*k, zip.weights.key), "") << name;
-    NamedArrays qs = (*queue)->ExportState();
-    EXPECT_EQ(qs.at("queue"), *zip.weights.queue) << name;
-    EXPECT_EQ(qs.at("queue_ptr").data()[0], 8.0f) << name;
+    absl::StatusOr<NamedArrays> qs = (*queue)->ExportState();
+    EXPECT_EQ(qs->at("queue"), *zip.weights.queue) << name;
+    EXPECT_EQ(qs->at("queue_ptr").data()[0], 8.0f) << name;
   }
 }
 
