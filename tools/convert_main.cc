@@ -57,6 +57,15 @@ absl::Status Run() {
   } else {
     ASSIGN_OR_RETURN(*config.mutable_model(), interop::InferModelConfig(w.query, w.arch));
     source = "inferred from the weights";
+    // What the file says about the rest of the run, so that a native output is consistent.
+    if (w.queue && w.queue->shape().size() == 2) {
+      config.mutable_moco()->set_queue_size(static_cast<int32_t>(w.queue->shape()[0]));
+    }
+    if (file.format == interop::Format::kMoco) {
+      config.mutable_optimizer()->set_lr(static_cast<float>(w.lr));
+      config.mutable_optimizer()->set_momentum(static_cast<float>(w.sgd_momentum));
+      config.mutable_optimizer()->set_weight_decay(static_cast<float>(w.weight_decay));
+    }
   }
   const ModelConfig& m = config.model();
   LOG(INFO) << in << ": " << interop::FormatName(file.format) << ", architecture ("
