@@ -51,8 +51,13 @@ absl::Status ParseStoragePid(const PyRef& pid, size_t expected_len, DType* dtype
   return absl::OkStatus();
 }
 
-absl::Status MaterializeAll(const std::vector<PyRef>& tensors, const std::string& label) {
-  for (const PyRef& t : tensors) RETURN_IF_ERROR(MaterializeTensor(*t, label));
+// All tensors of a file of `file_size` bytes together may hold file_size + 2^20 elements:
+// every stored element takes >= 2 bytes, so this allows shared storages viewed a few times
+// (tied weights) and refuses a small file of many views of one large storage.
+absl::Status MaterializeAll(const std::vector<PyRef>& tensors, size_t file_size,
+                            const std::string& label) {
+  int64_t budget = static_cast<int64_t>(file_size) + (int64_t{1} << 20);
+  for (const PyRef& t : tensors) RETURN_IF_ERROR(MaterializeTensor(*t, label, &budget));
   return absl::OkStatus();
 }
 
@@ -93,7 +98,7 @@ absl::StatusOr<LoadedFile> LoadZip(absl::string_view bytes, const std::string& l
     return o;
   };
   ASSIGN_OR_RETURN(UnpickleResult r, Unpickle(pickle, label + " (data.pkl)", load));
-  RETURN_IF_ERROR(MaterializeAll(r.tensors, label));
+  RETURN_IF_ERROR(MaterializeAll(r.tensors, bytes.size(), label));
   return LoadedFile{FileKind::kTorchZip, r.value};
 }
 
@@ -164,7 +169,7 @@ absl::StatusOr<LoadedFile> LoadLegacy(absl::string_view bytes, size_t pos,
     return absl::DataLossError(absl::StrCat(label, ": ", bytes.size() - pos,
                                             " unexpected trailing bytes after the storages"));
   }
-  RETURN_IF_ERROR(MaterializeAll(obj.tensors, label));
+  RETURN_IF_ERROR(MaterializeAll(obj.tensors, bytes.size(), label));
   return LoadedFile{FileKind::kTorchLegacy, obj.value};
 }
 

@@ -182,8 +182,13 @@ TEST(TorchFileTest, ViewsLargerThanTheirStorageAreRefusedBeforeAllocating) {
   t.size = {2};
   t.stride = {2};
   t.storage_offset = 1;  // elements 1 and 3
-  ASSERT_TRUE(MaterializeTensor(t, "ok").ok());
+  int64_t budget = 3;
+  ASSERT_TRUE(MaterializeTensor(t, "ok", &budget).ok());
   EXPECT_EQ(t.array.shape(), (std::vector<int64_t>{2}));
+  EXPECT_EQ(budget, 1);
+  t.materialized = false;  // a second view of the same storage exceeds what is left
+  s = MaterializeTensor(t, "budget", &budget);
+  EXPECT_NE(s.message().find("more elements than its size allows"), std::string::npos) << s;
 }
 
 TEST(TorchFileTest, ZipWriteReadRoundTrip) {

@@ -151,6 +151,9 @@ class Reader {
   std::vector<PyRef> stack_;
   std::vector<size_t> marks_;
   std::map<uint64_t, PyRef> memo_;
+  // Per dict: key -> entry index, so SETITEMS replaces in O(log n) (a hostile pickle with
+  // millions of keys must not take quadratic time).
+  std::map<const PyObject*, std::map<std::string, size_t>> dict_index_;
   std::vector<PyRef> tensors_;
 };
 
@@ -322,19 +325,20 @@ absl::Status Reader::Build(PyObject& inst, const PyObject& state) {
 absl::Status Reader::SetItems(PyObject& dict, std::vector<PyRef> kv) {
   if (dict.kind != PyKind::kDict) return Refused(absl::StrCat("SETITEM on a ", KindName(dict.kind)));
   if (kv.size() % 2 != 0) return Bad("odd number of SETITEMS values");
+  std::map<std::string, size_t>& index = dict_index_[&dict];
   for (size_t k = 0; k < kv.size(); k += 2) {
     const PyRef& key = kv[k];
-    bool replaced = false;
-    if (key->kind == PyKind::kString || key->kind == PyKind::kInt) {
-      for (auto& [ek, ev] : dict.entries) {
-        if (ek->kind == key->kind && ek->s == key->s && ek->i == key->i) {
-          ev = kv[k + 1];
-          replaced = true;
-          break;
-        }
+    std::string id;
+    if (key->kind == PyKind::kString) id = "s" + key->s;
+    if (key->kind == PyKind::kInt) id = absl::StrCat("i", key->i);
+    if (!id.empty()) {
+      auto [it, inserted] = index.emplace(id, dict.entries.size());
+      if (!inserted) {
+        dict.entries[it->second].second = kv[k + 1];
+        continue;
       }
     }
-    if (!replaced) dict.entries.emplace_back(key, kv[k + 1]);
+    dict.entries.emplace_back(key, kv[k + 1]);
   }
   return absl::OkStatus();
 }
@@ -515,26 +519,28 @@ absl::StatusOr<UnpickleResult> Reader::Run() {
 
 }  // namespace
 
+static float ElementAt(const char* p, DType dtype) {
+  float v = 0;
+  switch (dtype) {
+    case DType::kFloat32: std::memcpy(&v, p, 4); break;
+    case DType::kFloat64: { double d; std::memcpy(&d, p, 8); v = static_cast<float>(d); break; }
+    case DType::kFloat16: { uint16_t h; std::memcpy(&h, p, 2); v = HalfToFloat(h); break; }
+    case DType::kBFloat16: {
+      uint16_t h; std::memcpy(&h, p, 2);
+      const uint32_t bits = static_cast<uint32_t>(h) << 16;
+      std::memcpy(&v, &bits, 4);
+      break;
+    }
+    case DType::kInt64: { int64_t i; std::memcpy(&i, p, 8); v = static_cast<float>(i); break; }
+    case DType::kInt32: { int32_t i; std::memcpy(&i, p, 4); v = static_cast<float>(i); break; }
+  }
+  return v;
+}
+
 std::vector<float> ToFloats(const char* bytes, DType dtype, int64_t n) {
   std::vector<float> out(static_cast<size_t>(n));
-  for (int64_t k = 0; k < n; ++k) {
-    const char* p = bytes + k * ElementSize(dtype);
-    float v = 0;
-    switch (dtype) {
-      case DType::kFloat32: std::memcpy(&v, p, 4); break;
-      case DType::kFloat64: { double d; std::memcpy(&d, p, 8); v = static_cast<float>(d); break; }
-      case DType::kFloat16: { uint16_t h; std::memcpy(&h, p, 2); v = HalfToFloat(h); break; }
-      case DType::kBFloat16: {
-        uint16_t h; std::memcpy(&h, p, 2);
-        const uint32_t bits = static_cast<uint32_t>(h) << 16;
-        std::memcpy(&v, &bits, 4);
-        break;
-      }
-      case DType::kInt64: { int64_t i; std::memcpy(&i, p, 8); v = static_cast<float>(i); break; }
-      case DType::kInt32: { int32_t i; std::memcpy(&i, p, 4); v = static_cast<float>(i); break; }
-    }
-    out[static_cast<size_t>(k)] = v;
-  }
+  const int64_t size = ElementSize(dtype);
+  for (int64_t k = 0; k < n; ++k) out[static_cast<size_t>(k)] = ElementAt(bytes + k * size, dtype);
   return out;
 }
 
@@ -558,7 +564,7 @@ absl::StatusOr<UnpickleResult> Unpickle(absl::string_view data, const std::strin
   return reader.Run();
 }
 
-absl::Status MaterializeTensor(PyObject& t, const std::string& label) {
+absl::Status MaterializeTensor(PyObject& t, const std::string& label, int64_t* budget) {
   if (t.materialized) return absl::OkStatus();
   auto bad = [&](const std::string& what) {
     return absl::DataLossError(absl::StrCat(label, ": tensor of size ", ShapeToString(t.size),
@@ -588,14 +594,22 @@ absl::Status MaterializeTensor(PyObject& t, const std::string& label) {
   if (*numel > std::max<int64_t>(s.numel, 1)) {
     return bad("more elements than its storage (overlapping strides are not supported)");
   }
-  const std::vector<float> all = ToFloats(s.bytes->data(), s.dtype, s.numel);
+  if (budget != nullptr) {
+    if (*numel > *budget) {
+      return bad("the file's tensors hold more elements than its size allows (views of shared "
+                 "storages beyond the limit)");
+    }
+    *budget -= *numel;
+  }
+  const char* data = s.bytes->data();
+  const int64_t elem = ElementSize(s.dtype);
   std::vector<float> out(static_cast<size_t>(*numel));
   const size_t r = t.size.size();
   std::vector<int64_t> idx(r, 0);
   for (int64_t k = 0; k < *numel; ++k) {
     int64_t off = t.storage_offset;
     for (size_t d = 0; d < r; ++d) off += idx[d] * t.stride[d];
-    out[static_cast<size_t>(k)] = all[static_cast<size_t>(off)];
+    out[static_cast<size_t>(k)] = ElementAt(data + off * elem, s.dtype);
     for (size_t d = r; d-- > 0;) {
       if (++idx[d] < t.size[d]) break;
       idx[d] = 0;

@@ -12,6 +12,7 @@
 //
 // Tensors come out unmaterialized (they reference storages whose data may come later in the
 // file); call MaterializeTensor on each of r.tensors once the storages have their bytes.
+// The unpickler itself runs in time and memory linear in the pickle's size.
 #ifndef MOCO_INTEROP_UNPICKLER_H_
 #define MOCO_INTEROP_UNPICKLER_H_
 
@@ -42,8 +43,11 @@ absl::StatusOr<UnpickleResult> Unpickle(absl::string_view data, const std::strin
 
 // Fills tensor->array from its storage, offset, size and stride (any non-negative strides,
 // copied out contiguous, converted to float32). Errors when the storage has no data yet, the
-// view reaches past the storage, or the tensor has more elements than its storage.
-absl::Status MaterializeTensor(PyObject& tensor, const std::string& label);
+// view reaches past the storage, the tensor has more elements than its storage, or (with a
+// `budget`) more elements than *budget, which is then reduced by the tensor's element count:
+// many views of one big storage cannot make a small file allocate without bound.
+absl::Status MaterializeTensor(PyObject& tensor, const std::string& label,
+                               int64_t* budget = nullptr);
 
 // n elements of `dtype` at `bytes` (little-endian) -> float32.
 std::vector<float> ToFloats(const char* bytes, DType dtype, int64_t n);
