@@ -103,6 +103,30 @@ TEST(InteropTest, InfersTheArchitecture) {
   EXPECT_TRUE(c.model().mlp_head());
 }
 
+TEST(InteropTest, InfersEveryArchitectureFromAFreshEncoder) {
+  auto backend = CreateBackend("eigen", BackendOptions{});
+  ASSERT_TRUE(backend.ok());
+  for (const char* arch : {"resnet18", "resnet34", "resnet50"}) {
+    for (bool cifar : {false, true}) {
+      ModelConfig m;
+      m.set_arch(arch);
+      m.set_width_multiplier(1.0f / 32);
+      m.set_cifar_stem(cifar);
+      m.set_in_channels(cifar ? 1 : 3);
+      m.set_feature_dim(8);
+      m.set_mlp_head(!cifar);
+      auto state = ArchitectureState(**backend, m);
+      ASSERT_TRUE(state.ok()) << state.status();
+      auto inferred = InferModelConfig(*state, arch);
+      ASSERT_TRUE(inferred.ok()) << inferred.status();
+      EXPECT_EQ(inferred->SerializeAsString(), m.SerializeAsString()) << arch << " " << cifar;
+    }
+  }
+  auto r18 = ArchitectureState(**backend, ModelConfig());
+  ASSERT_TRUE(r18.ok());
+  EXPECT_FALSE(InferModelConfig(*r18, "resnet18").ok());  // the default is a resnet50
+}
+
 double RelErr(const HostArray& got, const HostArray& want) {
   EXPECT_EQ(got.shape(), want.shape());
   double err = 0, scale = 0;
