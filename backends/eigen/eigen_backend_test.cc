@@ -66,10 +66,9 @@ TEST(EigenBackendTest, UploadAndGatherRows) {
 
 TEST(EigenEncoderTest, ForwardGivesUnitRowsAndChecksInput) {
   auto backend = NewBackend();
-  auto enc = backend->CreateEncoder(TinyModel(), 1).value();
+  auto enc = backend->CreateEncoder(TinyModel(), 1, {2}).value();
   EXPECT_EQ(enc->feature_dim(), 8);
   EXPECT_EQ(enc->backbone_dim(), 32);
-  enc->SetBnSplits(2);
   auto x = backend->Upload(Images(4, 1)).value();
   auto z = enc->Forward(*x, true, false).value();
   ASSERT_EQ(z->shape(), (std::vector<int64_t>{4, 8}));
@@ -79,8 +78,7 @@ TEST(EigenEncoderTest, ForwardGivesUnitRowsAndChecksInput) {
     for (int j = 0; j < 8; ++j) sq += zh[i * 8 + j] * zh[i * 8 + j];
     EXPECT_NEAR(sq, 1.0, 1e-5);
   }
-  enc->SetBnSplits(3);
-  EXPECT_THAT(std::string(enc->Forward(*x, true, true).status().message()),
+  EXPECT_THAT(std::string(backend->CreateEncoder(TinyModel(), 1, {3}).value()->Forward(*x, true, true).status().message()),
               HasSubstr("bn_splits"));
   auto wrong = backend->Upload(HostArray({4, 3, 8, 8})).value();
   EXPECT_FALSE(enc->Forward(*wrong, false, false).ok());
@@ -90,14 +88,13 @@ TEST(EigenEncoderTest, ForwardGivesUnitRowsAndChecksInput) {
 
 TEST(EigenEncoderTest, TrainForwardMovesRunningStatsEvalDoesNot) {
   auto backend = NewBackend();
-  auto enc = backend->CreateEncoder(TinyModel(), 1).value();
-  enc->SetBnSplits(2);
+  auto enc = backend->CreateEncoder(TinyModel(), 1, {2}).value();
   auto x = backend->Upload(Images(4, 2)).value();
-  const NamedArrays before = enc->ExportState();
+  const NamedArrays before = enc->ExportState().value();
   ASSERT_TRUE(enc->Forward(*x, false, false).ok());
-  EXPECT_EQ(enc->ExportState().at("bn1.running_mean").data(), before.at("bn1.running_mean").data());
+  EXPECT_EQ(enc->ExportState().value().at("bn1.running_mean").data(), before.at("bn1.running_mean").data());
   ASSERT_TRUE(enc->Forward(*x, true, false).ok());
-  const NamedArrays after = enc->ExportState();
+  const NamedArrays after = enc->ExportState().value();
   EXPECT_NE(after.at("bn1.running_mean").data(), before.at("bn1.running_mean").data());
   EXPECT_EQ(after.at("layer3.0.bn2.num_batches_tracked").data(), std::vector<float>{1});
   EXPECT_EQ(after.at("layer3.0.bn2.num_batches_tracked").shape(), std::vector<int64_t>{});
@@ -106,8 +103,7 @@ TEST(EigenEncoderTest, TrainForwardMovesRunningStatsEvalDoesNot) {
 
 TEST(EigenEncoderTest, BackwardAccumulatesAndZeroGradClears) {
   auto backend = NewBackend();
-  auto enc = backend->CreateEncoder(TinyModel(), 3).value();
-  enc->SetBnSplits(2);
+  auto enc = backend->CreateEncoder(TinyModel(), 3, {2}).value();
   auto x = backend->Upload(Images(4, 3)).value();
   HostArray g({4, 8});
   for (size_t i = 0; i < g.data().size(); ++i) g.mutable_data()[i] = std::sin(static_cast<float>(i));
@@ -116,11 +112,11 @@ TEST(EigenEncoderTest, BackwardAccumulatesAndZeroGradClears) {
   ASSERT_TRUE(enc->Forward(*x, true, true).ok());
   ASSERT_TRUE(enc->BackboneFeatures(*x).ok());
   ASSERT_TRUE(enc->Backward(*gt).ok());
-  const NamedArrays once = enc->ExportGradients();
+  const NamedArrays once = enc->ExportGradients().value();
   EXPECT_EQ(once.count("bn1.running_mean"), 0u);  // buffers have no gradient
   ASSERT_TRUE(enc->Forward(*x, true, true).ok());  // running stats moved; BN uses batch stats
   ASSERT_TRUE(enc->Backward(*gt).ok());
-  const NamedArrays twice = enc->ExportGradients();
+  const NamedArrays twice = enc->ExportGradients().value();
   double norm = 0;
   for (const auto& [name, a] : once) {
     for (size_t i = 0; i < a.data().size(); ++i) {
@@ -131,7 +127,8 @@ TEST(EigenEncoderTest, BackwardAccumulatesAndZeroGradClears) {
   }
   EXPECT_GT(norm, 0);
   enc->ZeroGrad();
-  for (const auto& [name, a] : enc->ExportGradients()) {
+  const NamedArrays cleared = enc->ExportGradients().value();
+  for (const auto& [name, a] : cleared) {
     for (float v : a.data()) ASSERT_EQ(v, 0.0f) << name;
   }
 }
@@ -140,8 +137,8 @@ TEST(EigenEncoderTest, StateRoundTripAndImportErrorsChangeNothing) {
   auto backend = NewBackend();
   auto a = backend->CreateEncoder(TinyModel(), 1).value();
   auto b = backend->CreateEncoder(TinyModel(), 2).value();
-  const NamedArrays sa = a->ExportState();
-  const NamedArrays sb = b->ExportState();
+  const NamedArrays sa = a->ExportState().value();
+  const NamedArrays sb = b->ExportState().value();
   EXPECT_NE(sa.at("conv1.weight").data(), sb.at("conv1.weight").data());
   NamedArrays bad = sa;
   bad.erase("layer2.0.downsample.1.running_var");
@@ -154,9 +151,10 @@ TEST(EigenEncoderTest, StateRoundTripAndImportErrorsChangeNothing) {
   bad = sa;
   bad["fc.2.bias"] = HostArray({7});
   EXPECT_THAT(std::string(b->ImportState(bad).message()), HasSubstr("'fc.2.bias' has shape [7]"));
-  EXPECT_EQ(b->ExportState().at("conv1.weight").data(), sb.at("conv1.weight").data());  // unchanged
+  EXPECT_EQ(b->ExportState().value().at("conv1.weight").data(), sb.at("conv1.weight").data());  // unchanged
   ASSERT_TRUE(b->ImportState(sa).ok());
-  for (const auto& [name, arr] : b->ExportState()) EXPECT_EQ(arr.data(), sa.at(name).data()) << name;
+  const NamedArrays imported = b->ExportState().value();
+  for (const auto& [name, arr] : imported) EXPECT_EQ(arr.data(), sa.at(name).data()) << name;
   // Same weights -> same outputs.
   auto x = backend->Upload(Images(2, 5)).value();
   EXPECT_EQ(Host(*a->Forward(*x, false, false).value()), Host(*b->Forward(*x, false, false).value()));
@@ -166,12 +164,12 @@ TEST(EigenEncoderTest, MomentumUpdateBlendsParametersOnly) {
   auto backend = NewBackend();
   auto key = backend->CreateEncoder(TinyModel(), 1).value();
   auto query = backend->CreateEncoder(TinyModel(), 2).value();
-  NamedArrays qs = query->ExportState();
+  NamedArrays qs = query->ExportState().value();
   std::fill(qs["bn1.running_mean"].mutable_data().begin(), qs["bn1.running_mean"].mutable_data().end(), 5.0f);
   ASSERT_TRUE(query->ImportState(qs).ok());
-  const NamedArrays k0 = key->ExportState();
+  const NamedArrays k0 = key->ExportState().value();
   ASSERT_TRUE(key->MomentumUpdateFrom(*query, 0.75f).ok());
-  const NamedArrays k1 = key->ExportState();
+  const NamedArrays k1 = key->ExportState().value();
   for (size_t i = 0; i < k0.at("fc.0.weight").data().size(); ++i) {
     EXPECT_NEAR(k1.at("fc.0.weight").data()[i],
                 0.75 * k0.at("fc.0.weight").data()[i] + 0.25 * qs.at("fc.0.weight").data()[i],
@@ -235,13 +233,12 @@ TEST(EigenSgdTest, StepFollowsTorchSemanticsAndStateRoundTrips) {
   oc.set_weight_decay(0.1f);
   auto sgd = backend->CreateSgd(*enc, oc).value();
   EXPECT_TRUE(sgd->ExportState().empty());
-  enc->SetBnSplits(1);
   auto x = backend->Upload(Images(2, 9)).value();
   auto z = enc->Forward(*x, true, true).value();
   ASSERT_TRUE(enc->Backward(*z).ok());
-  const NamedArrays p0 = enc->ExportState(), g = enc->ExportGradients();
+  const NamedArrays p0 = enc->ExportState().value(), g = enc->ExportGradients().value();
   ASSERT_TRUE(sgd->Step(0.5f).ok());
-  const NamedArrays p1 = enc->ExportState(), buf = sgd->ExportState();
+  const NamedArrays p1 = enc->ExportState().value(), buf = sgd->ExportState();
   const std::string n = "layer1.0.conv1.weight";
   for (size_t i = 0; i < 5; ++i) {
     const float d = g.at(n).data()[i] + 0.1f * p0.at(n).data()[i];  // buf = g + wd p on step 1
@@ -249,7 +246,7 @@ TEST(EigenSgdTest, StepFollowsTorchSemanticsAndStateRoundTrips) {
     EXPECT_FLOAT_EQ(p1.at(n).data()[i], p0.at(n).data()[i] - 0.5f * d);
   }
   ASSERT_TRUE(sgd->Step(0.5f).ok());  // same grads: buf = 0.9 buf + g + wd p1
-  const NamedArrays p2 = enc->ExportState();
+  const NamedArrays p2 = enc->ExportState().value();
   for (size_t i = 0; i < 5; ++i) {
     const float b2 = 0.9f * buf.at(n).data()[i] + (g.at(n).data()[i] + 0.1f * p1.at(n).data()[i]);
     EXPECT_NEAR(p2.at(n).data()[i], p1.at(n).data()[i] - 0.5f * b2, 1e-6);

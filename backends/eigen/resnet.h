@@ -171,7 +171,7 @@ class ResNet {
   void BackwardFromHeadOutput(const Blob<T>& grad_head_output, ResNetWorkspace<T>* ws);
 
   // Each layer's output in the last Forward recorded in ws, in execution order, named as
-  // Encoder::SetActivationCapture describes (pointers into ws, valid until its next use).
+  // moco/core/activation_capture.h describes (pointers into ws, valid until its next use).
   std::vector<std::pair<std::string, const Blob<T>*>> LayerOutputs(
       const ResNetWorkspace<T>& ws) const;
 

@@ -50,7 +50,7 @@ nn::Sequential MakeLayer(int64_t* in_planes, int64_t planes, int64_t blocks, int
 
 // conv -> BN of unit `index` of a block, capturing the conv output as "<name>.conv<index>".
 torch::Tensor ConvBn(nn::Conv2d& conv, SplitBatchNorm2d& bn, const torch::Tensor& x,
-                     ActivationCapture* capture, const std::string& name, int index) {
+                     LayerCapture* capture, const std::string& name, int index) {
   const torch::Tensor z = conv->forward(x);
   if (capture != nullptr) capture->Add(absl::StrCat(name, ".conv", index), z);
   return bn->forward(z);
@@ -58,7 +58,7 @@ torch::Tensor ConvBn(nn::Conv2d& conv, SplitBatchNorm2d& bn, const torch::Tensor
 
 // ConvBn, then ReLU, capturing the result as "<name>.bn<index>".
 torch::Tensor ConvBnRelu(nn::Conv2d& conv, SplitBatchNorm2d& bn, const torch::Tensor& x,
-                         ActivationCapture* capture, const std::string& name, int index) {
+                         LayerCapture* capture, const std::string& name, int index) {
   torch::Tensor out = ConvBn(conv, bn, x, capture, name, index).relu_();
   if (capture != nullptr) capture->Add(absl::StrCat(name, ".bn", index), out);
   return out;
@@ -66,7 +66,7 @@ torch::Tensor ConvBnRelu(nn::Conv2d& conv, SplitBatchNorm2d& bn, const torch::Te
 
 // The residual add and ReLU shared by both block types.
 torch::Tensor FinishBlock(torch::Tensor out, const torch::Tensor& x, nn::Sequential& downsample,
-                          ActivationCapture* capture, const std::string& name) {
+                          LayerCapture* capture, const std::string& name) {
   if (!downsample) {
     out += x;
   } else if (capture == nullptr) {
@@ -85,7 +85,7 @@ torch::Tensor FinishBlock(torch::Tensor out, const torch::Tensor& x, nn::Sequent
 
 }  // namespace
 
-void ActivationCapture::Add(std::string name, const torch::Tensor& t) {
+void LayerCapture::Add(std::string name, const torch::Tensor& t) {
   torch::Tensor copy = t.detach();
   const int64_t n = interleaved_groups;
   if (n > 1) {
@@ -121,7 +121,7 @@ void BasicBlockImpl::reset() {
   }
 }
 
-torch::Tensor BasicBlockImpl::Run(const torch::Tensor& x, ActivationCapture* capture,
+torch::Tensor BasicBlockImpl::Run(const torch::Tensor& x, LayerCapture* capture,
                                   const std::string& name) {
   const torch::Tensor out = ConvBnRelu(conv1, bn1, x, capture, name, 1);
   return FinishBlock(ConvBn(conv2, bn2, out, capture, name, 2), x, downsample, capture, name);
@@ -148,7 +148,7 @@ void BottleneckImpl::reset() {
   }
 }
 
-torch::Tensor BottleneckImpl::Run(const torch::Tensor& x, ActivationCapture* capture,
+torch::Tensor BottleneckImpl::Run(const torch::Tensor& x, LayerCapture* capture,
                                   const std::string& name) {
   torch::Tensor out = ConvBnRelu(conv1, bn1, x, capture, name, 1);
   out = ConvBnRelu(conv2, bn2, out, capture, name, 2);

@@ -47,9 +47,9 @@ struct ResNetOptions {
   bool mlp_head = true;           // v2 MLP head instead of the v1 linear head
 };
 
-// Debugging (moco::Encoder::SetActivationCapture): detached copies of layer outputs in execution
+// Debugging (moco::ActivationCapture): detached copies of layer outputs in execution
 // order, rows in the caller's sample order.
-struct ActivationCapture {
+struct LayerCapture {
   std::vector<std::pair<std::string, torch::Tensor>> layers;
   // > 1 while rows are in SplitLayout::kInterleaved order for that many groups (inside
   // ResNetImpl::features in training mode); Add() restores the caller's order.
@@ -69,7 +69,7 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x) { return Run(x, nullptr, ""); }
   // forward(), adding each layer's output to `capture` (nullable) under `name` + ".conv1", ...
-  torch::Tensor Run(const torch::Tensor& x, ActivationCapture* capture, const std::string& name);
+  torch::Tensor Run(const torch::Tensor& x, LayerCapture* capture, const std::string& name);
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   SplitBatchNorm2d bn1{nullptr}, bn2{nullptr};
@@ -90,7 +90,7 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
 
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x) { return Run(x, nullptr, ""); }
-  torch::Tensor Run(const torch::Tensor& x, ActivationCapture* capture, const std::string& name);
+  torch::Tensor Run(const torch::Tensor& x, LayerCapture* capture, const std::string& name);
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   SplitBatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
@@ -127,8 +127,8 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   int64_t bn_splits() const { return bn_splits_; }
 
   // While `capture` is non-null, forward() and features() add every layer's output to it (names
-  // as moco::Encoder::SetActivationCapture describes). Not owned; null turns capture off.
-  void set_activation_capture(ActivationCapture* capture) { capture_ = capture; }
+  // as moco::ActivationCapture describes). Not owned; null turns capture off.
+  void set_activation_capture(LayerCapture* capture) { capture_ = capture; }
 
   // Backbone output width: max(1, round(512 * w)) * expansion.
   int64_t feature_width() const { return feature_width_; }
@@ -147,7 +147,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   ResNetOptions options_;
   int64_t feature_width_ = 0;
   int64_t bn_splits_ = 1;
-  ActivationCapture* capture_ = nullptr;
+  LayerCapture* capture_ = nullptr;
 
   torch::Tensor RunStage(torch::nn::Sequential& stage, const std::string& name,
                          torch::Tensor x);

@@ -121,11 +121,11 @@ TEST(TorchEncoderTest, MomentumUpdateMixesParametersOnly) {
   // Make the key's BN buffers differ from the query's so we can see they are untouched.
   HostArray images = RandomArray({4, 1, 8, 8}, 9);
   ASSERT_TRUE(key->Forward(**backend->Upload(images), true, false).ok());
-  const NamedArrays q = query->ExportState();
-  const NamedArrays k = key->ExportState();
+  const NamedArrays q = query->ExportState().value();
+  const NamedArrays k = key->ExportState().value();
   ASSERT_TRUE(key->MomentumUpdateFrom(*query, 0.9f).ok());
-  const NamedArrays after = key->ExportState();
-  const NamedArrays grads = key->ExportGradients();  // names of parameters only
+  const NamedArrays after = key->ExportState().value();
+  const NamedArrays grads = key->ExportGradients().value();  // names of parameters only
   for (const auto& [name, array] : after) {
     const bool is_param = grads.count(name) > 0;
     for (size_t i = 0; i < array.data().size(); ++i) {
@@ -149,7 +149,7 @@ TEST(TorchEncoderTest, OutputsAreUnitVectorsAndStateRoundTrips) {
     for (int c = 0; c < 8; ++c) norm += out_a.data()[r * 8 + c] * out_a.data()[r * 8 + c];
     EXPECT_NEAR(norm, 1.0f, 1e-5);
   }
-  ASSERT_TRUE(b->ImportState(a->ExportState()).ok());
+  ASSERT_TRUE(b->ImportState(a->ExportState().value()).ok());
   EXPECT_EQ((*(*b->Forward(*images, false, false))->ToHost()).data(), out_a.data());
   EXPECT_EQ(a->backbone_dim(), 32);
   EXPECT_EQ((*(*a->BackboneFeatures(*images))->ToHost()).shape(), (std::vector<int64_t>{4, 32}));
@@ -158,7 +158,7 @@ TEST(TorchEncoderTest, OutputsAreUnitVectorsAndStateRoundTrips) {
 TEST(TorchEncoderTest, ImportStateNamesTheFirstMismatchAndChangesNothing) {
   auto backend = MakeBackend();
   auto encoder = *backend->CreateEncoder(TinyModel(), 1);
-  const NamedArrays before = encoder->ExportState();
+  const NamedArrays before = encoder->ExportState().value();
 
   NamedArrays missing = before;
   missing.erase("layer2.0.conv1.weight");
@@ -175,7 +175,7 @@ TEST(TorchEncoderTest, ImportStateNamesTheFirstMismatchAndChangesNothing) {
   extra["fc.3.weight"] = HostArray({1});
   EXPECT_THAT(std::string(encoder->ImportState(extra).message()), HasSubstr("'fc.3.weight'"));
 
-  EXPECT_EQ(encoder->ExportState().at("conv1.weight").data(), before.at("conv1.weight").data());
+  EXPECT_EQ(encoder->ExportState().value().at("conv1.weight").data(), before.at("conv1.weight").data());
 }
 
 TEST(TorchSgdTest, TwoStepsMatchTorchSgdSemantics) {
@@ -188,12 +188,12 @@ TEST(TorchSgdTest, TwoStepsMatchTorchSgdSemantics) {
   auto images = *backend->Upload(RandomArray({4, 1, 8, 8}, 4));
   auto out = *encoder->Forward(*images, true, true);
   ASSERT_TRUE(encoder->Backward(**backend->Upload(RandomArray({4, 8}, 5))).ok());
-  const NamedArrays p0 = encoder->ExportState();
-  const NamedArrays g = encoder->ExportGradients();
+  const NamedArrays p0 = encoder->ExportState().value();
+  const NamedArrays g = encoder->ExportGradients().value();
   const float lr = 0.5f;
   ASSERT_TRUE(sgd->Step(lr).ok());
   ASSERT_TRUE(sgd->Step(lr).ok());  // same gradient again: exercises the momentum buffer
-  const NamedArrays p2 = encoder->ExportState();
+  const NamedArrays p2 = encoder->ExportState().value();
   for (const auto& [name, grad] : g) {
     for (size_t i = 0; i < grad.data().size(); i += 7) {
       const float w0 = p0.at(name).data()[i];

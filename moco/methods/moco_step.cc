@@ -45,10 +45,7 @@ MocoStep::MocoStep(Backend& backend, Encoder& query, Encoder& key, KeyQueue& que
       queue_(queue),
       loss_(loss),
       optimizer_(optimizer),
-      config_(config) {
-  query_.SetBnSplits(config_.bn_splits());
-  key_.SetBnSplits(config_.bn_splits());
-}
+      config_(config) {}
 
 absl::StatusOr<MocoStep::Pass> MocoStep::ContrastivePass(const Tensor& x_q, const Tensor& x_k,
                                                          uint64_t seed) {

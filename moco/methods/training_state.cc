@@ -36,9 +36,14 @@ absl::StatusOr<std::unique_ptr<TrainingState>> TrainingState::Create(
   options.threads = config.run().threads();
   ASSIGN_OR_RETURN(state->backend, CreateBackend(config.backend().name(), options));
   const uint64_t seed = config.run().seed();
-  ASSIGN_OR_RETURN(state->query, state->backend->CreateEncoder(config.model(), seed));
-  ASSIGN_OR_RETURN(state->key, state->backend->CreateEncoder(config.model(), seed));
-  RETURN_IF_ERROR(state->key->ImportState(state->query->ExportState()));
+  EncoderOptions encoder_options;
+  encoder_options.bn_splits = config.moco().bn_splits();
+  ASSIGN_OR_RETURN(state->query,
+                   state->backend->CreateEncoder(config.model(), seed, encoder_options));
+  ASSIGN_OR_RETURN(state->key,
+                   state->backend->CreateEncoder(config.model(), seed, encoder_options));
+  ASSIGN_OR_RETURN(NamedArrays query_state, state->query->ExportState());
+  RETURN_IF_ERROR(state->key->ImportState(query_state));
   ASSIGN_OR_RETURN(state->queue,
                    state->backend->CreateQueue(config.moco().queue_size(),
                                                config.model().feature_dim(), seed + 1));
@@ -52,10 +57,12 @@ MocoStep TrainingState::MakeStep() {
   return MocoStep(*backend, *query, *key, *queue, *loss, *optimizer, moco_config);
 }
 
-NamedArrays TrainingState::Export() const {
+absl::StatusOr<NamedArrays> TrainingState::Export() const {
   NamedArrays arrays;
-  AddWithPrefix(query->ExportState(), "query/", arrays);
-  AddWithPrefix(key->ExportState(), "key/", arrays);
+  ASSIGN_OR_RETURN(NamedArrays query_state, query->ExportState());
+  ASSIGN_OR_RETURN(NamedArrays key_state, key->ExportState());
+  AddWithPrefix(query_state, "query/", arrays);
+  AddWithPrefix(key_state, "key/", arrays);
   AddWithPrefix(queue->ExportState(), "queue/", arrays);
   AddWithPrefix(optimizer->ExportState(), "optimizer/", arrays);
   return arrays;

@@ -35,7 +35,7 @@ struct TrainingState {
 
   MocoStep MakeStep();
 
-  NamedArrays Export() const;
+  absl::StatusOr<NamedArrays> Export() const;
   // Restores a state written by Export() (any backend's). Errors name the first array that is
   // missing, unexpected or mis-shaped, with its prefix.
   absl::Status Import(const NamedArrays& arrays);

@@ -207,7 +207,7 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainOptions& options) {
     checkpoint.seed = config.run().seed();
     checkpoint.config_text = ToTextProto(config);
     checkpoint.backend = state->backend->name();
-    checkpoint.arrays = state->Export();
+    ASSIGN_OR_RETURN(checkpoint.arrays, state->Export());
     return SaveCheckpointToRunDir(run_dir, checkpoint);
   };
 
