@@ -14,6 +14,7 @@
 #include "glog/logging.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "moco/core/backend_registry.h"
+#include "moco/core/split_mix.h"
 #include "moco/config/config_io.h"
 #include "moco/validation/config_validator.h"
 #include "moco/methods/moco_step.h"
@@ -38,10 +39,7 @@ double NowSeconds() {
 // The shuffling-BN seed of a global step: a function of the run's seed and the step only, so a
 // resumed run draws the same permutations as an uninterrupted one.
 uint64_t ShuffleSeedForStep(uint64_t seed, int64_t global_step) {
-  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(global_step) + 1;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
+  return SplitMix64Mix(seed * kSplitMix64Gamma + static_cast<uint64_t>(global_step) + 1);
 }
 
 absl::Status WriteTextFileAtomically(const std::string& path, const std::string& text) {
