@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "backends/torch/torch_tensor.h"
+#include "moco/core/model_spec.h"
 #include "moco/core/status_macros.h"
 
 namespace moco::torch_backend {
@@ -33,20 +34,14 @@ absl::StatusOr<std::unique_ptr<TorchEncoder>> TorchEncoder::Create(
   }
   return GuardTorch("TorchEncoder::Create",
                     [&]() -> absl::StatusOr<std::unique_ptr<TorchEncoder>> {
-    ResNetOptions options;
-    options.arch = model.arch();
-    options.cifar_stem = model.cifar_stem();
-    options.width_multiplier = model.width_multiplier();
-    options.in_channels = model.in_channels();
-    options.feature_dim = model.feature_dim();
-    options.mlp_head = model.mlp_head();
+    ASSIGN_OR_RETURN(const EncoderSpec spec, EncoderSpecFromConfig(model));
     torch::manual_seed(seed);
-    ASSIGN_OR_RETURN(ResNet module, MakeResNet(options));
+    ASSIGN_OR_RETURN(ResNet module, MakeResNet(spec));
     module->set_bn_splits(encoder_options.bn_splits);
     module->to(device);
     const int64_t backbone_dim = module->feature_width();
     return std::unique_ptr<TorchEncoder>(
-        new TorchEncoder(std::move(module), model.feature_dim(), backbone_dim));
+        new TorchEncoder(std::move(module), spec.feature_dim(), backbone_dim));
   });
 }
 
