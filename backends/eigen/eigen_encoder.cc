@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "backends/eigen/eigen_tensor.h"
 #include "backends/eigen/sgd.h"
+#include "moco/core/model_spec.h"
 #include "moco/core/status_macros.h"
 
 namespace moco {
@@ -34,22 +35,17 @@ absl::StatusOr<std::unique_ptr<EigenEncoder>> EigenEncoder::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("bn_splits (", options.bn_splits, ") must be >= 1"));
   }
-  ResNetSpec spec;
-  spec.arch = model.arch();
-  spec.cifar_stem = model.cifar_stem();
-  spec.width_multiplier = model.width_multiplier();
-  spec.in_channels = model.in_channels();
-  spec.feature_dim = model.feature_dim();
-  spec.mlp_head = model.mlp_head();
+  ASSIGN_OR_RETURN(const EncoderSpec spec, EncoderSpecFromConfig(model));
   ASSIGN_OR_RETURN(std::unique_ptr<ResNet<float>> net, ResNet<float>::Create(spec, seed));
   return std::unique_ptr<EigenEncoder>(new EigenEncoder(std::move(net), options.bn_splits));
 }
 
 absl::Status EigenEncoder::CheckImages(const HostArray& images, bool train_bn) const {
   const auto& s = images.shape();
-  if (s.size() != 4 || s[1] != net_->spec().in_channels || s[0] < 1) {
+  const int64_t in_channels = net_->spec().backbone.in_channels;
+  if (s.size() != 4 || s[1] != in_channels || s[0] < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "images must be (N, ", net_->spec().in_channels, ", H, W), got ", ShapeString(s)));
+        "images must be (N, ", in_channels, ", H, W), got ", ShapeString(s)));
   }
   if (train_bn) {
     if (bn_splits_ < 1 || s[0] % bn_splits_ != 0) {

@@ -46,11 +46,9 @@ struct LayerCapture {
   void Add(std::string name, const torch::Tensor& t);
 };
 
-// torchvision's BasicBlock (expansion 1): two 3x3 convs, stride on the first.
+// torchvision's BasicBlock (BlockType::kBasic): two 3x3 convs, stride on the first.
 class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
  public:
-  static constexpr int64_t kExpansion = 1;
-
   // The convs and the optional 1x1-conv + BN downsample of `spec` (two 3x3 convs).
   explicit BasicBlockImpl(const BlockSpec& spec);
 
@@ -68,11 +66,9 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
 };
 TORCH_MODULE(BasicBlock);
 
-// torchvision's Bottleneck (expansion 4): 1x1, 3x3 (carries the stride), 1x1 convs.
+// torchvision's Bottleneck (BlockType::kBottleneck): 1x1, 3x3 (carries the stride), 1x1 convs.
 class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
  public:
-  static constexpr int64_t kExpansion = 4;
-
   // The convs and the optional downsample of `spec` (1x1, 3x3, 1x1 convs).
   explicit BottleneckImpl(const BlockSpec& spec);
 

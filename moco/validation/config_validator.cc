@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "moco/config/augmentation_presets.h"
+#include "moco/core/model_spec.h"
 
 namespace moco {
 namespace {
@@ -96,12 +97,14 @@ namespace {
 
 void CheckModel(const ExperimentConfig& c, ConfigErrorList& e) {
   const ModelConfig& m = c.model();
-  e.Require(Contains(KnownArchitectures(), m.arch()), "model.arch", m.arch(),
+  e.Require(FindResNetArchitecture(m.arch()) != nullptr, "model.arch", m.arch(),
             absl::StrCat("is not a known architecture (known: ",
-                         absl::StrJoin(KnownArchitectures(), ", "), ")"));
-  // The narrowest stage has 64 * width channels; it must keep at least one channel.
-  e.Require(m.width_multiplier() > 0 && 64 * m.width_multiplier() >= 1,
-            "model.width_multiplier", m.width_multiplier(), "must be >= 1/64");
+                         absl::StrJoin(ResNetArchitectureNames(), ", "), ")"));
+  // The narrowest stage has kStageBaseWidths[0] (64) * width channels; it must keep at least
+  // one channel without the rounding's help.
+  e.Require(m.width_multiplier() > 0 && kStageBaseWidths[0] * m.width_multiplier() >= 1,
+            "model.width_multiplier", m.width_multiplier(),
+            absl::StrCat("must be >= 1/", kStageBaseWidths[0]));
   e.Require(m.in_channels() == 1 || m.in_channels() == 3, "model.in_channels", m.in_channels(),
             "must be 1 or 3");
   e.Require(m.feature_dim() > 0, "model.feature_dim", m.feature_dim(), "must be > 0");
@@ -193,11 +196,6 @@ void CheckBackendConfig(const BackendConfig& b, const std::vector<std::string>& 
     e.Require(b.device() == "cpu", "backend.device", b.device(),
               "must be cpu for the eigen backend");
   }
-}
-
-const std::vector<std::string>& KnownArchitectures() {
-  static const auto* const kArchs = new std::vector<std::string>{"resnet18", "resnet34", "resnet50"};
-  return *kArchs;
 }
 
 std::vector<ConfigError> FindConfigErrors(const ExperimentConfig& config,

@@ -42,9 +42,6 @@ void CheckDataConfig(const DataConfig& data, int in_channels, bool check_paths,
 void CheckBackendConfig(const BackendConfig& backend,
                         const std::vector<std::string>& known_backends, ConfigErrorList& errors);
 
-// Architectures the model builders know.
-const std::vector<std::string>& KnownArchitectures();
-
 }  // namespace moco
 
 #endif  // MOCO_VALIDATION_CONFIG_VALIDATOR_H_
