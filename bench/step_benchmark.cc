@@ -228,8 +228,6 @@ absl::Status MeasurePhases(const ExperimentConfig& config) {
   Backend& backend = *state->backend;
   Encoder& query = *state->query;
   Encoder& key = *state->key;
-  query.SetBnSplits(config.moco().bn_splits());
-  key.SetBnSplits(config.moco().bn_splits());
   const char* names[] = {"data", "momentum", "q_fwd", "k_fwd", "loss", "backward", "optimizer",
                          "enqueue"};
   std::vector<double> total(8, 0.0);

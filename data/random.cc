@@ -1,14 +1,11 @@
 #include "data/random.h"
 
+#include "moco/core/split_mix.h"
+
 namespace moco {
 namespace data {
 
-uint64_t Mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
+uint64_t Mix64(uint64_t x) { return SplitMix64Next(x); }
 
 std::mt19937_64 SampleRng(uint64_t seed, int64_t epoch, int64_t index, int view) {
   uint64_t h = Mix64(seed ^ 0x5A4D504C45ull);  // "SAMPLE"-ish domain tag

@@ -17,7 +17,7 @@
 namespace moco {
 namespace data {
 
-// SplitMix64 finalizer: a bijective 64-bit mixer.
+// One SplitMix64 step from state x (moco/core/split_mix.h): a bijective 64-bit mixer.
 uint64_t Mix64(uint64_t x);
 
 // The stream of one augmented view of one sample.

@@ -40,7 +40,7 @@ class CheckpointEncoderTest : public ::testing::Test {
     ckpt.global_step = 42;
     ckpt.config_text = ToTextProto(TinyConfig(config_width));
     ckpt.backend = "torch";
-    const NamedArrays state = (*encoder)->ExportState();
+    const NamedArrays state = (*encoder)->ExportState().value();
     for (const auto& [n, a] : state) {
       ckpt.arrays["query/" + n] = a;
       ckpt.arrays["key/" + n] = a;
@@ -68,10 +68,10 @@ TEST_F(CheckpointEncoderTest, LoadsTheQueryEncoderBitwise) {
   auto encoder = CreateLearnedEncoder(*backend_, *ckpt);
   ASSERT_TRUE(encoder.ok()) << encoder.status();
   std::string diff;
-  EXPECT_TRUE(BitwiseEqual((*encoder)->ExportState(), written, &diff)) << diff;
+  EXPECT_TRUE(BitwiseEqual((*encoder)->ExportState().value(), written, &diff)) << diff;
   // A fresh encoder of another seed differs, so the comparison above is not vacuous.
   auto fresh = backend_->CreateEncoder(ckpt->config.model(), 99);
-  EXPECT_FALSE(BitwiseEqual((*fresh)->ExportState(), written, &diff));
+  EXPECT_FALSE(BitwiseEqual((*fresh)->ExportState().value(), written, &diff));
 }
 
 TEST_F(CheckpointEncoderTest, MissingFileNamesIt) {

@@ -212,7 +212,9 @@ absl::StatusOr<EvalResults> RunLinearProbeEval(const std::string& config_path) {
     LOG(INFO) << "linear probe of " << encoder.name << " features (dim " << encoder.feature_dim
               << ", " << LinearConfig::Mode_Name(config.linear().mode()) << " mode)";
     NamedArrays before;
-    if (encoder.encoder != nullptr) before = encoder.encoder->ExportState();
+    if (encoder.encoder != nullptr) {
+      ASSIGN_OR_RETURN(before, encoder.encoder->ExportState());
+    }
     ProbeOutcome outcome;
     if (config.linear().mode() == LinearConfig::FEATURES) {
       ASSIGN_OR_RETURN(outcome, ProbeOnFeatures(*setup, encoder));
@@ -221,7 +223,8 @@ absl::StatusOr<EvalResults> RunLinearProbeEval(const std::string& config_path) {
     }
     if (encoder.encoder != nullptr) {
       std::string difference;
-      if (!BitwiseEqual(before, encoder.encoder->ExportState(), &difference)) {
+      ASSIGN_OR_RETURN(const NamedArrays after, encoder.encoder->ExportState());
+      if (!BitwiseEqual(before, after, &difference)) {
         return absl::InternalError(absl::StrCat("sanity check failed: the ", encoder.name,
                                                 " backbone changed during linear training (",
                                                 difference, ")"));

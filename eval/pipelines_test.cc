@@ -81,7 +81,8 @@ class PipelinesTest : public ::testing::Test {
     ckpt.global_step = 10;
     ckpt.config_text = ToTextProto(PretrainConfig(config_width));
     ckpt.backend = "torch";
-    for (const auto& [name, array] : (*encoder)->ExportState()) {
+    const NamedArrays state = (*encoder)->ExportState().value();
+    for (const auto& [name, array] : state) {
       ckpt.arrays["query/" + name] = array;
       ckpt.arrays["key/" + name] = array;
     }

@@ -58,6 +58,18 @@ HostArray Random(std::vector<int64_t> shape, uint64_t seed) {
   return a;
 }
 
+NamedArrays State(const Encoder& e) {
+  auto s = e.ExportState();
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? std::move(s).value() : NamedArrays();
+}
+
+NamedArrays Grads(const Encoder& e) {
+  auto g = e.ExportGradients();
+  EXPECT_TRUE(g.ok()) << g.status();
+  return g.ok() ? std::move(g).value() : NamedArrays();
+}
+
 HostArray Host(const Tensor& t) {
   auto h = t.ToHost();
   EXPECT_TRUE(h.ok()) << h.status();
@@ -161,14 +173,12 @@ TEST_P(BackendConformanceTest, EncoderForwardBackwardMatchReference) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.model.ShortDebugString());
-    auto a = tested_->CreateEncoder(c.model, 11).value();
-    auto b = reference_->CreateEncoder(c.model, 12).value();
+    auto a = tested_->CreateEncoder(c.model, 11, {c.splits}).value();
+    auto b = reference_->CreateEncoder(c.model, 12, {c.splits}).value();
     // The tested encoder's own initialization, imported into the reference: names and shapes
     // agree, and states move across backends.
-    ASSERT_TRUE(b->ImportState(a->ExportState()).ok());
+    ASSERT_TRUE(b->ImportState(State(*a)).ok());
     EXPECT_EQ(a->backbone_dim(), b->backbone_dim());
-    a->SetBnSplits(c.splits);
-    b->SetBnSplits(c.splits);
     const HostArray x = Random(c.input, 1);
     auto xa = tested_->Upload(x).value();
     auto xb = reference_->Upload(x).value();
@@ -188,15 +198,15 @@ TEST_P(BackendConformanceTest, EncoderForwardBackwardMatchReference) {
     // Gradients: resnet18 per tensor (measured <= 7e-6 scale-relative). The tiny resnet50
     // (4-32 channel bottlenecks, max pool) has ReLU/max-pool routing flips (see top): measured
     // whole-gradient relative L2 3e-3..1.3e-2, so it gets a whole-model bound only.
-    const double grad_l2 = GlobalRelative(a->ExportGradients(), b->ExportGradients(),
+    const double grad_l2 = GlobalRelative(Grads(*a), Grads(*b),
                                           [](const std::string&) { return true; });
     std::cout << c.model.arch() << ": gradient relative L2 difference " << grad_l2 << "\n";
     if (c.model.arch() == "resnet18") {
-      ExpectStatesClose(a->ExportGradients(), b->ExportGradients(), 1e-6, 1e-4, "gradients");
+      ExpectStatesClose(Grads(*a), Grads(*b), 1e-6, 1e-4, "gradients");
     }
     EXPECT_LT(grad_l2, c.grad_l2);
     // Running stats after one train forward; weights unchanged (exact).
-    ExpectStatesClose(a->ExportState(), b->ExportState(), 1e-6, c.state_rtol, "state");
+    ExpectStatesClose(State(*a), State(*b), 1e-6, c.state_rtol, "state");
     EXPECT_TRUE(Close(Host(*a->Forward(*xa, false, false).value()),
                       Host(*b->Forward(*xb, false, false).value()), c.forward_atol, 0))
         << "eval forward";
@@ -206,7 +216,7 @@ TEST_P(BackendConformanceTest, EncoderForwardBackwardMatchReference) {
   }
 }
 
-// Encoder::SetActivationCapture (what tests/compare_backends reports): both backends name the
+// Encoder::activation_capture() (what tests/compare_backends reports): both backends name the
 // same layers in the same order, in the caller's sample order (the torch backend reorders rows
 // for split BN internally), with values that agree as the outputs do; capturing does not change
 // the output.
@@ -234,30 +244,32 @@ TEST_P(BackendConformanceTest, CapturedActivationsMatchReference) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.model.ShortDebugString());
-    auto a = tested_->CreateEncoder(c.model, 21).value();
-    auto b = reference_->CreateEncoder(c.model, 22).value();
-    ASSERT_TRUE(b->ImportState(a->ExportState()).ok());
+    auto a = tested_->CreateEncoder(c.model, 21, {/*bn_splits=*/4}).value();
+    auto b = reference_->CreateEncoder(c.model, 22, {/*bn_splits=*/4}).value();
+    ActivationCapture* ca = a->activation_capture();
+    ActivationCapture* cb = b->activation_capture();
+    ASSERT_NE(ca, nullptr);
+    ASSERT_NE(cb, nullptr);
+    ASSERT_TRUE(b->ImportState(State(*a)).ok());
     const HostArray x = Random(c.input, 3);
     auto xa = tested_->Upload(x).value();
     auto xb = reference_->Upload(x).value();
 
     // Off by default; on, it must not change the output (eval mode: no state moves).
     const HostArray plain = Host(*a->Forward(*xa, false, false).value());
-    EXPECT_TRUE(a->CapturedActivations().empty());
-    a->SetActivationCapture(true);
+    EXPECT_TRUE(ca->Activations().empty());
+    ca->Enable(true);
     const HostArray captured = Host(*a->Forward(*xa, false, false).value());
     EXPECT_EQ(plain.data(), captured.data());
-    EXPECT_FALSE(a->CapturedActivations().empty());
+    EXPECT_FALSE(ca->Activations().empty());
 
     // Training mode with split BN (4 groups): the torch backend's interleaved row order must
     // not leak into the captured arrays.
-    b->SetActivationCapture(true);
-    a->SetBnSplits(4);
-    b->SetBnSplits(4);
+    cb->Enable(true);
     a->Forward(*xa, true, true).value();
     b->Forward(*xb, true, false).value();
-    const OrderedArrays& la = a->CapturedActivations();
-    const OrderedArrays& lb = b->CapturedActivations();
+    const OrderedArrays& la = ca->Activations();
+    const OrderedArrays& lb = cb->Activations();
     ASSERT_EQ(la.size(), lb.size());
     ASSERT_GE(la.size(), c.first.size() + c.last.size());
     for (size_t i = 0; i < c.first.size(); ++i) EXPECT_EQ(la[i].first, c.first[i]);
@@ -269,8 +281,8 @@ TEST_P(BackendConformanceTest, CapturedActivationsMatchReference) {
       EXPECT_EQ(la[i].second.shape()[0], c.input[0]) << la[i].first;
       EXPECT_TRUE(Close(la[i].second, lb[i].second, 1e-6, c.rtol)) << la[i].first;
     }
-    a->SetActivationCapture(false);
-    EXPECT_TRUE(a->CapturedActivations().empty());
+    ca->Enable(false);
+    EXPECT_TRUE(ca->Activations().empty());
   }
 }
 
@@ -278,7 +290,7 @@ TEST_P(BackendConformanceTest, CapturedActivationsMatchReference) {
 TEST_P(BackendConformanceTest, ImportStateNamesTheMismatch) {
   const ModelConfig m = Model("resnet18", true, 0.125, 1, 8, true);
   auto a = tested_->CreateEncoder(m, 1).value();
-  NamedArrays s = reference_->CreateEncoder(m, 1).value()->ExportState();
+  NamedArrays s = State(*reference_->CreateEncoder(m, 1).value());
   s.erase("layer4.1.bn2.running_var");
   auto st = a->ImportState(s);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
@@ -330,11 +342,11 @@ void RunMoco(Backend& tested, Backend& reference, bool symmetric) {
   NamedArrays init, queue_init;
   for (int s = 0; s < 2; ++s) {
     Side& side = sides[s];
-    side.query = side.backend->CreateEncoder(model, 5).value();
-    side.key = side.backend->CreateEncoder(model, 6).value();
+    side.query = side.backend->CreateEncoder(model, 5, {mc.bn_splits()}).value();
+    side.key = side.backend->CreateEncoder(model, 6, {mc.bn_splits()}).value();
     side.queue = side.backend->CreateQueue(mc.queue_size(), model.feature_dim(), 7).value();
     if (s == 0) {
-      init = side.query->ExportState();
+      init = State(*side.query);
       queue_init = side.queue->ExportState();
     }
     ASSERT_TRUE(side.query->ImportState(init).ok());
@@ -350,8 +362,8 @@ void RunMoco(Backend& tested, Backend& reference, bool symmetric) {
     if (step > 0) {  // the tested side starts this step from the reference's state
       Side& t = sides[0];
       const Side& ref = sides[1];
-      ASSERT_TRUE(t.query->ImportState(ref.query->ExportState()).ok());
-      ASSERT_TRUE(t.key->ImportState(ref.key->ExportState()).ok());
+      ASSERT_TRUE(t.query->ImportState(State(*ref.query)).ok());
+      ASSERT_TRUE(t.key->ImportState(State(*ref.key)).ok());
       ASSERT_TRUE(t.queue->ImportState(ref.queue->ExportState()).ok());
       ASSERT_TRUE(t.sgd->ImportState(ref.sgd->ExportState()).ok());
     }
@@ -372,8 +384,8 @@ void RunMoco(Backend& tested, Backend& reference, bool symmetric) {
     // SGD buffers. Loss: relative differences <= 1e-6 measured (the forward sees no event's
     // effect: it starts from identical state), bound 1e-5. top1: at most one row may flip.
     auto all = [](const std::string&) { return true; };
-    const NamedArrays q0 = sides[0].query->ExportState(), q1 = sides[1].query->ExportState();
-    const NamedArrays k0 = sides[0].key->ExportState(), k1 = sides[1].key->ExportState();
+    const NamedArrays q0 = State(*sides[0].query), q1 = State(*sides[1].query);
+    const NamedArrays k0 = State(*sides[0].key), k1 = State(*sides[1].key);
     const double d_query = GlobalRelative(q0, q1, all);
     const double d_key = GlobalRelative(k0, k1, all);
     const double d_qstats = GlobalRelative(q0, q1, IsRunningStat);

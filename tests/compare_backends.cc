@@ -3,7 +3,7 @@
 // apart they are after each step:
 //   - the loss and logits;
 //   - every layer's output in the step's query forward ("act") and shuffled key forward
-//     ("k-act"), in execution order (Encoder::SetActivationCapture; with the symmetric loss,
+//     ("k-act"), in execution order (moco/core/activation_capture.h; with the symmetric loss,
 //     the second of the two contrastive passes);
 //   - per layer, the query encoder's parameter gradients of the step ("grad");
 //   - the parameters after the SGD step ("param") and the BN running statistics of both
@@ -112,17 +112,27 @@ std::string Report(const std::string& what, const NamedArrays& tested,
   return Report(what, order, tested, reference);
 }
 
+absl::StatusOr<ActivationCapture*> CaptureOf(Encoder& encoder) {
+  ActivationCapture* capture = encoder.activation_capture();
+  if (capture == nullptr) {
+    return absl::UnimplementedError("the encoder offers no activation capture");
+  }
+  return capture;
+}
+
 // Report over layer outputs, in the reference's execution order.
-std::string ReportActivations(const std::string& what, const Encoder& tested,
-                              const Encoder& reference) {
+absl::Status ReportActivations(const std::string& what, Encoder& tested, Encoder& reference) {
+  ASSIGN_OR_RETURN(ActivationCapture * tested_capture, CaptureOf(tested));
+  ASSIGN_OR_RETURN(ActivationCapture * reference_capture, CaptureOf(reference));
   std::vector<std::string> order;
   NamedArrays tested_arrays, reference_arrays;
-  for (const auto& [name, array] : reference.CapturedActivations()) {
+  for (const auto& [name, array] : reference_capture->Activations()) {
     order.push_back(name);
     reference_arrays[name] = array;
   }
-  for (const auto& [name, array] : tested.CapturedActivations()) tested_arrays[name] = array;
-  return Report(what, order, tested_arrays, reference_arrays);
+  for (const auto& [name, array] : tested_capture->Activations()) tested_arrays[name] = array;
+  Report(what, order, tested_arrays, reference_arrays);
+  return absl::OkStatus();
 }
 
 bool IsBnStat(const std::string& n) {
@@ -164,8 +174,10 @@ absl::Status Run() {
   ASSIGN_OR_RETURN(auto loader, data::BatchLoader::Create(dataset, transform, options));
   RETURN_IF_ERROR(loader->StartEpoch(0));
   for (MocoQueueState* state : {torch.get(), eigen.get()}) {
-    state->query->SetActivationCapture(true);
-    state->key->SetActivationCapture(true);
+    for (Encoder* encoder : {state->query.get(), state->key.get()}) {
+      ASSIGN_OR_RETURN(ActivationCapture * capture, CaptureOf(*encoder));
+      capture->Enable(true);
+    }
   }
   MocoStep torch_step = torch->MakeStep();
   MocoStep eigen_step = eigen->MakeStep();
@@ -191,13 +203,18 @@ absl::Status Run() {
     std::printf("step %d: loss torch %.6f eigen %.6f (diff %.2e); logits max|diff| %.3e rel %.3e\n",
                 step + 1, results[0].loss, results[1].loss,
                 std::fabs(results[0].loss - results[1].loss), logits.max_abs, logits.max_rel);
-    ReportActivations("act", *eigen->query, *torch->query);
-    ReportActivations("k-act", *eigen->key, *torch->key);
-    Report("grad", eigen->query->ExportGradients(), torch->query->ExportGradients(),
-           [](const std::string&) { return true; });
-    Report("param", eigen->query->ExportState(), torch->query->ExportState(), IsParameter);
-    Report("bn", eigen->query->ExportState(), torch->query->ExportState(), IsBnStat);
-    Report("k-bn", eigen->key->ExportState(), torch->key->ExportState(), IsBnStat);
+    RETURN_IF_ERROR(ReportActivations("act", *eigen->query, *torch->query));
+    RETURN_IF_ERROR(ReportActivations("k-act", *eigen->key, *torch->key));
+    ASSIGN_OR_RETURN(NamedArrays eigen_grads, eigen->query->ExportGradients());
+    ASSIGN_OR_RETURN(NamedArrays torch_grads, torch->query->ExportGradients());
+    ASSIGN_OR_RETURN(NamedArrays eigen_query, eigen->query->ExportState());
+    ASSIGN_OR_RETURN(NamedArrays torch_query, torch->query->ExportState());
+    ASSIGN_OR_RETURN(NamedArrays eigen_key, eigen->key->ExportState());
+    ASSIGN_OR_RETURN(NamedArrays torch_key, torch->key->ExportState());
+    Report("grad", eigen_grads, torch_grads, [](const std::string&) { return true; });
+    Report("param", eigen_query, torch_query, IsParameter);
+    Report("bn", eigen_query, torch_query, IsBnStat);
+    Report("k-bn", eigen_key, torch_key, IsBnStat);
   }
   return absl::OkStatus();
 }

@@ -35,9 +35,10 @@ absl::StatusOr<std::unique_ptr<Backend>> EigenBackend::Create(const BackendOptio
 
 const std::string& EigenBackend::name() const { return EigenBackendName(); }
 
-absl::StatusOr<std::unique_ptr<Encoder>> EigenBackend::CreateEncoder(const ModelConfig& model,
-                                                                     uint64_t seed) {
-  ASSIGN_OR_RETURN(std::unique_ptr<EigenEncoder> encoder, EigenEncoder::Create(model, seed));
+absl::StatusOr<std::unique_ptr<Encoder>> EigenBackend::CreateEncoder(
+    const ModelConfig& model, uint64_t seed, const EncoderOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<EigenEncoder> encoder,
+                   EigenEncoder::Create(model, seed, options));
   return std::unique_ptr<Encoder>(std::move(encoder));
 }
 

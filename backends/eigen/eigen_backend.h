@@ -23,8 +23,9 @@ class EigenBackend final : public Backend {
 
   const std::string& name() const override;
   std::string device() const override { return "cpu"; }
-  absl::StatusOr<std::unique_ptr<Encoder>> CreateEncoder(const ModelConfig& model,
-                                                         uint64_t seed) override;
+  using Backend::CreateEncoder;
+  absl::StatusOr<std::unique_ptr<Encoder>> CreateEncoder(const ModelConfig& model, uint64_t seed,
+                                                         const EncoderOptions& options) override;
   absl::StatusOr<std::unique_ptr<KeyQueue>> CreateQueue(int64_t size, int64_t dim,
                                                         uint64_t seed) override;
   absl::StatusOr<std::unique_ptr<ContrastiveLoss>> CreateInfoNceLoss() override;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "backends/eigen/eigen_tensor.h"
 #include "backends/eigen/sgd.h"
+#include "moco/core/model_spec.h"
 #include "moco/core/status_macros.h"
 
 namespace moco {
@@ -28,24 +29,23 @@ std::vector<StateRef<float>> StatesOf(const ResNet<float>& net) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<EigenEncoder>> EigenEncoder::Create(const ModelConfig& model,
-                                                                   uint64_t seed) {
-  ResNetSpec spec;
-  spec.arch = model.arch();
-  spec.cifar_stem = model.cifar_stem();
-  spec.width_multiplier = model.width_multiplier();
-  spec.in_channels = model.in_channels();
-  spec.feature_dim = model.feature_dim();
-  spec.mlp_head = model.mlp_head();
+absl::StatusOr<std::unique_ptr<EigenEncoder>> EigenEncoder::Create(
+    const ModelConfig& model, uint64_t seed, const EncoderOptions& options) {
+  if (options.bn_splits < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bn_splits (", options.bn_splits, ") must be >= 1"));
+  }
+  ASSIGN_OR_RETURN(const EncoderSpec spec, EncoderSpecFromConfig(model));
   ASSIGN_OR_RETURN(std::unique_ptr<ResNet<float>> net, ResNet<float>::Create(spec, seed));
-  return std::unique_ptr<EigenEncoder>(new EigenEncoder(std::move(net)));
+  return std::unique_ptr<EigenEncoder>(new EigenEncoder(std::move(net), options.bn_splits));
 }
 
 absl::Status EigenEncoder::CheckImages(const HostArray& images, bool train_bn) const {
   const auto& s = images.shape();
-  if (s.size() != 4 || s[1] != net_->spec().in_channels || s[0] < 1) {
+  const int64_t in_channels = net_->spec().backbone.in_channels;
+  if (s.size() != 4 || s[1] != in_channels || s[0] < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "images must be (N, ", net_->spec().in_channels, ", H, W), got ", ShapeString(s)));
+        "images must be (N, ", in_channels, ", H, W), got ", ShapeString(s)));
   }
   if (train_bn) {
     if (bn_splits_ < 1 || s[0] % bn_splits_ != 0) {
@@ -81,7 +81,7 @@ absl::StatusOr<TensorPtr> EigenEncoder::Forward(const Tensor& images, bool train
   return FromBlob(out);
 }
 
-void EigenEncoder::SetActivationCapture(bool enabled) {
+void EigenEncoder::Enable(bool enabled) {
   capture_activations_ = enabled;
   if (!enabled) captured_.clear();
 }
@@ -116,23 +116,33 @@ absl::Status EigenEncoder::MomentumUpdateFrom(const Encoder& source, float momen
     return absl::InvalidArgumentError("MomentumUpdateFrom: source is not an eigen encoder");
   }
   std::vector<StateRef<float>> mine = net_->Parameters();
-  std::vector<StateRef<float>> theirs = const_cast<ResNet<float>&>(*other->net_).Parameters();
-  if (mine.size() != theirs.size()) {
-    return absl::InvalidArgumentError("MomentumUpdateFrom: architectures differ");
+  std::map<std::string, StateRef<float>> theirs;
+  for (StateRef<float>& p : const_cast<ResNet<float>&>(*other->net_).Parameters()) {
+    theirs.emplace(p.name, p);
   }
-  for (size_t i = 0; i < mine.size(); ++i) {
-    if (mine[i].name != theirs[i].name || mine[i].shape != theirs[i].shape) {
-      return absl::InvalidArgumentError(absl::StrCat("MomentumUpdateFrom: parameter '",
-                                                     mine[i].name, "' has no counterpart"));
+  std::vector<const float*> sources;  // theirs, matched to mine by name
+  sources.reserve(mine.size());
+  for (const StateRef<float>& p : mine) {
+    auto it = theirs.find(p.name);
+    if (it == theirs.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "MomentumUpdateFrom: parameter '", p.name, "' is missing from the source encoder"));
     }
+    if (it->second.shape != p.shape) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("MomentumUpdateFrom: parameter '", p.name, "' has shape ",
+                       ShapeString(p.shape), " but the source's is ",
+                       ShapeString(it->second.shape)));
+    }
+    sources.push_back(it->second.value);
   }
   for (size_t i = 0; i < mine.size(); ++i) {
-    MomentumUpdate(mine[i].value, theirs[i].value, mine[i].size, momentum);
+    MomentumUpdate(mine[i].value, sources[i], mine[i].size, momentum);
   }
   return absl::OkStatus();
 }
 
-NamedArrays EigenEncoder::ExportState() const {
+absl::StatusOr<NamedArrays> EigenEncoder::ExportState() const {
   NamedArrays out;
   for (const StateRef<float>& s : StatesOf(*net_)) {
     out[s.name] = HostArray(s.shape, std::vector<float>(s.value, s.value + s.size));
@@ -140,7 +150,7 @@ NamedArrays EigenEncoder::ExportState() const {
   return out;
 }
 
-NamedArrays EigenEncoder::ExportGradients() const {
+absl::StatusOr<NamedArrays> EigenEncoder::ExportGradients() const {
   NamedArrays out;
   for (const StateRef<float>& s : StatesOf(*net_)) {
     if (s.is_parameter()) {

@@ -20,29 +20,33 @@
 #include "absl/status/statusor.h"
 #include "backends/eigen/resnet.h"
 #include "moco/config/config.pb.h"
+#include "moco/core/activation_capture.h"
 #include "moco/core/encoder.h"
 
 namespace moco {
 namespace eigen_backend {
 
-class EigenEncoder final : public Encoder {
+class EigenEncoder final : public Encoder, public ActivationCapture {
  public:
-  // InvalidArgument naming the model.* field for an unsupported configuration.
+  // InvalidArgument naming the model.* field for an unsupported configuration, or for
+  // options.bn_splits < 1.
   static absl::StatusOr<std::unique_ptr<EigenEncoder>> Create(const ModelConfig& model,
-                                                              uint64_t seed);
+                                                              uint64_t seed,
+                                                              const EncoderOptions& options);
 
   absl::StatusOr<TensorPtr> Forward(const Tensor& images, bool train_bn,
                                     bool record_for_backward) override;
   absl::Status Backward(const Tensor& grad_output) override;
   void ZeroGrad() override;
   absl::StatusOr<TensorPtr> BackboneFeatures(const Tensor& images) override;
-  void SetBnSplits(int splits) override { bn_splits_ = splits; }
   absl::Status MomentumUpdateFrom(const Encoder& source, float momentum) override;
-  NamedArrays ExportState() const override;
-  NamedArrays ExportGradients() const override;
+  absl::StatusOr<NamedArrays> ExportState() const override;
+  absl::StatusOr<NamedArrays> ExportGradients() const override;
   absl::Status ImportState(const NamedArrays& state) override;
-  void SetActivationCapture(bool enabled) override;
-  const OrderedArrays& CapturedActivations() const override { return captured_; }
+  ActivationCapture* activation_capture() override { return this; }
+  // ActivationCapture.
+  void Enable(bool enabled) override;
+  const OrderedArrays& Activations() const override { return captured_; }
   int64_t feature_dim() const override { return net_->feature_dim(); }
   int64_t backbone_dim() const override { return net_->backbone_dim(); }
 
@@ -51,7 +55,8 @@ class EigenEncoder final : public Encoder {
   int bn_splits() const { return bn_splits_; }
 
  private:
-  explicit EigenEncoder(std::unique_ptr<ResNet<float>> net) : net_(std::move(net)) {}
+  EigenEncoder(std::unique_ptr<ResNet<float>> net, int bn_splits)
+      : net_(std::move(net)), bn_splits_(bn_splits) {}
   absl::Status CheckImages(const HostArray& images, bool train_bn) const;
 
   std::unique_ptr<ResNet<float>> net_;

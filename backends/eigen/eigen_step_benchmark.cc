@@ -127,11 +127,11 @@ absl::Status Run() {
   NamedArrays init, queue_init;
   for (size_t i = 0; i < runners.size(); ++i) {
     Runner& r = runners[i];
-    ASSIGN_OR_RETURN(r.query, r.backend->CreateEncoder(model, 1));
-    ASSIGN_OR_RETURN(r.key, r.backend->CreateEncoder(model, 1));
+    ASSIGN_OR_RETURN(r.query, r.backend->CreateEncoder(model, 1, {mc.bn_splits()}));
+    ASSIGN_OR_RETURN(r.key, r.backend->CreateEncoder(model, 1, {mc.bn_splits()}));
     ASSIGN_OR_RETURN(r.queue, r.backend->CreateQueue(mc.queue_size(), model.feature_dim(), 2));
     if (i == 0) {
-      init = r.query->ExportState();
+      ASSIGN_OR_RETURN(init, r.query->ExportState());
       queue_init = r.queue->ExportState();
     }
     RETURN_IF_ERROR(r.query->ImportState(init));

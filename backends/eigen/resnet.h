@@ -1,5 +1,6 @@
-// ResNet<T>: torchvision's ResNet-18/34/50 (v1.5: stride on the 3x3 conv) with the CIFAR stem
-// option, a width multiplier and MoCo's projection heads, written on the Eigen backend's layer
+// ResNet<T>: torchvision's ResNets (v1.5: stride on the 3x3 conv) with the CIFAR stem option, a
+// width multiplier and MoCo's projection heads, built from a moco::EncoderSpec
+// (moco/core/model_spec.h: architectures, widths, names), written on the Eigen backend's layer
 // functions with an explicit backward pass. T = float in the backend, double in gradient tests.
 //
 // Structure and names are torchvision's (and backends/torch's), so states are exchangeable:
@@ -12,7 +13,7 @@
 // Initialization as torchvision: conv kaiming_normal_(fan_out, relu), BN weight 1 bias 0, Linear
 // torch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
 //
-//   ResNetSpec spec{"resnet18", /*cifar_stem=*/true, /*width=*/0.25, /*in=*/1, /*dim=*/128};
+//   ASSIGN_OR_RETURN(EncoderSpec spec, EncoderSpecFromConfig(config.model()));
 //   ASSIGN_OR_RETURN(std::unique_ptr<ResNet<float>> net, ResNet<float>::Create(spec, seed));
 //   ResNetWorkspace<float> ws;
 //   const Blob<float>& z = net->Forward(images, {/*train_bn=*/true, /*splits=*/8}, &ws);
@@ -37,18 +38,10 @@
 #include "backends/eigen/linear.h"
 #include "backends/eigen/pooling.h"
 #include "glog/logging.h"
+#include "moco/core/model_spec.h"
 
 namespace moco {
 namespace eigen_backend {
-
-struct ResNetSpec {
-  std::string arch = "resnet18";  // resnet18 | resnet34 | resnet50
-  bool cifar_stem = false;
-  double width_multiplier = 1.0;
-  int64_t in_channels = 3;
-  int64_t feature_dim = 128;
-  bool mlp_head = true;
-};
 
 // One named parameter or buffer: `value` (and `grad` for parameters, null for buffers) point
 // at `size` contiguous elements owned by the network.
@@ -149,8 +142,8 @@ struct ForwardOptions {
 template <typename T>
 class ResNet {
  public:
-  // InvalidArgument naming the model.* field for an unknown arch or a non-positive size.
-  static absl::StatusOr<std::unique_ptr<ResNet>> Create(const ResNetSpec& spec, uint64_t seed);
+  // `spec` from EncoderSpecFromConfig; InvalidArgument for a predictor head (not supported yet).
+  static absl::StatusOr<std::unique_ptr<ResNet>> Create(const EncoderSpec& spec, uint64_t seed);
 
   ResNet(const ResNet&) = delete;
   ResNet& operator=(const ResNet&) = delete;
@@ -171,7 +164,7 @@ class ResNet {
   void BackwardFromHeadOutput(const Blob<T>& grad_head_output, ResNetWorkspace<T>* ws);
 
   // Each layer's output in the last Forward recorded in ws, in execution order, named as
-  // Encoder::SetActivationCapture describes (pointers into ws, valid until its next use).
+  // moco/core/activation_capture.h describes (pointers into ws, valid until its next use).
   std::vector<std::pair<std::string, const Blob<T>*>> LayerOutputs(
       const ResNetWorkspace<T>& ws) const;
 
@@ -180,9 +173,9 @@ class ResNet {
   std::vector<StateRef<T>> States();
   std::vector<StateRef<T>> Parameters();
 
-  const ResNetSpec& spec() const { return spec_; }
-  int64_t backbone_dim() const { return backbone_dim_; }
-  int64_t feature_dim() const { return spec_.feature_dim; }
+  const EncoderSpec& spec() const { return spec_; }
+  int64_t backbone_dim() const { return spec_.backbone.output_dim; }
+  int64_t feature_dim() const { return spec_.feature_dim(); }
 
  private:
   struct Block {
@@ -191,7 +184,7 @@ class ResNet {
     ConvBnUnit<T> downsample;
   };
 
-  explicit ResNet(const ResNetSpec& spec) : spec_(spec) {}
+  explicit ResNet(const EncoderSpec& spec) : spec_(spec) {}
   void Build(uint64_t seed);
   void ForwardBackbone(const Blob<T>& images, const ForwardOptions& options,
                        ResNetWorkspace<T>* ws);
@@ -200,22 +193,16 @@ class ResNet {
   // dy: d(loss)/d(unit output), masked in place by the ReLU. dx_wanted: compute c->dx.
   void UnitBackward(ConvBnUnit<T>& u, ConvBnCache<T>* c, Blob<T>* dy, bool dx_wanted);
 
-  ResNetSpec spec_;
+  EncoderSpec spec_;
   ConvBnUnit<T> stem_;
-  std::vector<Block> blocks_;
-  std::vector<std::string> block_names_;  // "layer1.0", ...
-  std::vector<LinearParams<T>> head_;
-  int64_t backbone_dim_ = 0;
+  std::vector<Block> blocks_;  // as spec_.backbone.blocks
+  std::vector<LinearParams<T>> head_;  // spec_.projector's Linear layers
 };
 
 // ---------------------------------------------------------------------------------------------
 // Implementation.
 
 namespace resnet_internal {
-
-inline int64_t Channels(int64_t base, double width) {
-  return std::max<int64_t>(1, std::llround(static_cast<double>(base) * width));
-}
 
 template <typename T>
 void KaimingNormalFanOut(ConvBnUnit<T>* u, std::mt19937_64* rng) {
@@ -226,10 +213,10 @@ void KaimingNormalFanOut(ConvBnUnit<T>* u, std::mt19937_64* rng) {
 }
 
 template <typename T>
-ConvBnUnit<T> MakeUnit(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad,
-                       bool relu, std::mt19937_64* rng) {
+ConvBnUnit<T> MakeUnit(const ConvSpec& c, bool relu, std::mt19937_64* rng) {
   ConvBnUnit<T> u;
-  u.geom = Conv2dGeometry{in, out, k, k, stride, pad};
+  const int64_t in = c.in_channels, out = c.out_channels, k = c.kernel;
+  u.geom = Conv2dGeometry{in, out, k, k, c.stride, c.padding};
   u.weight.Init({out, in, k, k});
   KaimingNormalFanOut(&u, rng);
   u.bn.Init(out);
@@ -282,23 +269,10 @@ void AddUnitBuffers(const std::string& bn, ConvBnUnit<T>* u, std::vector<StateRe
 }  // namespace resnet_internal
 
 template <typename T>
-absl::StatusOr<std::unique_ptr<ResNet<T>>> ResNet<T>::Create(const ResNetSpec& spec,
+absl::StatusOr<std::unique_ptr<ResNet<T>>> ResNet<T>::Create(const EncoderSpec& spec,
                                                              uint64_t seed) {
-  if (spec.arch != "resnet18" && spec.arch != "resnet34" && spec.arch != "resnet50") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model.arch ('", spec.arch, "') must be one of resnet18, resnet34, resnet50"));
-  }
-  if (!(spec.width_multiplier > 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model.width_multiplier (", spec.width_multiplier, ") must be > 0"));
-  }
-  if (spec.in_channels <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model.in_channels (", spec.in_channels, ") must be > 0"));
-  }
-  if (spec.feature_dim <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model.feature_dim (", spec.feature_dim, ") must be > 0"));
+  if (spec.predictor.has_value()) {
+    return absl::InvalidArgumentError("the eigen backend has no predictor heads yet");
   }
   std::unique_ptr<ResNet<T>> net(new ResNet<T>(spec));
   net->Build(seed);
@@ -309,43 +283,22 @@ template <typename T>
 void ResNet<T>::Build(uint64_t seed) {
   using namespace resnet_internal;  // NOLINT
   std::mt19937_64 rng(seed);
-  const double w = spec_.width_multiplier;
-  const int64_t stem = Channels(64, w);
-  stem_ = spec_.cifar_stem ? MakeUnit<T>(spec_.in_channels, stem, 3, 1, 1, true, &rng)
-                           : MakeUnit<T>(spec_.in_channels, stem, 7, 2, 3, true, &rng);
-  const bool bottleneck = spec_.arch == "resnet50";
-  const int64_t expansion = bottleneck ? 4 : 1;
-  const std::vector<int> depth =
-      spec_.arch == "resnet18" ? std::vector<int>{2, 2, 2, 2} : std::vector<int>{3, 4, 6, 3};
-  int64_t in = stem;
-  for (int stage = 0; stage < 4; ++stage) {
-    const int64_t planes = Channels(int64_t{64} << stage, w);
-    for (int b = 0; b < depth[static_cast<size_t>(stage)]; ++b) {
-      const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
-      Block block;
-      if (bottleneck) {
-        block.units.push_back(MakeUnit<T>(in, planes, 1, 1, 0, true, &rng));
-        block.units.push_back(MakeUnit<T>(planes, planes, 3, stride, 1, true, &rng));
-        block.units.push_back(MakeUnit<T>(planes, planes * expansion, 1, 1, 0, false, &rng));
-      } else {
-        block.units.push_back(MakeUnit<T>(in, planes, 3, stride, 1, true, &rng));
-        block.units.push_back(MakeUnit<T>(planes, planes, 3, 1, 1, false, &rng));
-      }
-      if (stride != 1 || in != planes * expansion) {
-        block.has_downsample = true;
-        block.downsample = MakeUnit<T>(in, planes * expansion, 1, stride, 0, false, &rng);
-      }
-      in = planes * expansion;
-      blocks_.push_back(std::move(block));
-      block_names_.push_back(absl::StrCat("layer", stage + 1, ".", b));
+  const BackboneSpec& backbone = spec_.backbone;
+  stem_ = MakeUnit<T>(backbone.stem, true, &rng);
+  for (const BlockSpec& b : backbone.blocks) {
+    Block block;
+    for (size_t u = 0; u < b.convs.size(); ++u) {
+      block.units.push_back(MakeUnit<T>(b.convs[u], /*relu=*/u + 1 < b.convs.size(), &rng));
     }
+    if (b.has_downsample) {
+      block.has_downsample = true;
+      block.downsample = MakeUnit<T>(b.downsample, false, &rng);
+    }
+    blocks_.push_back(std::move(block));
   }
-  backbone_dim_ = in;
-  if (spec_.mlp_head) {
-    head_.push_back(MakeLinear<T>(in, in, &rng));
-    head_.push_back(MakeLinear<T>(in, spec_.feature_dim, &rng));
-  } else {
-    head_.push_back(MakeLinear<T>(in, spec_.feature_dim, &rng));
+  const HeadSpec& head = spec_.projector;
+  for (int i = 0; i < head.num_layers(); ++i) {
+    head_.push_back(MakeLinear<T>(head.widths[i], head.widths[i + 1], &rng));
   }
 }
 
@@ -355,7 +308,7 @@ std::vector<StateRef<T>> ResNet<T>::Parameters() {
   std::vector<StateRef<T>> out;
   AddUnitParams("conv1", "bn1", &stem_, &out);
   for (size_t b = 0; b < blocks_.size(); ++b) {
-    const std::string& p = block_names_[b];
+    const std::string& p = spec_.backbone.blocks[b].name;
     for (size_t u = 0; u < blocks_[b].units.size(); ++u) {
       AddUnitParams(absl::StrCat(p, ".conv", u + 1), absl::StrCat(p, ".bn", u + 1),
                     &blocks_[b].units[u], &out);
@@ -364,14 +317,10 @@ std::vector<StateRef<T>> ResNet<T>::Parameters() {
       AddUnitParams(p + ".downsample.0", p + ".downsample.1", &blocks_[b].downsample, &out);
     }
   }
-  if (head_.size() == 1) {
-    AddParam("fc.weight", &head_[0].weight, &out);
-    AddParam("fc.bias", &head_[0].bias, &out);
-  } else {
-    for (size_t i = 0; i < head_.size(); ++i) {
-      AddParam(absl::StrCat("fc.", 2 * i, ".weight"), &head_[i].weight, &out);
-      AddParam(absl::StrCat("fc.", 2 * i, ".bias"), &head_[i].bias, &out);
-    }
+  for (size_t i = 0; i < head_.size(); ++i) {
+    const std::string name = spec_.projector.LinearName(static_cast<int>(i));
+    AddParam(name + ".weight", &head_[i].weight, &out);
+    AddParam(name + ".bias", &head_[i].bias, &out);
   }
   return out;
 }
@@ -382,7 +331,7 @@ std::vector<StateRef<T>> ResNet<T>::States() {
   std::vector<StateRef<T>> out = Parameters();
   AddUnitBuffers("bn1", &stem_, &out);
   for (size_t b = 0; b < blocks_.size(); ++b) {
-    const std::string& p = block_names_[b];
+    const std::string& p = spec_.backbone.blocks[b].name;
     for (size_t u = 0; u < blocks_[b].units.size(); ++u) {
       AddUnitBuffers(absl::StrCat(p, ".bn", u + 1), &blocks_[b].units[u], &out);
     }
@@ -422,7 +371,7 @@ template <typename T>
 void ResNet<T>::ForwardBackbone(const Blob<T>& images, const ForwardOptions& options,
                                 ResNetWorkspace<T>* ws) {
   CHECK_EQ(images.rank(), 4);
-  CHECK_EQ(images.dim(1), spec_.in_channels);
+  CHECK_EQ(images.dim(1), spec_.backbone.in_channels);
   BatchNormOptions bn;
   bn.train = options.train_bn;
   bn.splits = options.train_bn ? options.bn_splits : 1;
@@ -432,7 +381,7 @@ void ResNet<T>::ForwardBackbone(const Blob<T>& images, const ForwardOptions& opt
   ws->blocks.resize(blocks_.size());
   UnitForward(stem_, ws->input, bn, &ws->stem);
   const Blob<T>* x = &ws->stem.y;
-  if (!spec_.cifar_stem) {
+  if (spec_.backbone.has_max_pool) {
     MaxPoolForward(*x, 3, 2, 1, &ws->pooled, &ws->pool_argmax);
     x = &ws->pooled;
   }
@@ -464,10 +413,10 @@ std::vector<std::pair<std::string, const Blob<T>*>> ResNet<T>::LayerOutputs(
   std::vector<std::pair<std::string, const Blob<T>*>> out;
   out.emplace_back("conv1", &ws.stem.z);
   out.emplace_back("bn1", &ws.stem.y);
-  if (!spec_.cifar_stem) out.emplace_back("maxpool", &ws.pooled);
+  if (spec_.backbone.has_max_pool) out.emplace_back("maxpool", &ws.pooled);
   for (size_t b = 0; b < blocks_.size(); ++b) {
     const BlockCache<T>& bc = ws.blocks[b];
-    const std::string& p = block_names_[b];
+    const std::string& p = spec_.backbone.blocks[b].name;
     for (size_t u = 0; u < bc.units.size(); ++u) {
       out.emplace_back(absl::StrCat(p, ".conv", u + 1), &bc.units[u].z);
       // The last unit's y is the block output (the residual add and ReLU run in place on it).
@@ -480,11 +429,8 @@ std::vector<std::pair<std::string, const Blob<T>*>> ResNet<T>::LayerOutputs(
     out.emplace_back(p, &bc.units.back().y);
   }
   out.emplace_back("avgpool", &ws.features);
-  if (spec_.mlp_head) {
-    out.emplace_back("fc.1", &ws.head_out[0]);  // after the hidden ReLU
-    out.emplace_back("fc.2", &ws.head_out[1]);
-  } else {
-    out.emplace_back("fc", &ws.head_out[0]);
+  for (size_t i = 0; i < head_.size(); ++i) {  // hidden layers after their ReLU
+    out.emplace_back(spec_.projector.OutputName(static_cast<int>(i)), &ws.head_out[i]);
   }
   return out;
 }
@@ -560,7 +506,7 @@ void ResNet<T>::BackwardFromHeadOutput(const Blob<T>& grad_head_output, ResNetWo
     }
     d = dm;
   }
-  if (!spec_.cifar_stem) {
+  if (spec_.backbone.has_max_pool) {
     MaxPoolBackward(ws->stem.y.shape, ws->pool_argmax, *d, &ws->d_pooled);
     d = &ws->d_pooled;
   }

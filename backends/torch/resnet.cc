@@ -11,46 +11,35 @@ namespace {
 
 namespace nn = torch::nn;
 
-nn::Conv2d Conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
+nn::Conv2d Conv(const ConvSpec& c) {
+  return nn::Conv2d(nn::Conv2dOptions(c.in_channels, c.out_channels, c.kernel)
+                        .stride(c.stride)
+                        .padding(c.padding)
+                        .bias(false));
 }
 
 // torchvision's downsample: Sequential(conv1x1(in, out, stride), BN(out)) -> names "0", "1".
-nn::Sequential Downsample(int64_t in, int64_t out, int64_t stride) {
-  return nn::Sequential(Conv(in, out, 1, stride, 0), SplitBatchNorm2d(out));
+nn::Sequential Downsample(const ConvSpec& c) {
+  return nn::Sequential(Conv(c), SplitBatchNorm2d(c.out_channels));
 }
 
-struct ArchSpec {
-  bool bottleneck;
-  int64_t blocks[4];
-};
-
-bool LookupArch(const std::string& arch, ArchSpec* spec) {
-  if (arch == "resnet18") {
-    *spec = {false, {2, 2, 2, 2}};
-  } else if (arch == "resnet34") {
-    *spec = {false, {3, 4, 6, 3}};
-  } else if (arch == "resnet50") {
-    *spec = {true, {3, 4, 6, 3}};
-  } else {
-    return false;
-  }
-  return true;
-}
-
-// One stage (torchvision's _make_layer): the first block carries the stride.
-template <typename Block>
-nn::Sequential MakeLayer(int64_t* in_planes, int64_t planes, int64_t blocks, int64_t stride) {
+// One stage (torchvision's _make_layer): the spec's blocks of stage `stage`, in order.
+nn::Sequential MakeLayer(const BackboneSpec& backbone, int stage) {
   nn::Sequential layer;
-  layer->push_back(Block(*in_planes, planes, stride));
-  *in_planes = planes * Block::ContainedType::kExpansion;
-  for (int64_t i = 1; i < blocks; ++i) layer->push_back(Block(*in_planes, planes, 1));
+  for (const BlockSpec& block : backbone.blocks) {
+    if (block.stage != stage) continue;
+    if (backbone.block_type == BlockType::kBottleneck) {
+      layer->push_back(Bottleneck(block));
+    } else {
+      layer->push_back(BasicBlock(block));
+    }
+  }
   return layer;
 }
 
 // conv -> BN of unit `index` of a block, capturing the conv output as "<name>.conv<index>".
 torch::Tensor ConvBn(nn::Conv2d& conv, SplitBatchNorm2d& bn, const torch::Tensor& x,
-                     ActivationCapture* capture, const std::string& name, int index) {
+                     LayerCapture* capture, const std::string& name, int index) {
   const torch::Tensor z = conv->forward(x);
   if (capture != nullptr) capture->Add(absl::StrCat(name, ".conv", index), z);
   return bn->forward(z);
@@ -58,7 +47,7 @@ torch::Tensor ConvBn(nn::Conv2d& conv, SplitBatchNorm2d& bn, const torch::Tensor
 
 // ConvBn, then ReLU, capturing the result as "<name>.bn<index>".
 torch::Tensor ConvBnRelu(nn::Conv2d& conv, SplitBatchNorm2d& bn, const torch::Tensor& x,
-                         ActivationCapture* capture, const std::string& name, int index) {
+                         LayerCapture* capture, const std::string& name, int index) {
   torch::Tensor out = ConvBn(conv, bn, x, capture, name, index).relu_();
   if (capture != nullptr) capture->Add(absl::StrCat(name, ".bn", index), out);
   return out;
@@ -66,7 +55,7 @@ torch::Tensor ConvBnRelu(nn::Conv2d& conv, SplitBatchNorm2d& bn, const torch::Te
 
 // The residual add and ReLU shared by both block types.
 torch::Tensor FinishBlock(torch::Tensor out, const torch::Tensor& x, nn::Sequential& downsample,
-                          ActivationCapture* capture, const std::string& name) {
+                          LayerCapture* capture, const std::string& name) {
   if (!downsample) {
     out += x;
   } else if (capture == nullptr) {
@@ -85,7 +74,7 @@ torch::Tensor FinishBlock(torch::Tensor out, const torch::Tensor& x, nn::Sequent
 
 }  // namespace
 
-void ActivationCapture::Add(std::string name, const torch::Tensor& t) {
+void LayerCapture::Add(std::string name, const torch::Tensor& t) {
   torch::Tensor copy = t.detach();
   const int64_t n = interleaved_groups;
   if (n > 1) {
@@ -98,30 +87,25 @@ void ActivationCapture::Add(std::string name, const torch::Tensor& t) {
   layers.emplace_back(std::move(name), copy.clone().cpu());
 }
 
-int64_t ScaledWidth(int64_t base, float width_multiplier) {
-  return std::max<int64_t>(1, std::llround(static_cast<double>(base) * width_multiplier));
-}
-
 // ---- BasicBlock ------------------------------------------------------------------------------
 
-BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride)
-    : in_planes_(in_planes), planes_(planes), stride_(stride) {
+BasicBlockImpl::BasicBlockImpl(const BlockSpec& spec) : spec_(spec) {
+  TORCH_CHECK(spec_.convs.size() == 2, "BasicBlock: expected 2 convs in ", spec_.name);
   reset();
 }
 
 void BasicBlockImpl::reset() {
-  conv1 = register_module("conv1", Conv(in_planes_, planes_, 3, stride_, 1));
-  bn1 = register_module("bn1", SplitBatchNorm2d(planes_));
-  conv2 = register_module("conv2", Conv(planes_, planes_, 3, 1, 1));
-  bn2 = register_module("bn2", SplitBatchNorm2d(planes_));
+  conv1 = register_module("conv1", Conv(spec_.convs[0]));
+  bn1 = register_module("bn1", SplitBatchNorm2d(spec_.convs[0].out_channels));
+  conv2 = register_module("conv2", Conv(spec_.convs[1]));
+  bn2 = register_module("bn2", SplitBatchNorm2d(spec_.convs[1].out_channels));
   downsample = nullptr;
-  if (stride_ != 1 || in_planes_ != planes_ * kExpansion) {
-    downsample =
-        register_module("downsample", Downsample(in_planes_, planes_ * kExpansion, stride_));
+  if (spec_.has_downsample) {
+    downsample = register_module("downsample", Downsample(spec_.downsample));
   }
 }
 
-torch::Tensor BasicBlockImpl::Run(const torch::Tensor& x, ActivationCapture* capture,
+torch::Tensor BasicBlockImpl::Run(const torch::Tensor& x, LayerCapture* capture,
                                   const std::string& name) {
   const torch::Tensor out = ConvBnRelu(conv1, bn1, x, capture, name, 1);
   return FinishBlock(ConvBn(conv2, bn2, out, capture, name, 2), x, downsample, capture, name);
@@ -129,26 +113,25 @@ torch::Tensor BasicBlockImpl::Run(const torch::Tensor& x, ActivationCapture* cap
 
 // ---- Bottleneck ------------------------------------------------------------------------------
 
-BottleneckImpl::BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride)
-    : in_planes_(in_planes), planes_(planes), stride_(stride) {
+BottleneckImpl::BottleneckImpl(const BlockSpec& spec) : spec_(spec) {
+  TORCH_CHECK(spec_.convs.size() == 3, "Bottleneck: expected 3 convs in ", spec_.name);
   reset();
 }
 
 void BottleneckImpl::reset() {
-  conv1 = register_module("conv1", Conv(in_planes_, planes_, 1, 1, 0));
-  bn1 = register_module("bn1", SplitBatchNorm2d(planes_));
-  conv2 = register_module("conv2", Conv(planes_, planes_, 3, stride_, 1));
-  bn2 = register_module("bn2", SplitBatchNorm2d(planes_));
-  conv3 = register_module("conv3", Conv(planes_, planes_ * kExpansion, 1, 1, 0));
-  bn3 = register_module("bn3", SplitBatchNorm2d(planes_ * kExpansion));
+  conv1 = register_module("conv1", Conv(spec_.convs[0]));
+  bn1 = register_module("bn1", SplitBatchNorm2d(spec_.convs[0].out_channels));
+  conv2 = register_module("conv2", Conv(spec_.convs[1]));
+  bn2 = register_module("bn2", SplitBatchNorm2d(spec_.convs[1].out_channels));
+  conv3 = register_module("conv3", Conv(spec_.convs[2]));
+  bn3 = register_module("bn3", SplitBatchNorm2d(spec_.convs[2].out_channels));
   downsample = nullptr;
-  if (stride_ != 1 || in_planes_ != planes_ * kExpansion) {
-    downsample =
-        register_module("downsample", Downsample(in_planes_, planes_ * kExpansion, stride_));
+  if (spec_.has_downsample) {
+    downsample = register_module("downsample", Downsample(spec_.downsample));
   }
 }
 
-torch::Tensor BottleneckImpl::Run(const torch::Tensor& x, ActivationCapture* capture,
+torch::Tensor BottleneckImpl::Run(const torch::Tensor& x, LayerCapture* capture,
                                   const std::string& name) {
   torch::Tensor out = ConvBnRelu(conv1, bn1, x, capture, name, 1);
   out = ConvBnRelu(conv2, bn2, out, capture, name, 2);
@@ -157,46 +140,35 @@ torch::Tensor BottleneckImpl::Run(const torch::Tensor& x, ActivationCapture* cap
 
 // ---- ResNet ----------------------------------------------------------------------------------
 
-ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) { reset(); }
+ResNetImpl::ResNetImpl(const EncoderSpec& spec) : spec_(spec) { reset(); }
 
 void ResNetImpl::reset() {
-  ArchSpec spec;
-  TORCH_CHECK(LookupArch(options_.arch, &spec), "ResNet: unknown arch ", options_.arch);
-  TORCH_CHECK(
-      options_.width_multiplier > 0 && options_.in_channels >= 1 && options_.feature_dim >= 1,
-      "ResNet: invalid options; build it with MakeResNet()");
-  const float w = options_.width_multiplier;
-  int64_t in_planes = ScaledWidth(64, w);
-  if (options_.cifar_stem) {
-    conv1 = register_module("conv1", Conv(options_.in_channels, in_planes, 3, 1, 1));
-  } else {
-    conv1 = register_module("conv1", Conv(options_.in_channels, in_planes, 7, 2, 3));
-  }
-  bn1 = register_module("bn1", SplitBatchNorm2d(in_planes));
+  TORCH_CHECK(!spec_.predictor.has_value(), "ResNet: predictor heads are not supported");
+  const BackboneSpec& b = spec_.backbone;
+  conv1 = register_module("conv1", Conv(b.stem));
+  bn1 = register_module("bn1", SplitBatchNorm2d(b.stem.out_channels));
   maxpool = nullptr;
-  if (!options_.cifar_stem) {
+  if (b.has_max_pool) {
     maxpool =
         register_module("maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
   }
-  nn::Sequential* layers[4] = {&layer1, &layer2, &layer3, &layer4};
-  for (int i = 0; i < 4; ++i) {
-    const int64_t planes = ScaledWidth(int64_t{64} << i, w);
-    const int64_t stride = i == 0 ? 1 : 2;
-    *layers[i] = register_module(
-        absl::StrCat("layer", i + 1),
-        spec.bottleneck ? MakeLayer<Bottleneck>(&in_planes, planes, spec.blocks[i], stride)
-                        : MakeLayer<BasicBlock>(&in_planes, planes, spec.blocks[i], stride));
+  nn::Sequential* layers[kNumStages] = {&layer1, &layer2, &layer3, &layer4};
+  for (int i = 0; i < kNumStages; ++i) {
+    *layers[i] = register_module(absl::StrCat("layer", i + 1), MakeLayer(b, i));
   }
-  feature_width_ = in_planes;
   avgpool = register_module("avgpool", nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)));
   fc_linear = nullptr;
   fc_mlp = nullptr;
-  if (options_.mlp_head) {
-    fc_mlp =
-        register_module("fc", nn::Sequential(nn::Linear(feature_width_, feature_width_), nn::ReLU(),
-                                             nn::Linear(feature_width_, options_.feature_dim)));
+  const HeadSpec& head = spec_.projector;
+  if (head.num_layers() == 1) {
+    fc_linear = register_module(head.name, nn::Linear(head.in_dim(), head.out_dim()));
   } else {
-    fc_linear = register_module("fc", nn::Linear(feature_width_, options_.feature_dim));
+    // Kept as one expression: the Linear layers draw their initialization from torch's global
+    // generator in the order this compiler evaluates the arguments, and results must not move.
+    TORCH_CHECK(head.num_layers() == 2, "ResNet: heads of 1 or 2 Linear layers only");
+    fc_mlp = register_module(
+        head.name, nn::Sequential(nn::Linear(head.widths[0], head.widths[1]), nn::ReLU(),
+                                  nn::Linear(head.widths[1], head.widths[2])));
   }
   // torchvision's initialization; Linear layers keep torch's default.
   torch::NoGradGuard no_grad;
@@ -208,8 +180,9 @@ void ResNetImpl::reset() {
 }
 
 torch::Tensor ResNetImpl::features(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 4 && x.size(1) == options_.in_channels, "ResNet: expected input (N, ",
-              options_.in_channels, ", H, W), got ", x.sizes());
+  const int64_t in_channels = spec_.backbone.in_channels;
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == in_channels, "ResNet: expected input (N, ",
+              in_channels, ", H, W), got ", x.sizes());
   const int64_t n = bn_splits_;
   const bool regroup = is_training() && n > 1;
   const int64_t batch = x.size(0);
@@ -262,17 +235,21 @@ torch::Tensor ResNetImpl::RunStage(nn::Sequential& stage, const std::string& nam
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
   torch::Tensor f = features(x);
-  if (capture_ == nullptr) return options_.mlp_head ? fc_mlp->forward(f) : fc_linear->forward(f);
-  if (!options_.mlp_head) {
+  if (capture_ == nullptr) return fc_mlp ? fc_mlp->forward(f) : fc_linear->forward(f);
+  const HeadSpec& head = spec_.projector;
+  if (fc_linear) {
     torch::Tensor y = fc_linear->forward(f);
-    capture_->Add("fc", y);
+    capture_->Add(head.OutputName(0), y);
     return y;
   }
-  torch::Tensor h = fc_mlp->at<nn::ReLUImpl>(1).forward(fc_mlp->at<nn::LinearImpl>(0).forward(f));
-  capture_->Add("fc.1", h);
-  torch::Tensor y = fc_mlp->at<nn::LinearImpl>(2).forward(h);
-  capture_->Add("fc.2", y);
-  return y;
+  // Sequential(Linear, ReLU, Linear, ...): capture each Linear's output after its ReLU.
+  torch::Tensor h = f;
+  for (int i = 0; i < head.num_layers(); ++i) {
+    h = fc_mlp->at<nn::LinearImpl>(2 * i).forward(h);
+    if (i + 1 < head.num_layers()) h = fc_mlp->at<nn::ReLUImpl>(2 * i + 1).forward(h);
+    capture_->Add(head.OutputName(i), h);
+  }
+  return h;
 }
 
 void ResNetImpl::set_bn_splits(int64_t num_splits) {
@@ -285,29 +262,15 @@ void ResNetImpl::set_bn_splits(int64_t num_splits) {
   bn_splits_ = num_splits;
 }
 
-absl::StatusOr<ResNet> MakeResNet(const ResNetOptions& options) {
-  ArchSpec spec;
-  if (!LookupArch(options.arch, &spec)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model.arch \"", options.arch, "\" is not one of resnet18, resnet34, resnet50"));
-  }
-  if (!(options.width_multiplier > 0) || !std::isfinite(options.width_multiplier)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model.width_multiplier (", options.width_multiplier, ") must be a finite number > 0"));
-  }
-  if (options.in_channels < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model.in_channels (", options.in_channels, ") must be >= 1"));
-  }
-  if (options.feature_dim < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model.feature_dim (", options.feature_dim, ") must be >= 1"));
+absl::StatusOr<ResNet> MakeResNet(const EncoderSpec& spec) {
+  if (spec.predictor.has_value()) {
+    return absl::InvalidArgumentError("the torch backend has no predictor heads yet");
   }
   try {
-    return ResNet(options);
+    return ResNet(spec);
   } catch (const c10::Error& e) {
-    return absl::InternalError(
-        absl::StrCat("building ", options.arch, " failed: ", e.what_without_backtrace()));
+    return absl::InternalError(absl::StrCat("building ", spec.backbone.arch,
+                                            " failed: ", e.what_without_backtrace()));
   }
 }
 

@@ -1,11 +1,8 @@
-// ResNet-18/34/50 encoders for MoCo with torchvision's module structure and parameter names.
+// ResNet encoders for MoCo with torchvision's module structure and parameter names, built from
+// a moco::EncoderSpec (moco/core/model_spec.h: architectures, widths, names).
 //
-//   ResNetOptions options;                     // cf. moco.ModelConfig
-//   options.arch = "resnet18";                 // resnet18 | resnet34 | resnet50
-//   options.cifar_stem = true;                 // 3x3 stride-1 conv1, no max pool (32x32, 28x28)
-//   options.width_multiplier = 0.25f;          // stage widths round(64w), round(128w), ...
-//   options.in_channels = 1;                   // grayscale
-//   ASSIGN_OR_RETURN(ResNet query, MakeResNet(options));
+//   ASSIGN_OR_RETURN(EncoderSpec spec, EncoderSpecFromConfig(config.model()));
+//   ASSIGN_OR_RETURN(ResNet query, MakeResNet(spec));
 //   query->set_bn_splits(8);                   // shuffling BN over 8 groups of the batch
 //   ResNet key(std::dynamic_pointer_cast<ResNetImpl>(query->clone()));  // key encoder (copies
 //                                              // weights, buffers and the BN splits)
@@ -35,21 +32,13 @@
 
 #include "absl/status/statusor.h"
 #include "backends/torch/split_batch_norm.h"
+#include "moco/core/model_spec.h"
 
 namespace moco::torch_backend {
 
-struct ResNetOptions {
-  std::string arch = "resnet18";  // resnet18 | resnet34 | resnet50
-  bool cifar_stem = false;        // conv1 3x3 stride 1 padding 1 and no max pool
-  float width_multiplier = 1;     // > 0; stage widths max(1, round(base * w))
-  int in_channels = 3;            // >= 1 (1 grayscale, 3 RGB)
-  int feature_dim = 128;          // >= 1; head output size
-  bool mlp_head = true;           // v2 MLP head instead of the v1 linear head
-};
-
-// Debugging (moco::Encoder::SetActivationCapture): detached copies of layer outputs in execution
+// Debugging (moco::ActivationCapture): detached copies of layer outputs in execution
 // order, rows in the caller's sample order.
-struct ActivationCapture {
+struct LayerCapture {
   std::vector<std::pair<std::string, torch::Tensor>> layers;
   // > 1 while rows are in SplitLayout::kInterleaved order for that many groups (inside
   // ResNetImpl::features in training mode); Add() restores the caller's order.
@@ -57,55 +46,50 @@ struct ActivationCapture {
   void Add(std::string name, const torch::Tensor& t);
 };
 
-// torchvision's BasicBlock (expansion 1): two 3x3 convs, stride on the first.
+// torchvision's BasicBlock (BlockType::kBasic): two 3x3 convs, stride on the first.
 class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
  public:
-  static constexpr int64_t kExpansion = 1;
-
-  // in_planes -> planes channels; a 1x1-conv + BN downsample when stride != 1 or
-  // in_planes != planes.
-  BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride);
+  // The convs and the optional 1x1-conv + BN downsample of `spec` (two 3x3 convs).
+  explicit BasicBlockImpl(const BlockSpec& spec);
 
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x) { return Run(x, nullptr, ""); }
   // forward(), adding each layer's output to `capture` (nullable) under `name` + ".conv1", ...
-  torch::Tensor Run(const torch::Tensor& x, ActivationCapture* capture, const std::string& name);
+  torch::Tensor Run(const torch::Tensor& x, LayerCapture* capture, const std::string& name);
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   SplitBatchNorm2d bn1{nullptr}, bn2{nullptr};
   torch::nn::Sequential downsample{nullptr};  // null when the identity shortcut fits
 
  private:
-  int64_t in_planes_, planes_, stride_;
+  BlockSpec spec_;
 };
 TORCH_MODULE(BasicBlock);
 
-// torchvision's Bottleneck (expansion 4): 1x1, 3x3 (carries the stride), 1x1 convs.
+// torchvision's Bottleneck (BlockType::kBottleneck): 1x1, 3x3 (carries the stride), 1x1 convs.
 class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
  public:
-  static constexpr int64_t kExpansion = 4;
-
-  // in_planes -> 4 * planes channels; a downsample when stride != 1 or in_planes != 4 * planes.
-  BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride);
+  // The convs and the optional downsample of `spec` (1x1, 3x3, 1x1 convs).
+  explicit BottleneckImpl(const BlockSpec& spec);
 
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x) { return Run(x, nullptr, ""); }
-  torch::Tensor Run(const torch::Tensor& x, ActivationCapture* capture, const std::string& name);
+  torch::Tensor Run(const torch::Tensor& x, LayerCapture* capture, const std::string& name);
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   SplitBatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   torch::nn::Sequential downsample{nullptr};
 
  private:
-  int64_t in_planes_, planes_, stride_;
+  BlockSpec spec_;
 };
 TORCH_MODULE(Bottleneck);
 
-// The encoder: backbone + MoCo head. Build it with MakeResNet(), which validates the options.
+// The encoder: backbone + MoCo head (the spec's projector). Build it with MakeResNet().
 class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
  public:
-  // `options` must be valid (see MakeResNet); invalid options throw c10::Error.
-  explicit ResNetImpl(const ResNetOptions& options);
+  // `spec` comes from EncoderSpecFromConfig (valid by construction); no predictor head.
+  explicit ResNetImpl(const EncoderSpec& spec);
 
   // (Re)builds every submodule and initializes it; called by the constructor and clone().
   void reset() override;
@@ -127,40 +111,35 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   int64_t bn_splits() const { return bn_splits_; }
 
   // While `capture` is non-null, forward() and features() add every layer's output to it (names
-  // as moco::Encoder::SetActivationCapture describes). Not owned; null turns capture off.
-  void set_activation_capture(ActivationCapture* capture) { capture_ = capture; }
+  // as moco::ActivationCapture describes). Not owned; null turns capture off.
+  void set_activation_capture(LayerCapture* capture) { capture_ = capture; }
 
-  // Backbone output width: max(1, round(512 * w)) * expansion.
-  int64_t feature_width() const { return feature_width_; }
+  // Backbone output width (EncoderSpec::backbone.output_dim).
+  int64_t feature_width() const { return spec_.backbone.output_dim; }
 
-  const ResNetOptions& options() const { return options_; }
+  const EncoderSpec& spec() const { return spec_; }
 
   torch::nn::Conv2d conv1{nullptr};
   SplitBatchNorm2d bn1{nullptr};
   torch::nn::MaxPool2d maxpool{nullptr};  // null with the CIFAR stem
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   torch::nn::AdaptiveAvgPool2d avgpool{nullptr};
-  torch::nn::Linear fc_linear{nullptr};   // registered as "fc" when !mlp_head
-  torch::nn::Sequential fc_mlp{nullptr};  // registered as "fc" when mlp_head
+  torch::nn::Linear fc_linear{nullptr};   // the projector's one Linear, registered as "fc"
+  torch::nn::Sequential fc_mlp{nullptr};  // or Linear, ReLU, Linear, ... registered as "fc"
 
  private:
-  ResNetOptions options_;
-  int64_t feature_width_ = 0;
+  EncoderSpec spec_;
   int64_t bn_splits_ = 1;
-  ActivationCapture* capture_ = nullptr;
+  LayerCapture* capture_ = nullptr;
 
   torch::Tensor RunStage(torch::nn::Sequential& stage, const std::string& name,
                          torch::Tensor x);
 };
 TORCH_MODULE(ResNet);
 
-// Stage width for base channels 64/128/256/512: max(1, round(base * width_multiplier)), rounding
-// halves away from zero.
-int64_t ScaledWidth(int64_t base, float width_multiplier);
-
-// Validates `options` and builds the network on the CPU. InvalidArgument (naming the field) for
-// an unknown arch, width_multiplier <= 0 or not finite, in_channels < 1 or feature_dim < 1.
-absl::StatusOr<ResNet> MakeResNet(const ResNetOptions& options);
+// Builds the network of `spec` on the CPU. InvalidArgument for a spec with a predictor head
+// (not supported yet); Internal if LibTorch fails.
+absl::StatusOr<ResNet> MakeResNet(const EncoderSpec& spec);
 
 }  // namespace moco::torch_backend
 

@@ -17,6 +17,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "moco/config/config.pb.h"
+#include "moco/core/model_spec.h"
 
 namespace moco::torch_backend {
 namespace {
@@ -33,20 +35,22 @@ std::string ShapeString(const torch::Tensor& t) {
   return absl::StrCat("[", absl::StrJoin(t.sizes(), ","), "]");
 }
 
-ResNetOptions Options(const std::string& arch, bool cifar_stem, float width, int in_channels,
-                      int dim, bool mlp) {
-  ResNetOptions o;
-  o.arch = arch;
-  o.cifar_stem = cifar_stem;
-  o.width_multiplier = width;
-  o.in_channels = in_channels;
-  o.feature_dim = dim;
-  o.mlp_head = mlp;
+ModelConfig Options(const std::string& arch, bool cifar_stem, float width, int in_channels,
+                    int dim, bool mlp) {
+  ModelConfig o;
+  o.set_arch(arch);
+  o.set_cifar_stem(cifar_stem);
+  o.set_width_multiplier(width);
+  o.set_in_channels(in_channels);
+  o.set_feature_dim(dim);
+  o.set_mlp_head(mlp);
   return o;
 }
 
-ResNet Make(const ResNetOptions& options) {
-  absl::StatusOr<ResNet> net = MakeResNet(options);
+ResNet Make(const ModelConfig& options) {
+  absl::StatusOr<EncoderSpec> spec = EncoderSpecFromConfig(options);
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<ResNet> net = MakeResNet(*spec);
   EXPECT_TRUE(net.ok()) << net.status();
   return *net;
 }
@@ -159,13 +163,8 @@ TEST(ResNetTest, StemStructure) {
             (std::vector<int64_t>{1, 32, 32, 32}));
 }
 
-TEST(ResNetTest, ScaledWidthRoundsAndIsAtLeastOne) {
-  EXPECT_EQ(ScaledWidth(64, 1.0f), 64);
-  EXPECT_EQ(ScaledWidth(64, 0.25f), 16);
-  EXPECT_EQ(ScaledWidth(128, 0.3f), 38);   // 38.4
-  EXPECT_EQ(ScaledWidth(64, 0.3f), 19);    // 19.2
-  EXPECT_EQ(ScaledWidth(512, 0.3f), 154);  // 153.6
-  EXPECT_EQ(ScaledWidth(64, 0.001f), 1);
+// Widths follow the spec's rounding (moco/core/model_spec_test): 0.3 * (64, 512) = 19.2, 153.6.
+TEST(ResNetTest, LayerWidthsFollowTheSpecsRounding) {
   ResNet net = Make(Options("resnet18", true, 0.3f, 1, 8, true));
   EXPECT_EQ(net->conv1->weight.size(0), 19);
   EXPECT_EQ(net->feature_width(), 154);
@@ -173,22 +172,7 @@ TEST(ResNetTest, ScaledWidthRoundsAndIsAtLeastOne) {
             (std::vector<int64_t>{154, 154}));
 }
 
-// ---- Validation ------------------------------------------------------------------------------
-
-TEST(MakeResNetTest, RejectsBadOptionsNamingTheField) {
-  absl::StatusOr<ResNet> r = MakeResNet(Options("resnet101", false, 1, 3, 128, true));
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("model.arch \"resnet101\""));
-  r = MakeResNet(Options("resnet18", false, 0, 3, 128, true));
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("model.width_multiplier"));
-  r = MakeResNet(Options("resnet18", false, NAN, 3, 128, true));
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  r = MakeResNet(Options("resnet18", false, 1, 0, 128, true));
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("model.in_channels"));
-  r = MakeResNet(Options("resnet18", false, 1, 3, 0, true));
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("model.feature_dim"));
-}
+// ---- Validation (of configs: moco/core/model_spec_test) ------------------------------------
 
 TEST(ResNetTest, WrongInputThrows) {
   ResNet net = Make(Options("resnet18", true, 0.125f, 1, 8, true));
@@ -273,7 +257,7 @@ TEST(ResNetTest, CloneIsAnIndependentDeepCopy) {
   EXPECT_EQ(key->bn_splits(), 4);
   EXPECT_EQ(key->layer3[1]->as<BasicBlock>()->bn2->num_splits(), 4);
   EXPECT_EQ(key->layer3[1]->as<BasicBlock>()->bn2->split_layout(), SplitLayout::kInterleaved);
-  EXPECT_TRUE(key->options().cifar_stem);
+  EXPECT_TRUE(key->spec().backbone.cifar_stem);
   {
     torch::NoGradGuard no_grad;
     query->conv1->weight.add_(1);
@@ -339,7 +323,7 @@ double MaxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
 
 struct GoldenCase {
   std::string file;
-  ResNetOptions options;
+  ModelConfig options;
   int64_t output_dim;
 };
 

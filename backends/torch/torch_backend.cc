@@ -45,10 +45,10 @@ absl::StatusOr<std::unique_ptr<Backend>> TorchBackend::Create(const BackendOptio
 
 const std::string& TorchBackend::name() const { return BackendName(); }
 
-absl::StatusOr<std::unique_ptr<Encoder>> TorchBackend::CreateEncoder(const ModelConfig& model,
-                                                                     uint64_t seed) {
+absl::StatusOr<std::unique_ptr<Encoder>> TorchBackend::CreateEncoder(
+    const ModelConfig& model, uint64_t seed, const EncoderOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<TorchEncoder> encoder,
-                   TorchEncoder::Create(model, seed, device_));
+                   TorchEncoder::Create(model, seed, options, device_));
   return std::unique_ptr<Encoder>(std::move(encoder));
 }
 

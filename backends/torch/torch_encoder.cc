@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "backends/torch/torch_tensor.h"
+#include "moco/core/model_spec.h"
 #include "moco/core/status_macros.h"
 
 namespace moco::torch_backend {
@@ -24,31 +25,30 @@ std::vector<std::pair<std::string, torch::Tensor>> NamedStateTensors(const ResNe
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TorchEncoder>> TorchEncoder::Create(const ModelConfig& model,
-                                                                   uint64_t seed,
-                                                                   const torch::Device& device) {
+absl::StatusOr<std::unique_ptr<TorchEncoder>> TorchEncoder::Create(
+    const ModelConfig& model, uint64_t seed, const EncoderOptions& encoder_options,
+    const torch::Device& device) {
+  if (encoder_options.bn_splits < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bn_splits (", encoder_options.bn_splits, ") must be >= 1"));
+  }
   return GuardTorch("TorchEncoder::Create",
                     [&]() -> absl::StatusOr<std::unique_ptr<TorchEncoder>> {
-    ResNetOptions options;
-    options.arch = model.arch();
-    options.cifar_stem = model.cifar_stem();
-    options.width_multiplier = model.width_multiplier();
-    options.in_channels = model.in_channels();
-    options.feature_dim = model.feature_dim();
-    options.mlp_head = model.mlp_head();
+    ASSIGN_OR_RETURN(const EncoderSpec spec, EncoderSpecFromConfig(model));
     torch::manual_seed(seed);
-    ASSIGN_OR_RETURN(ResNet module, MakeResNet(options));
+    ASSIGN_OR_RETURN(ResNet module, MakeResNet(spec));
+    module->set_bn_splits(encoder_options.bn_splits);
     module->to(device);
     const int64_t backbone_dim = module->feature_width();
     return std::unique_ptr<TorchEncoder>(
-        new TorchEncoder(std::move(module), model.feature_dim(), backbone_dim));
+        new TorchEncoder(std::move(module), spec.feature_dim(), backbone_dim));
   });
 }
 
 absl::StatusOr<TensorPtr> TorchEncoder::Forward(const Tensor& images, bool train_bn,
                                                 bool record_for_backward) {
   ASSIGN_OR_RETURN(torch::Tensor x, Unwrap(images));
-  ActivationCapture capture;
+  LayerCapture capture;
   module_->set_activation_capture(capture_activations_ ? &capture : nullptr);
   absl::StatusOr<TensorPtr> out = ForwardUncaptured(x, train_bn, record_for_backward);
   module_->set_activation_capture(nullptr);
@@ -59,7 +59,7 @@ absl::StatusOr<TensorPtr> TorchEncoder::Forward(const Tensor& images, bool train
   return out;
 }
 
-void TorchEncoder::SetActivationCapture(bool enabled) {
+void TorchEncoder::Enable(bool enabled) {
   capture_activations_ = enabled;
   if (!enabled) captured_.clear();
 }
@@ -106,8 +106,6 @@ absl::StatusOr<TensorPtr> TorchEncoder::BackboneFeatures(const Tensor& images) {
   });
 }
 
-void TorchEncoder::SetBnSplits(int splits) { module_->set_bn_splits(splits); }
-
 absl::Status TorchEncoder::MomentumUpdateFrom(const Encoder& source, float momentum) {
   const auto* other = dynamic_cast<const TorchEncoder*>(&source);
   if (other == nullptr) {
@@ -115,31 +113,48 @@ absl::Status TorchEncoder::MomentumUpdateFrom(const Encoder& source, float momen
   }
   return GuardTorch("TorchEncoder::MomentumUpdateFrom", [&]() -> absl::Status {
     torch::NoGradGuard no_grad;
-    const auto mine = module_->parameters();
-    const auto theirs = other->module_->parameters();
-    if (mine.size() != theirs.size()) {
-      return absl::InvalidArgumentError("MomentumUpdateFrom: architectures differ");
+    const auto mine = module_->named_parameters();
+    const auto theirs = other->module_->named_parameters();
+    std::vector<torch::Tensor> sources;  // theirs, matched to mine by name
+    sources.reserve(mine.size());
+    for (const auto& p : mine) {
+      const torch::Tensor* t = theirs.find(p.key());
+      if (t == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "MomentumUpdateFrom: parameter '", p.key(), "' is missing from the source encoder"));
+      }
+      if (t->sizes() != p.value().sizes()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "MomentumUpdateFrom: parameter '", p.key(), "' has shape ",
+            ShapeString(p.value().sizes().vec()), " but the source's is ",
+            ShapeString(t->sizes().vec())));
+      }
+      sources.push_back(t->detach());
     }
     for (size_t i = 0; i < mine.size(); ++i) {
-      mine[i].mul_(momentum).add_(theirs[i].detach(), 1.0 - momentum);
+      mine[i].value().mul_(momentum).add_(sources[i], 1.0 - momentum);
     }
     return absl::OkStatus();
   });
 }
 
-NamedArrays TorchEncoder::ExportState() const {
-  NamedArrays state;
-  for (const auto& [name, t] : NamedStateTensors(module_)) state[name] = ToHostArray(t);
-  return state;
+absl::StatusOr<NamedArrays> TorchEncoder::ExportState() const {
+  return GuardTorch("TorchEncoder::ExportState", [&]() -> absl::StatusOr<NamedArrays> {
+    NamedArrays state;
+    for (const auto& [name, t] : NamedStateTensors(module_)) state[name] = ToHostArray(t);
+    return state;
+  });
 }
 
-NamedArrays TorchEncoder::ExportGradients() const {
-  NamedArrays grads;
-  for (const auto& p : module_->named_parameters()) {
-    grads[p.key()] = p.value().grad().defined() ? ToHostArray(p.value().grad())
-                                                : HostArray(p.value().sizes().vec());
-  }
-  return grads;
+absl::StatusOr<NamedArrays> TorchEncoder::ExportGradients() const {
+  return GuardTorch("TorchEncoder::ExportGradients", [&]() -> absl::StatusOr<NamedArrays> {
+    NamedArrays grads;
+    for (const auto& p : module_->named_parameters()) {
+      grads[p.key()] = p.value().grad().defined() ? ToHostArray(p.value().grad())
+                                                  : HostArray(p.value().sizes().vec());
+    }
+    return grads;
+  });
 }
 
 absl::Status TorchEncoder::ImportState(const NamedArrays& state) {

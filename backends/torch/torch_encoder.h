@@ -9,16 +9,18 @@
 #include "absl/status/statusor.h"
 #include "backends/torch/resnet.h"
 #include "moco/config/config.pb.h"
+#include "moco/core/activation_capture.h"
 #include "moco/core/encoder.h"
 
 namespace moco::torch_backend {
 
-class TorchEncoder final : public Encoder {
+class TorchEncoder final : public Encoder, public moco::ActivationCapture {
  public:
   // Builds the network of `model` on `device`, initialized from torch's global RNG seeded
   // with `seed`.
   static absl::StatusOr<std::unique_ptr<TorchEncoder>> Create(const ModelConfig& model,
                                                               uint64_t seed,
+                                                              const EncoderOptions& options,
                                                               const torch::Device& device);
 
   absl::StatusOr<TensorPtr> Forward(const Tensor& images, bool train_bn,
@@ -26,13 +28,14 @@ class TorchEncoder final : public Encoder {
   absl::Status Backward(const Tensor& grad_output) override;
   void ZeroGrad() override;
   absl::StatusOr<TensorPtr> BackboneFeatures(const Tensor& images) override;
-  void SetBnSplits(int splits) override;
   absl::Status MomentumUpdateFrom(const Encoder& source, float momentum) override;
-  NamedArrays ExportState() const override;
-  NamedArrays ExportGradients() const override;
+  absl::StatusOr<NamedArrays> ExportState() const override;
+  absl::StatusOr<NamedArrays> ExportGradients() const override;
   absl::Status ImportState(const NamedArrays& state) override;
-  void SetActivationCapture(bool enabled) override;
-  const OrderedArrays& CapturedActivations() const override { return captured_; }
+  moco::ActivationCapture* activation_capture() override { return this; }
+  // moco::ActivationCapture.
+  void Enable(bool enabled) override;
+  const OrderedArrays& Activations() const override { return captured_; }
   int64_t feature_dim() const override { return feature_dim_; }
   int64_t backbone_dim() const override { return backbone_dim_; }
 

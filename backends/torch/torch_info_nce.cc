@@ -1,5 +1,6 @@
 #include "backends/torch/torch_info_nce.h"
 
+#include "absl/strings/str_cat.h"
 #include "backends/torch/torch_tensor.h"
 #include "moco/core/status_macros.h"
 
@@ -14,6 +15,10 @@ absl::StatusOr<ContrastiveLossResult> TorchInfoNce::Compute(const Tensor& q_in,
   ASSIGN_OR_RETURN(torch::Tensor negatives, Unwrap(negatives_in));
   if (q.sizes() != k.sizes() || q.dim() != 2 || negatives.size(1) != q.size(1)) {
     return absl::InvalidArgumentError("InfoNCE: q, k must be (N, dim) and the negatives (K, dim)");
+  }
+  if (!(temperature > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("InfoNCE: temperature (", temperature, ") must be > 0"));
   }
   return GuardTorch("InfoNCE", [&]() -> absl::StatusOr<ContrastiveLossResult> {
     torch::NoGradGuard no_grad;

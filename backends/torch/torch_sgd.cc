@@ -1,5 +1,7 @@
 #include "backends/torch/torch_sgd.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "backends/torch/torch_tensor.h"
 
@@ -59,8 +61,13 @@ absl::Status TorchSgd::ImportState(const NamedArrays& state) {
     ++matched;
   }
   if (matched != state.size()) {
-    return absl::InvalidArgumentError(
-        "optimizer state holds momentum buffers for parameters this encoder does not have");
+    for (const auto& [name, array] : state) {
+      if (std::find(names_.begin(), names_.end(), name) == names_.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "optimizer state holds a momentum buffer '", name,
+            "' for a parameter this encoder does not have"));
+      }
+    }
   }
   momentum_buffers_ = std::move(buffers);
   return absl::OkStatus();

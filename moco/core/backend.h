@@ -39,8 +39,14 @@ class Backend {
   virtual std::string device() const = 0;
 
   // A freshly initialized encoder (torchvision's initialization), deterministic in `seed`.
-  virtual absl::StatusOr<std::unique_ptr<Encoder>> CreateEncoder(const ModelConfig& model,
-                                                                 uint64_t seed) = 0;
+  // InvalidArgument naming the model.* field for an unsupported model, or for bn_splits < 1.
+  virtual absl::StatusOr<std::unique_ptr<Encoder>> CreateEncoder(
+      const ModelConfig& model, uint64_t seed, const EncoderOptions& options) = 0;
+  // With default options (bn_splits 1): encoders that only run in eval mode (kNN, probes).
+  absl::StatusOr<std::unique_ptr<Encoder>> CreateEncoder(const ModelConfig& model,
+                                                         uint64_t seed) {
+    return CreateEncoder(model, seed, EncoderOptions());
+  }
   // A queue of `size` random unit keys of dimension `dim`, deterministic in `seed`.
   virtual absl::StatusOr<std::unique_ptr<KeyQueue>> CreateQueue(int64_t size, int64_t dim,
                                                                 uint64_t seed) = 0;

@@ -1,10 +1,13 @@
 #include "moco/interop/weights_file.h"
 
+#include <array>
 #include <cmath>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "moco/config/config_io.h"
+#include "moco/core/model_spec.h"
 #include "moco/core/status_macros.h"
 #include "moco/interop/torch_file.h"
 
@@ -151,18 +154,25 @@ absl::StatusOr<ModelConfig> InferModelConfig(const NamedArrays& q, const std::st
   ModelConfig m;
   m.set_in_channels(static_cast<int32_t>(s[1]));
   m.set_cifar_stem(s[2] == 3);
-  m.set_width_multiplier(static_cast<float>(s[0]) / 64.0f);
-  int blocks3 = 0;
-  while (q.count(absl::StrCat("layer3.", blocks3, ".conv1.weight"))) ++blocks3;
+  m.set_width_multiplier(static_cast<float>(s[0]) / static_cast<float>(kStageBaseWidths[0]));
+  // The architecture whose block type and blocks per stage (moco/core/model_spec.h) these are.
+  const BlockType block = q.count("layer1.0.conv3.weight") ? BlockType::kBottleneck
+                                                            : BlockType::kBasic;
+  std::array<int, kNumStages> blocks = {};
+  for (int stage = 0; stage < kNumStages; ++stage) {
+    while (q.count(absl::StrCat("layer", stage + 1, ".", blocks[stage], ".conv1.weight"))) {
+      ++blocks[stage];
+    }
+  }
   std::string arch;
-  if (q.count("layer1.0.conv3.weight")) {
-    arch = blocks3 == 6 ? "resnet50" : "";
-  } else {
-    arch = blocks3 == 2 ? "resnet18" : blocks3 == 6 ? "resnet34" : "";
+  for (const ResNetArchitecture& a : ResNetArchitectures()) {
+    if (a.block == block && a.blocks == blocks) arch = a.name;
   }
   if (arch.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "layer3 has ", blocks3, " blocks: not a resnet18, resnet34 or resnet50 backbone"));
+        "layers 1-4 have ", absl::StrJoin(blocks, ", "), " ",
+        block == BlockType::kBottleneck ? "bottleneck" : "basic",
+        " blocks: not one of ", absl::StrJoin(ResNetArchitectureNames(), ", ")));
   }
   if (!arch_hint.empty() && arch_hint != arch) {
     return absl::InvalidArgumentError(absl::StrCat("the file says arch '", arch_hint,

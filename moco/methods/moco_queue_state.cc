@@ -33,9 +33,14 @@ absl::StatusOr<std::unique_ptr<MocoQueueState>> MocoQueueState::Create(
   state->moco_config = config.moco();
   state->backend = &backend;
   const uint64_t seed = config.run().seed();
-  ASSIGN_OR_RETURN(state->query, state->backend->CreateEncoder(config.model(), seed));
-  ASSIGN_OR_RETURN(state->key, state->backend->CreateEncoder(config.model(), seed));
-  RETURN_IF_ERROR(state->key->ImportState(state->query->ExportState()));
+  EncoderOptions encoder_options;
+  encoder_options.bn_splits = config.moco().bn_splits();
+  ASSIGN_OR_RETURN(state->query,
+                   state->backend->CreateEncoder(config.model(), seed, encoder_options));
+  ASSIGN_OR_RETURN(state->key,
+                   state->backend->CreateEncoder(config.model(), seed, encoder_options));
+  ASSIGN_OR_RETURN(NamedArrays query_state, state->query->ExportState());
+  RETURN_IF_ERROR(state->key->ImportState(query_state));
   ASSIGN_OR_RETURN(state->queue,
                    state->backend->CreateQueue(config.moco().queue_size(),
                                                config.model().feature_dim(), seed + 1));
@@ -51,8 +56,10 @@ MocoStep MocoQueueState::MakeStep() {
 
 absl::StatusOr<NamedArrays> MocoQueueState::Export() const {
   NamedArrays arrays;
-  AddWithPrefix(query->ExportState(), "query/", arrays);
-  AddWithPrefix(key->ExportState(), "key/", arrays);
+  ASSIGN_OR_RETURN(NamedArrays query_state, query->ExportState());
+  ASSIGN_OR_RETURN(NamedArrays key_state, key->ExportState());
+  AddWithPrefix(query_state, "query/", arrays);
+  AddWithPrefix(key_state, "key/", arrays);
   AddWithPrefix(queue->ExportState(), "queue/", arrays);
   AddWithPrefix(optimizer->ExportState(), "optimizer/", arrays);
   return arrays;

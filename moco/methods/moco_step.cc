@@ -3,19 +3,10 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "moco/core/split_mix.h"
 #include "moco/core/status_macros.h"
 
 namespace moco {
-namespace {
-
-uint64_t SplitMix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
 
 std::vector<int64_t> RandomPermutation(int64_t n, uint64_t seed) {
   std::vector<int64_t> perm(static_cast<size_t>(n));
@@ -23,7 +14,7 @@ std::vector<int64_t> RandomPermutation(int64_t n, uint64_t seed) {
   uint64_t state = seed;
   for (int64_t i = n - 1; i > 0; --i) {
     // Multiply-shift maps 64 random bits to [0, i] with negligible bias for batch-sized i.
-    const uint64_t r = SplitMix64(state);
+    const uint64_t r = SplitMix64Next(state);
     const int64_t j = static_cast<int64_t>(
         (static_cast<unsigned __int128>(r) * static_cast<uint64_t>(i + 1)) >> 64);
     std::swap(perm[i], perm[j]);
@@ -45,10 +36,7 @@ MocoStep::MocoStep(Backend& backend, Encoder& query, Encoder& key, KeyQueue& que
       queue_(queue),
       loss_(loss),
       optimizer_(optimizer),
-      config_(config) {
-  query_.SetBnSplits(config_.bn_splits());
-  key_.SetBnSplits(config_.bn_splits());
-}
+      config_(config) {}
 
 absl::StatusOr<MocoStep::Pass> MocoStep::ContrastivePass(const Tensor& x_q, const Tensor& x_k,
                                                          uint64_t seed) {

@@ -64,17 +64,14 @@ class FakeEncoder final : public Encoder {
   absl::StatusOr<TensorPtr> BackboneFeatures(const Tensor& images) override {
     return Make(Data(images));
   }
-  void SetBnSplits(int splits) override {}
   absl::Status MomentumUpdateFrom(const Encoder& source, float momentum) override {
     log_->push_back(name_ + ".MomentumUpdateFrom");
     momenta.push_back(momentum);
     return absl::OkStatus();
   }
-  NamedArrays ExportState() const override { return {}; }
-  NamedArrays ExportGradients() const override { return {}; }
+  absl::StatusOr<NamedArrays> ExportState() const override { return NamedArrays(); }
+  absl::StatusOr<NamedArrays> ExportGradients() const override { return NamedArrays(); }
   absl::Status ImportState(const NamedArrays& state) override { return absl::OkStatus(); }
-  void SetActivationCapture(bool enabled) override {}
-  const OrderedArrays& CapturedActivations() const override { return captured_; }
   int64_t feature_dim() const override { return 4; }
   int64_t backbone_dim() const override { return 4; }
 
@@ -84,7 +81,6 @@ class FakeEncoder final : public Encoder {
  private:
   std::string name_;
   Log* log_;
-  OrderedArrays captured_;
 };
 
 class FakeQueue final : public KeyQueue {
@@ -155,7 +151,8 @@ class FakeBackend final : public Backend {
     return name;
   }
   std::string device() const override { return "cpu"; }
-  absl::StatusOr<std::unique_ptr<Encoder>> CreateEncoder(const ModelConfig&, uint64_t) override {
+  absl::StatusOr<std::unique_ptr<Encoder>> CreateEncoder(const ModelConfig&, uint64_t,
+                                                         const EncoderOptions&) override {
     return absl::UnimplementedError("fake");
   }
   absl::StatusOr<std::unique_ptr<KeyQueue>> CreateQueue(int64_t, int64_t, uint64_t) override {

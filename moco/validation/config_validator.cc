@@ -10,6 +10,7 @@
 #include "moco/config/augmentation_presets.h"
 #include "moco/core/backend_registry.h"
 #include "moco/core/method_registry.h"
+#include "moco/core/model_spec.h"
 
 namespace moco {
 namespace {
@@ -98,12 +99,14 @@ namespace {
 
 void CheckModel(const ExperimentConfig& c, ConfigErrorList& e) {
   const ModelConfig& m = c.model();
-  e.Require(Contains(KnownArchitectures(), m.arch()), "model.arch", m.arch(),
+  e.Require(FindResNetArchitecture(m.arch()) != nullptr, "model.arch", m.arch(),
             absl::StrCat("is not a known architecture (known: ",
-                         absl::StrJoin(KnownArchitectures(), ", "), ")"));
-  // The narrowest stage has 64 * width channels; it must keep at least one channel.
-  e.Require(m.width_multiplier() > 0 && 64 * m.width_multiplier() >= 1,
-            "model.width_multiplier", m.width_multiplier(), "must be >= 1/64");
+                         absl::StrJoin(ResNetArchitectureNames(), ", "), ")"));
+  // The narrowest stage has kStageBaseWidths[0] (64) * width channels; it must keep at least
+  // one channel without the rounding's help.
+  e.Require(m.width_multiplier() > 0 && kStageBaseWidths[0] * m.width_multiplier() >= 1,
+            "model.width_multiplier", m.width_multiplier(),
+            absl::StrCat("must be >= 1/", kStageBaseWidths[0]));
   e.Require(m.in_channels() == 1 || m.in_channels() == 3, "model.in_channels", m.in_channels(),
             "must be 1 or 3");
   e.Require(m.feature_dim() > 0, "model.feature_dim", m.feature_dim(), "must be > 0");
@@ -194,11 +197,6 @@ void CheckBackendConfig(const BackendConfig& b, ConfigErrorList& e) {
   if (problem.ok() && !problem->empty()) {
     e.Add("backend.device", absl::StrCat("backend.device (", b.device(), ") ", *problem));
   }
-}
-
-const std::vector<std::string>& KnownArchitectures() {
-  static const auto* const kArchs = new std::vector<std::string>{"resnet18", "resnet34", "resnet50"};
-  return *kArchs;
 }
 
 std::vector<ConfigError> FindConfigErrors(const ExperimentConfig& config,

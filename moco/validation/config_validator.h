@@ -41,9 +41,6 @@ void CheckDataConfig(const DataConfig& data, int in_channels, bool check_paths,
 // string that backend accepts.
 void CheckBackendConfig(const BackendConfig& backend, ConfigErrorList& errors);
 
-// Architectures the model builders know.
-const std::vector<std::string>& KnownArchitectures();
-
 }  // namespace moco
 
 #endif  // MOCO_VALIDATION_CONFIG_VALIDATOR_H_

@@ -1,0 +1,169 @@
+#include "moco/core/model_spec.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace moco {
+namespace {
+
+ConvSpec Conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
+  return ConvSpec{in, out, kernel, stride, padding};
+}
+
+// torchvision's _make_layer: the first block of a stage carries the stride and the downsample.
+BlockSpec MakeBlock(BlockType type, int stage, int index, int64_t in, int64_t planes,
+                    int64_t stride) {
+  BlockSpec b;
+  b.name = absl::StrCat("layer", stage + 1, ".", index);
+  b.stage = stage;
+  b.index = index;
+  b.in_channels = in;
+  b.planes = planes;
+  b.out_channels = planes * BlockExpansion(type);
+  b.stride = stride;
+  if (type == BlockType::kBottleneck) {
+    b.convs = {Conv(in, planes, 1, 1, 0), Conv(planes, planes, 3, stride, 1),
+               Conv(planes, b.out_channels, 1, 1, 0)};
+  } else {
+    b.convs = {Conv(in, planes, 3, stride, 1), Conv(planes, planes, 3, 1, 1)};
+  }
+  b.has_downsample = stride != 1 || in != b.out_channels;
+  b.downsample = Conv(in, b.out_channels, 1, stride, 0);
+  return b;
+}
+
+BackboneSpec MakeBackbone(const ResNetArchitecture& arch, const ModelConfig& model) {
+  BackboneSpec s;
+  s.arch = arch.name;
+  s.block_type = arch.block;
+  s.stage_blocks = arch.blocks;
+  s.cifar_stem = model.cifar_stem();
+  s.width_multiplier = model.width_multiplier();
+  s.in_channels = model.in_channels();
+  const int64_t stem_width = ScaledWidth(kStageBaseWidths[0], s.width_multiplier);
+  s.stem = s.cifar_stem ? Conv(s.in_channels, stem_width, 3, 1, 1)
+                        : Conv(s.in_channels, stem_width, 7, 2, 3);
+  s.has_max_pool = !s.cifar_stem;
+  int64_t in = stem_width;
+  for (int stage = 0; stage < kNumStages; ++stage) {
+    s.planes[stage] = ScaledWidth(kStageBaseWidths[stage], s.width_multiplier);
+    for (int i = 0; i < arch.blocks[stage]; ++i) {
+      const int64_t stride = (stage > 0 && i == 0) ? 2 : 1;
+      s.blocks.push_back(MakeBlock(arch.block, stage, i, in, s.planes[stage], stride));
+      in = s.blocks.back().out_channels;
+    }
+  }
+  s.output_dim = in;
+  return s;
+}
+
+void AddConvBn(const std::string& conv, const std::string& bn, const ConvSpec& c,
+               std::vector<StateEntry>* params, std::vector<StateEntry>* buffers) {
+  params->push_back({conv + ".weight", {c.out_channels, c.in_channels, c.kernel, c.kernel}});
+  params->push_back({bn + ".weight", {c.out_channels}});
+  params->push_back({bn + ".bias", {c.out_channels}});
+  buffers->push_back({bn + ".running_mean", {c.out_channels}, false});
+  buffers->push_back({bn + ".running_var", {c.out_channels}, false});
+  buffers->push_back({bn + ".num_batches_tracked", {}, false});
+}
+
+void AddHead(const HeadSpec& head, std::vector<StateEntry>* params) {
+  for (int i = 0; i < head.num_layers(); ++i) {
+    const std::string name = head.LinearName(i);
+    params->push_back({name + ".weight", {head.widths[i + 1], head.widths[i]}});
+    params->push_back({name + ".bias", {head.widths[i + 1]}});
+  }
+}
+
+}  // namespace
+
+const std::vector<ResNetArchitecture>& ResNetArchitectures() {
+  static const auto* const kArchitectures = new std::vector<ResNetArchitecture>{
+      {"resnet18", BlockType::kBasic, {2, 2, 2, 2}},
+      {"resnet34", BlockType::kBasic, {3, 4, 6, 3}},
+      {"resnet50", BlockType::kBottleneck, {3, 4, 6, 3}},
+  };
+  return *kArchitectures;
+}
+
+std::vector<std::string> ResNetArchitectureNames() {
+  std::vector<std::string> names;
+  for (const ResNetArchitecture& a : ResNetArchitectures()) names.push_back(a.name);
+  return names;
+}
+
+const ResNetArchitecture* FindResNetArchitecture(const std::string& name) {
+  for (const ResNetArchitecture& a : ResNetArchitectures()) {
+    if (name == a.name) return &a;
+  }
+  return nullptr;
+}
+
+int64_t BlockExpansion(BlockType type) { return type == BlockType::kBottleneck ? 4 : 1; }
+
+int64_t ScaledWidth(int64_t base, double width_multiplier) {
+  return std::max<int64_t>(1, std::llround(static_cast<double>(base) * width_multiplier));
+}
+
+std::string HeadSpec::LinearName(int i) const {
+  return num_layers() == 1 ? name : absl::StrCat(name, ".", 2 * i);
+}
+
+std::string HeadSpec::OutputName(int i) const {
+  if (num_layers() == 1) return name;
+  return absl::StrCat(name, ".", i + 1 < num_layers() ? 2 * i + 1 : 2 * i);
+}
+
+absl::StatusOr<EncoderSpec> EncoderSpecFromConfig(const ModelConfig& model) {
+  const ResNetArchitecture* arch = FindResNetArchitecture(model.arch());
+  if (arch == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.arch \"", model.arch(), "\" is not one of ",
+                     absl::StrJoin(ResNetArchitectureNames(), ", ")));
+  }
+  if (!(model.width_multiplier() > 0) || !std::isfinite(model.width_multiplier())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.width_multiplier (", model.width_multiplier(), ") must be a finite number > 0"));
+  }
+  if (model.in_channels() < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.in_channels (", model.in_channels(), ") must be >= 1"));
+  }
+  if (model.feature_dim() < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.feature_dim (", model.feature_dim(), ") must be >= 1"));
+  }
+  EncoderSpec spec;
+  spec.backbone = MakeBackbone(*arch, model);
+  const int64_t width = spec.backbone.output_dim;
+  // v2: Linear(w, w), ReLU, Linear(w, dim) (hidden = backbone width); v1: Linear(w, dim).
+  spec.projector.widths = model.mlp_head() ? std::vector<int64_t>{width, width, model.feature_dim()}
+                                           : std::vector<int64_t>{width, model.feature_dim()};
+  return spec;
+}
+
+std::vector<StateEntry> EncoderStateLayout(const EncoderSpec& spec) {
+  std::vector<StateEntry> params, buffers;
+  const BackboneSpec& b = spec.backbone;
+  AddConvBn("conv1", "bn1", b.stem, &params, &buffers);
+  for (const BlockSpec& block : b.blocks) {
+    for (size_t i = 0; i < block.convs.size(); ++i) {
+      AddConvBn(absl::StrCat(block.name, ".conv", i + 1), absl::StrCat(block.name, ".bn", i + 1),
+                block.convs[i], &params, &buffers);
+    }
+    if (block.has_downsample) {
+      AddConvBn(block.name + ".downsample.0", block.name + ".downsample.1", block.downsample,
+                &params, &buffers);
+    }
+  }
+  AddHead(spec.projector, &params);
+  if (spec.predictor) AddHead(*spec.predictor, &params);
+  params.insert(params.end(), buffers.begin(), buffers.end());
+  return params;
+}
+
+}  // namespace moco
