@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -21,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "moco/run/checkpoint.pb.h"
+#include "moco/run/small_disk.h"
 
 namespace moco {
 namespace {
@@ -445,6 +447,26 @@ TEST(RunDirCheckpointTest, ReadLatestFallsBackToThePrevious) {
   r = ReadLatestCheckpoint(dir);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr(PreviousCheckpointPath(dir)));
+}
+
+// Issue 18 deliver 4: a full disk fails the save with the system's reason naming the file,
+// and leaves both earlier checkpoints intact and no temporaries.
+TEST(RunDirCheckpointTest, DiskFullLeavesThePreviousFiles) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/small_disk_ckpt";
+  SmallDisk disk(dir, 256 * 1024);
+  ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(1, 1000)).ok());   // ~4 KB
+  ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(2, 1000)).ok());
+  const std::string latest = ReadBytes(CheckpointPath(dir));
+  const std::string prev = ReadBytes(PreviousCheckpointPath(dir));
+  disk.Fill();
+  absl::Status s = SaveCheckpointToRunDir(dir, MakeCheckpoint(3, 200000));  // ~800 KB
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr(CheckpointPath(dir)));
+  EXPECT_THAT(std::string(s.message()), HasSubstr(disk.reason()));
+  EXPECT_EQ(ReadBytes(CheckpointPath(dir)), latest);
+  EXPECT_EQ(ReadBytes(PreviousCheckpointPath(dir)), prev);
+  EXPECT_EQ(ListDir(dir), (std::vector<std::string>{"checkpoint.ckpt", "checkpoint.prev.ckpt"}));
+  std::cerr << "disk full via " << (disk.mounted() ? "tmpfs" : "RLIMIT_FSIZE") << "\n";
 }
 
 // Issue 18 item 5: after falling back to P because C was corrupt, the next save must keep P
