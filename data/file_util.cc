@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -54,33 +55,49 @@ absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {
   return bytes;
 }
 
-absl::StatusOr<std::string> ReadMaybeGzipFile(const std::string& path) {
+absl::StatusOr<std::unique_ptr<MaybeGzipReader>> MaybeGzipReader::Open(const std::string& path) {
   errno = 0;
   gzFile gz = gzopen(path.c_str(), "rb");
   if (gz == nullptr) return OpenError(path, errno != 0 ? errno : ENOENT);
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> closer(gz, &gzclose);
   gzbuffer(gz, 1 << 17);
-  std::string bytes;
+  struct stat st;
+  const int64_t disk_size = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)
+                                ? static_cast<int64_t>(st.st_size)
+                                : -1;
+  return std::unique_ptr<MaybeGzipReader>(new MaybeGzipReader(path, gz, disk_size));
+}
+
+MaybeGzipReader::~MaybeGzipReader() { gzclose(static_cast<gzFile>(gz_)); }
+
+bool MaybeGzipReader::compressed() const { return gzdirect(static_cast<gzFile>(gz_)) == 0; }
+
+absl::StatusOr<size_t> MaybeGzipReader::Read(size_t n, std::string* out) {
+  gzFile gz = static_cast<gzFile>(gz_);
+  size_t total = 0;
   char buf[1 << 16];
-  while (true) {
-    const int n = gzread(gz, buf, sizeof(buf));
-    if (n < 0) {
+  while (total < n) {
+    const unsigned want = static_cast<unsigned>(std::min(n - total, sizeof(buf)));
+    const int got = gzread(gz, buf, want);
+    if (got < 0) {
       int code = 0;
       const char* msg = gzerror(gz, &code);
       return absl::DataLossError(
-          absl::StrCat("corrupt gzip data in ", path, ": ", msg != nullptr ? msg : "unknown"));
+          absl::StrCat("corrupt gzip data in ", path_, ": ", msg != nullptr ? msg : "unknown"));
     }
-    if (n == 0) break;
-    bytes.append(buf, static_cast<size_t>(n));
+    if (got == 0) break;
+    out->append(buf, static_cast<size_t>(got));
+    total += static_cast<size_t>(got);
   }
-  // gzread returns 0 at a truncated stream's end; gzerror reports Z_BUF_ERROR then.
-  int code = 0;
-  const char* msg = gzerror(gz, &code);
-  if (code != Z_OK && code != Z_STREAM_END) {
-    return absl::DataLossError(absl::StrCat("corrupt or truncated gzip data in ", path, ": ",
-                                            msg != nullptr ? msg : "unknown"));
+  if (total < n) {
+    // gzread returns 0 at a truncated stream's end; gzerror reports Z_BUF_ERROR then.
+    int code = 0;
+    const char* msg = gzerror(gz, &code);
+    if (code != Z_OK && code != Z_STREAM_END) {
+      return absl::DataLossError(absl::StrCat("corrupt or truncated gzip data in ", path_, ": ",
+                                              msg != nullptr ? msg : "unknown"));
+    }
   }
-  return bytes;
+  return total;
 }
 
 }  // namespace data

@@ -1,7 +1,9 @@
 #include "data/idx_dataset.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -15,47 +17,90 @@ namespace moco {
 namespace data {
 namespace {
 
+// Limits (docs/HARDENING.md): one image at most 2^28 pixels (as the JPEG/PNG decoders);
+// all data at most 2^40 bytes. Memory grows with the bytes really read, never with a claim.
+constexpr uint64_t kMaxImagePixels = uint64_t{1} << 28;
+constexpr uint64_t kMaxDataBytes = uint64_t{1} << 40;
+// Trailing garbage is counted up to this many bytes (a gzip bomb must not run for minutes).
+constexpr size_t kMaxTrailingCount = size_t{1} << 20;
+
 uint32_t ReadBigEndian32(const std::string& bytes, size_t offset) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data()) + offset;
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-// Checks the IDX header of `bytes` (read from `path`) against the expected number of
-// dimensions and returns the dimension sizes.
-absl::StatusOr<std::vector<uint32_t>> ParseIdxHeader(const std::string& path,
-                                                     const std::string& bytes, int want_dims) {
-  if (bytes.size() < 4) {
+struct IdxFile {
+  std::vector<uint32_t> dims;
+  std::string data;  // prod(dims) bytes, header stripped
+};
+
+// Reads the IDX file `path` (raw or gzip) with `want_dims` uint8 dimensions. The header is
+// checked (magic, overflow-checked size within the limits, and for a raw file the size on
+// disk) before any data is read.
+absl::StatusOr<IdxFile> ReadIdxFile(const std::string& path, int want_dims) {
+  ASSIGN_OR_RETURN(std::unique_ptr<MaybeGzipReader> reader, MaybeGzipReader::Open(path));
+  std::string header;
+  ASSIGN_OR_RETURN(size_t got, reader->Read(4, &header));
+  if (got < 4) {
     return absl::DataLossError(
-        absl::StrCat(path, ": truncated IDX file (", bytes.size(), " bytes, no header)"));
+        absl::StrCat(path, ": truncated IDX file (", got, " bytes, no header)"));
   }
-  const uint32_t magic = ReadBigEndian32(bytes, 0);
+  const uint32_t magic = ReadBigEndian32(header, 0);
   const uint32_t want_magic = 0x00000800u | static_cast<uint32_t>(want_dims);
   if (magic != want_magic) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: wrong IDX magic number 0x%08x, expected 0x%08x (uint8 data with %d dimensions)", path,
         magic, want_magic, want_dims));
   }
-  const size_t header = 4 + 4 * static_cast<size_t>(want_dims);
-  if (bytes.size() < header) {
-    return absl::DataLossError(absl::StrCat(path, ": truncated IDX header (", bytes.size(),
-                                            " bytes, need ", header, ")"));
+  const size_t header_size = 4 + 4 * static_cast<size_t>(want_dims);
+  ASSIGN_OR_RETURN(got, reader->Read(header_size - 4, &header));
+  if (header.size() < header_size) {
+    return absl::DataLossError(absl::StrCat(path, ": truncated IDX header (", header.size(),
+                                            " bytes, need ", header_size, ")"));
   }
-  std::vector<uint32_t> dims(want_dims);
-  size_t expected = 1;
+  IdxFile file;
+  file.dims.resize(want_dims);
+  uint64_t expected = 1;
+  bool too_big = false;
   for (int d = 0; d < want_dims; ++d) {
-    dims[d] = ReadBigEndian32(bytes, 4 + 4 * d);
-    expected *= dims[d];
+    file.dims[d] = ReadBigEndian32(header, 4 + 4 * d);
+    // Checked before multiplying: the product never wraps.
+    if (file.dims[d] != 0 && expected > kMaxDataBytes / file.dims[d]) too_big = true;
+    if (!too_big) expected *= file.dims[d];
   }
-  const size_t have = bytes.size() - header;
-  if (have < expected) {
+  std::string dims_text = absl::StrCat(file.dims[0]);
+  for (int d = 1; d < want_dims; ++d) absl::StrAppend(&dims_text, " x ", file.dims[d]);
+  if (too_big) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": IDX header dims ", dims_text,
+                                                   " exceed the limit of 2^40 data bytes"));
+  }
+  if (want_dims == 3 && uint64_t{file.dims[1]} * file.dims[2] > kMaxImagePixels) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": IDX images of ", file.dims[1], " x ",
+                                                   file.dims[2],
+                                                   " pixels exceed the limit of 2^28 pixels"));
+  }
+  if (!reader->compressed() && reader->disk_size() >= 0) {
+    const uint64_t have = static_cast<uint64_t>(reader->disk_size()) - header_size;
+    if (have < expected) {
+      return absl::DataLossError(absl::StrCat(path, ": truncated IDX file: header promises ",
+                                              expected, " data bytes, file has ", have));
+    }
+    file.data.reserve(static_cast<size_t>(expected));
+  }
+  ASSIGN_OR_RETURN(got, reader->Read(static_cast<size_t>(expected), &file.data));
+  if (got < expected) {
     return absl::DataLossError(absl::StrCat(path, ": truncated IDX file: header promises ",
-                                            expected, " data bytes, file has ", have));
+                                            expected, " data bytes, file has ", got));
   }
-  if (have > expected) {
-    return absl::DataLossError(absl::StrCat(path, ": IDX file has ", have - expected,
-                                            " bytes beyond the ", expected, " its header declares"));
+  std::string trailing;
+  ASSIGN_OR_RETURN(got, reader->Read(kMaxTrailingCount + 1, &trailing));
+  if (got > 0) {
+    return absl::DataLossError(absl::StrCat(path, ": IDX file has ",
+                                            got > kMaxTrailingCount ? "more than " : "",
+                                            std::min(got, kMaxTrailingCount), " bytes beyond the ",
+                                            expected, " its header declares"));
   }
-  return dims;
+  return file;
 }
 
 class IdxDataset final : public Dataset {
@@ -100,12 +145,11 @@ class IdxDataset final : public Dataset {
 
 absl::StatusOr<std::shared_ptr<const Dataset>> OpenIdxDataset(const std::string& images_path,
                                                               const std::string& labels_path) {
-  ASSIGN_OR_RETURN(std::string image_bytes, ReadMaybeGzipFile(images_path));
-  ASSIGN_OR_RETURN(std::vector<uint32_t> image_dims, ParseIdxHeader(images_path, image_bytes, 3));
-  ASSIGN_OR_RETURN(std::string label_bytes, ReadMaybeGzipFile(labels_path));
-  ASSIGN_OR_RETURN(std::vector<uint32_t> label_dims, ParseIdxHeader(labels_path, label_bytes, 1));
-  if (image_dims[0] != label_dims[0]) {
-    return absl::InvalidArgumentError(absl::StrCat(labels_path, " has ", label_dims[0],
+  ASSIGN_OR_RETURN(IdxFile images, ReadIdxFile(images_path, 3));
+  ASSIGN_OR_RETURN(IdxFile labels, ReadIdxFile(labels_path, 1));
+  const std::vector<uint32_t>& image_dims = images.dims;
+  if (image_dims[0] != labels.dims[0]) {
+    return absl::InvalidArgumentError(absl::StrCat(labels_path, " has ", labels.dims[0],
                                                    " labels but ", images_path, " has ",
                                                    image_dims[0], " images"));
   }
@@ -114,13 +158,11 @@ absl::StatusOr<std::shared_ptr<const Dataset>> OpenIdxDataset(const std::string&
                                                    image_dims[0], " x ", image_dims[1], " x ",
                                                    image_dims[2], ")"));
   }
-  std::vector<uint8_t> labels(label_bytes.begin() + 8, label_bytes.end());
-  const int num_classes = *std::max_element(labels.begin(), labels.end()) + 1;
-  image_bytes.erase(0, 16);
-  image_bytes.shrink_to_fit();
+  std::vector<uint8_t> label_values(labels.data.begin(), labels.data.end());
+  const int num_classes = *std::max_element(label_values.begin(), label_values.end()) + 1;
   return std::shared_ptr<const Dataset>(std::make_shared<IdxDataset>(
-      images_path, std::move(image_bytes), std::move(labels), static_cast<int>(image_dims[1]),
-      static_cast<int>(image_dims[2]), num_classes));
+      images_path, std::move(images.data), std::move(label_values),
+      static_cast<int>(image_dims[1]), static_cast<int>(image_dims[2]), num_classes));
 }
 
 absl::StatusOr<std::shared_ptr<const Dataset>> OpenIdxSplit(const std::string& folder,

@@ -123,6 +123,60 @@ TEST(IdxDatasetTest, LabelCountMismatchNamesBothFiles) {
   EXPECT_THAT(ds.status().message(), HasSubstr(dir + "/lb"));
 }
 
+// Issue 18 item 1: 16 x 2^30 x 2^30 wraps a 64-bit product to 0; it must be refused by the
+// header check (it used to pass it and abort in std::bad_alloc).
+TEST(IdxDatasetTest, DimensionsOverflowingSixtyFourBitsAreRefused) {
+  const std::string dir = MakeTempDir("idx_overflow");
+  const std::string header =
+      BigEndian32(0x803) + BigEndian32(16) + BigEndian32(1u << 30) + BigEndian32(1u << 30);
+  WriteFileOrDie(dir + "/im", header);
+  WriteGzipFileOrDie(dir + "/im.gz", header);
+  std::string labels = BigEndian32(0x801) + BigEndian32(16) + std::string(16, '\1');
+  WriteFileOrDie(dir + "/lb", labels);
+  for (const char* name : {"/im", "/im.gz"}) {
+    auto ds = OpenIdxDataset(dir + name, dir + "/lb");
+    ASSERT_FALSE(ds.ok()) << name;
+    EXPECT_EQ(ds.status().code(), absl::StatusCode::kInvalidArgument) << ds.status();
+    EXPECT_THAT(ds.status().message(), HasSubstr(dir + name));
+    EXPECT_THAT(ds.status().message(), HasSubstr("16 x 1073741824 x 1073741824"));
+  }
+}
+
+// A header that claims far more data than a small file holds is refused as truncated; a single
+// image above 2^28 pixels is refused by the header check.
+TEST(IdxDatasetTest, HugeClaimsInSmallFilesAreRefused) {
+  const std::string dir = MakeTempDir("idx_claims");
+  WriteFileOrDie(dir + "/lb", LabelFile());
+  const std::string big = BigEndian32(0x803) + BigEndian32(3) + BigEndian32(1u << 18) +
+                          BigEndian32(1u << 18) + std::string(84, 'x');
+  WriteFileOrDie(dir + "/big", big);
+  WriteGzipFileOrDie(dir + "/big.gz", big);
+  for (const char* name : {"/big", "/big.gz"}) {
+    auto ds = OpenIdxDataset(dir + name, dir + "/lb");
+    ASSERT_FALSE(ds.ok());
+    EXPECT_THAT(ds.status().message(), HasSubstr("limit of 2^28 pixels")) << ds.status();
+  }
+  const std::string claim = BigEndian32(0x803) + BigEndian32(3) + BigEndian32(1u << 14) +
+                            BigEndian32(1u << 14) + std::string(84, 'x');
+  WriteFileOrDie(dir + "/claim", claim);
+  WriteGzipFileOrDie(dir + "/claim.gz", claim);
+  for (const char* name : {"/claim", "/claim.gz"}) {
+    auto ds = OpenIdxDataset(dir + name, dir + "/lb");
+    ASSERT_FALSE(ds.ok());
+    EXPECT_EQ(ds.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(ds.status().message(), HasSubstr("header promises 805306368 data bytes, file has 84"));
+  }
+}
+
+TEST(IdxDatasetTest, TrailingBytesAreAnError) {
+  const std::string dir = MakeTempDir("idx_trailing");
+  WriteGzipFileOrDie(dir + "/im.gz", ImageFile() + "abc");
+  WriteFileOrDie(dir + "/lb", LabelFile());
+  auto ds = OpenIdxDataset(dir + "/im.gz", dir + "/lb");
+  ASSERT_FALSE(ds.ok());
+  EXPECT_THAT(ds.status().message(), HasSubstr("3 bytes beyond the 24"));
+}
+
 TEST(IdxDatasetTest, MissingFileIsNotFound) {
   auto ds = OpenIdxDataset("/nonexistent/im", "/nonexistent/lb");
   ASSERT_FALSE(ds.ok());

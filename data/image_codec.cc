@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -13,13 +14,30 @@ namespace data {
 namespace {
 
 // One decompressor per thread: tjInitDecompress allocates, so keep it for the thread's life.
+// After a failed call libjpeg's state is undefined (a header cut short left the next decode
+// reading "0x0"), so Reset() replaces the handle.
 struct TjHandle {
   tjhandle handle = nullptr;
-  explicit TjHandle(bool compress) { handle = compress ? tjInitCompress() : tjInitDecompress(); }
+  bool compress;
+  explicit TjHandle(bool c) : compress(c) { Init(); }
   ~TjHandle() {
     if (handle != nullptr) tjDestroy(handle);
   }
+  void Init() { handle = compress ? tjInitCompress() : tjInitDecompress(); }
+  void Reset() {
+    if (handle != nullptr) tjDestroy(handle);
+    Init();
+  }
 };
+
+// Pillow 9.4's CMYK -> RGB (Convert.c cmyk2rgb) on libjpeg's raw (Adobe-inverted) CMYK:
+// Pillow reads 4-component JPEGs as "CMYK;I", i.e. C = 255 - raw, so with nk = 255 - K = raw_k,
+// out = nk - round(C * nk / 255), rounding as its MULDIV255.
+inline uint8_t PilCmykChannel(int raw_c, int raw_k) {
+  const int c = 255 - raw_c;
+  const int t = c * raw_k + 128;
+  return static_cast<uint8_t>(raw_k - (((t >> 8) + t) >> 8));
+}
 
 bool IsJpeg(const std::string& b) {
   return b.size() >= 3 && static_cast<unsigned char>(b[0]) == 0xFF &&
@@ -33,25 +51,43 @@ bool IsPng(const std::string& b) {
 
 absl::Status DecodeJpeg(const std::string& bytes, const std::string& name, Image* out) {
   thread_local TjHandle tj(/*compress=*/false);
+  if (tj.handle == nullptr) tj.Reset();
   if (tj.handle == nullptr) return absl::InternalError("tjInitDecompress failed");
   int width = 0, height = 0, subsamp = 0, colorspace = 0;
   const auto* src = reinterpret_cast<const unsigned char*>(bytes.data());
   if (tjDecompressHeader3(tj.handle, src, bytes.size(), &width, &height, &subsamp, &colorspace) !=
       0) {
-    return absl::DataLossError(
-        absl::StrCat(name, ": corrupt JPEG header: ", tjGetErrorStr2(tj.handle)));
+    const std::string msg = tjGetErrorStr2(tj.handle);
+    tj.Reset();
+    return absl::DataLossError(absl::StrCat(name, ": corrupt JPEG header: ", msg));
   }
   if (width <= 0 || height <= 0 || static_cast<int64_t>(width) * height > (int64_t{1} << 28)) {
+    tj.Reset();
     return absl::DataLossError(
         absl::StrCat(name, ": JPEG has unsupported size ", width, "x", height));
   }
+  const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
   out->Reshape(height, width, 3);
+  thread_local std::vector<unsigned char> cmyk_buf;
+  unsigned char* dst = out->pixels.data();
+  if (cmyk) {
+    cmyk_buf.resize(static_cast<size_t>(width) * height * 4);
+    dst = cmyk_buf.data();
+  }
   // Warnings (e.g. "Premature end of JPEG file") also return -1: a truncated file would give
   // a silently gray-filled image, so they count as corruption too.
-  if (tjDecompress2(tj.handle, src, bytes.size(), out->pixels.data(), width, width * 3, height,
-                    TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
-    return absl::DataLossError(absl::StrCat(name, ": corrupt JPEG data: ",
-                                            tjGetErrorStr2(tj.handle)));
+  if (tjDecompress2(tj.handle, src, bytes.size(), dst, width, width * (cmyk ? 4 : 3), height,
+                    cmyk ? TJPF_CMYK : TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
+    const std::string msg = tjGetErrorStr2(tj.handle);
+    tj.Reset();
+    return absl::DataLossError(absl::StrCat(name, ": corrupt JPEG data: ", msg));
+  }
+  if (cmyk) {
+    const size_t n = static_cast<size_t>(width) * height;
+    for (size_t i = 0; i < n; ++i) {
+      const unsigned char* p = &cmyk_buf[4 * i];
+      for (int k = 0; k < 3; ++k) out->pixels[3 * i + k] = PilCmykChannel(p[k], p[3]);
+    }
   }
   return absl::OkStatus();
 }

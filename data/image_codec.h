@@ -15,7 +15,8 @@ namespace moco {
 namespace data {
 
 // Decodes a JPEG or PNG (chosen by the file signature, not the name) into 3-channel RGB HWC,
-// reusing `out`'s buffer. Grayscale files are replicated to RGB; PNG alpha is composited on
+// reusing `out`'s buffer. Grayscale files are replicated to RGB; CMYK and YCCK JPEGs
+// are converted as Pillow 9.4 converts them (Image.open(f).convert("RGB")); PNG alpha is composited on
 // black; 16-bit PNGs are reduced to 8 bits. Unknown formats, corrupt or truncated data
 // (including libjpeg warnings such as a premature end of data) give DataLossError naming
 // `name`. Thread-safe.

@@ -1,6 +1,9 @@
 #include "data/image_codec.h"
 
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <vector>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -78,6 +81,52 @@ TEST(ImageCodecTest, CorruptAndTruncatedDataAreErrorsNamingTheFile) {
   absl::Status text = DecodeImage("hello world", "/d/readme.jpg", &out);
   EXPECT_THAT(text.message(), HasSubstr("not a JPEG or PNG"));
   EXPECT_EQ(DecodeImage("", "/d/empty.png", &out).code(), absl::StatusCode::kDataLoss);
+}
+
+// Issue 18 item 2: a failed decode must not poison the thread's decoder. A JPEG cut inside
+// its header used to make the next, valid JPEG fail with "unsupported size 0x0".
+TEST(ImageCodecTest, FailedDecodeDoesNotBreakTheNextOne) {
+  const Image src = Gradient(32, 48, 3, /*step=*/4);
+  auto jpg = EncodeJpeg(src, 90);
+  ASSERT_TRUE(jpg.ok());
+  Image good;
+  ASSERT_TRUE(DecodeImage(*jpg, "first.jpg", &good).ok());
+  // Every cut point: inside the header, inside the data, and just before EOI.
+  for (size_t cut : {size_t{3}, size_t{20}, size_t{120}, size_t{300}, jpg->size() / 2,
+                     jpg->size() - 2}) {
+    Image out;
+    EXPECT_FALSE(DecodeImage(jpg->substr(0, cut), "cut.jpg", &out).ok()) << cut;
+    absl::Status next = DecodeImage(*jpg, "next.jpg", &out);
+    ASSERT_TRUE(next.ok()) << "after a cut at " << cut << ": " << next;
+    EXPECT_EQ(out.pixels, good.pixels) << cut;
+  }
+}
+
+// Issue 18 item 3: CMYK JPEGs (ImageNet has some) decode to the RGB Pillow gives, as do
+// grayscale ones. Files and values from data/testdata/make_pil_jpegs.py.
+TEST(ImageCodecTest, CmykAndGrayJpegsDecodeLikePillow) {
+  std::ifstream golden("data/testdata/pil_jpeg_rgb.txt");
+  ASSERT_TRUE(golden.good());
+  std::string name;
+  int h = 0, w = 0, files = 0;
+  while (golden >> name >> h >> w) {
+    std::vector<int> want(static_cast<size_t>(h) * w * 3);
+    for (int& v : want) golden >> v;
+    std::ifstream f("data/testdata/" + name, std::ios::binary);
+    ASSERT_TRUE(f.good()) << name;
+    const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    Image out;
+    absl::Status st = DecodeImage(bytes, name, &out);
+    ASSERT_TRUE(st.ok()) << st;
+    ASSERT_EQ(out.height, h);
+    ASSERT_EQ(out.width, w);
+    ASSERT_EQ(out.channels, 3);
+    int differ = 0;
+    for (size_t i = 0; i < want.size(); ++i) differ += out.pixels[i] != want[i];
+    EXPECT_EQ(differ, 0) << name << ": values differing from Pillow";
+    ++files;
+  }
+  EXPECT_EQ(files, 2);
 }
 
 }  // namespace

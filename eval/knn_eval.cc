@@ -31,6 +31,8 @@ absl::StatusOr<KnnMeasurement> MeasureKnn(const KnnSplits& splits, FeatureSource
 absl::StatusOr<EvalResults> RunKnnEval(const std::string& config_path) {
   ASSIGN_OR_RETURN(std::unique_ptr<EvalSetup> setup, PrepareEval(config_path));
   const EvalConfig& config = setup->config;
+  // Before the (long) evaluation, not after it.
+  RETURN_IF_ERROR(CheckResultsDirWritable(ResultsDir(config)));
   EvalResults results;
   results.set_tool("knn");
   results.set_checkpoint(config.checkpoint());
@@ -65,7 +67,7 @@ absl::StatusOr<EvalResults> RunKnnEval(const std::string& config_path) {
     r->set_seconds(seconds);
   }
   results.set_finished_at(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()));
-  ASSIGN_OR_RETURN(std::string path, WriteEvalResults(ResultsDir(config), results));
+  ASSIGN_OR_RETURN(std::string path, WriteEvalResultsOrPrint(ResultsDir(config), results));
   LOG(INFO) << "results written to " << path;
   return results;
 }

@@ -198,6 +198,8 @@ void StandardizeFeatures(HostArray& train, HostArray& test) {
 absl::StatusOr<EvalResults> RunLinearProbeEval(const std::string& config_path) {
   ASSIGN_OR_RETURN(std::unique_ptr<EvalSetup> setup, PrepareEval(config_path));
   const EvalConfig& config = setup->config;
+  // Before the (long) evaluation, not after it.
+  RETURN_IF_ERROR(CheckResultsDirWritable(ResultsDir(config)));
   EvalResults results;
   results.set_tool("linear_probe");
   results.set_checkpoint(config.checkpoint());
@@ -249,7 +251,7 @@ absl::StatusOr<EvalResults> RunLinearProbeEval(const std::string& config_path) {
   }
   results.set_backbone_unchanged_verified(verified);
   results.set_finished_at(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()));
-  ASSIGN_OR_RETURN(std::string path, WriteEvalResults(ResultsDir(config), results));
+  ASSIGN_OR_RETURN(std::string path, WriteEvalResultsOrPrint(ResultsDir(config), results));
   LOG(INFO) << "results written to " << path;
   return results;
 }

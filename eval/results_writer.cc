@@ -5,6 +5,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -53,7 +57,7 @@ absl::StatusOr<std::string> WriteEvalResults(const std::string& dir, const EvalR
     }
     out << "# proto-file: eval/eval_config.proto\n# proto-message: moco.eval.EvalResults\n"
         << ToTextProto(results);
-    out.flush();
+    out.close();  // close flushes: a full disk shows here
     if (!out) {
       const std::string reason = std::strerror(errno);
       std::remove(tmp.c_str());
@@ -66,6 +70,34 @@ absl::StatusOr<std::string> WriteEvalResults(const std::string& dir, const EvalR
     return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to ", path, ": ", reason));
   }
   return path;
+}
+
+absl::Status CheckResultsDirWritable(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create results folder ", dir, ": ", ec.message()));
+  }
+  std::string probe = (std::filesystem::path(dir) / ".write_probe.XXXXXX").string();
+  const int fd = ::mkstemp(&probe[0]);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("results folder ", dir,
+                                               " is not writable: ", std::strerror(errno)));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> WriteEvalResultsOrPrint(const std::string& dir,
+                                                    const EvalResults& results) {
+  absl::StatusOr<std::string> path = WriteEvalResults(dir, results);
+  if (path.ok()) return path;
+  std::cout << FormatResultsTable(results) << std::flush;
+  return absl::Status(path.status().code(),
+                      absl::StrCat(path.status().message(),
+                                   " (the results table was printed to stdout)"));
 }
 
 std::string FormatResultsTable(const EvalResults& results) {

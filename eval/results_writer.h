@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "eval/eval_config.pb.h"
 
@@ -23,6 +24,15 @@ std::string ResultsPath(const std::string& dir, const std::string& tool);
 // starts with the checkpoint magic "MOCOCKPT", FailedPrecondition naming it and nothing is
 // written. Returns the path written. Other errors name the path and the system's reason.
 absl::StatusOr<std::string> WriteEvalResults(const std::string& dir, const EvalResults& results);
+
+// Checks before an evaluation that `dir` can take the results file: creates it if needed and
+// creates and removes a probe file in it. UnavailableError naming `dir` and the reason.
+absl::Status CheckResultsDirWritable(const std::string& dir);
+
+// WriteEvalResults, but on failure prints FormatResultsTable(results) to stdout first, so an
+// evaluation's figures are never lost; the error then says they were printed.
+absl::StatusOr<std::string> WriteEvalResultsOrPrint(const std::string& dir,
+                                                    const EvalResults& results);
 
 // A plain-text table: one row per encoder with top-1 / top-5 in percent, feature dimension,
 // image counts, time (and the final training loss for the linear probe), under a title line

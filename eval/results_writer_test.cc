@@ -2,10 +2,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "gtest/gtest.h"
+#include "gmock/gmock.h"
 #include "moco/config/config_io.h"
+#include "moco/run/small_disk.h"
 
 namespace moco {
 namespace eval {
@@ -88,6 +91,41 @@ TEST(ResultsWriterTest, TableShowsEncodersSideBySide) {
             std::string::npos)
       << table;
   EXPECT_NE(table.find("RAW_PIXELS     50.00%   75.00%"), std::string::npos) << table;
+}
+
+// Issue 18 item 7: an unusable results folder is found before the evaluation.
+TEST(ResultsWriterTest, UnwritableResultsDirIsFoundUpFront) {
+  const std::string base = std::string(std::getenv("TEST_TMPDIR")) + "/unwritable";
+  std::filesystem::create_directories(base);
+  { std::ofstream(base + "/file") << "x"; }
+  absl::Status s = CheckResultsDirWritable(base + "/file/results");
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr(base + "/file/results"));
+  EXPECT_TRUE(CheckResultsDirWritable(base + "/new/results").ok());
+  EXPECT_TRUE(std::filesystem::is_directory(base + "/new/results"));
+  EXPECT_TRUE(std::filesystem::is_empty(base + "/new/results"));  // probe removed
+}
+
+// Issue 18 items 7 and deliver 4: a full disk fails the write with the reason, keeps the
+// previous results file, and the table is printed anyway.
+TEST(ResultsWriterTest, DiskFullKeepsThePreviousFileAndPrintsTheTable) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/small_disk_results";
+  SmallDisk disk(dir, 8192);
+  EvalResults small = Sample();
+  ASSERT_TRUE(WriteEvalResults(dir, small).ok());
+  const std::string before = ReadAll(ResultsPath(dir, "knn"));
+  EvalResults big = Sample();
+  big.mutable_results(0)->set_encoder(std::string(64 * 1024, 'L'));
+  disk.Fill();
+  ::testing::internal::CaptureStdout();
+  absl::StatusOr<std::string> path = WriteEvalResultsOrPrint(dir, big);
+  const std::string printed = ::testing::internal::GetCapturedStdout();
+  ASSERT_FALSE(path.ok());
+  EXPECT_THAT(std::string(path.status().message()), ::testing::HasSubstr(disk.reason()));
+  EXPECT_THAT(std::string(path.status().message()), ::testing::HasSubstr(dir));
+  EXPECT_THAT(printed, ::testing::HasSubstr("RAW_PIXELS"));
+  EXPECT_EQ(ReadAll(ResultsPath(dir, "knn")), before);
+  std::cerr << "disk full via " << (disk.mounted() ? "tmpfs" : "RLIMIT_FSIZE") << "\n";
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "moco/run/checkpoint.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -8,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -138,6 +141,31 @@ absl::Status SyncDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
+// Test hook: MOCO_TEST_CRASH_AT=<point> kills the process with SIGKILL at that point of a
+// checkpoint write (after_write, after_fsync, after_prev, after_rename), as kill -9 would.
+void MaybeCrashAt(const char* point) {
+  const char* want = std::getenv("MOCO_TEST_CRASH_AT");
+  if (want != nullptr && std::strcmp(want, point) == 0) ::kill(::getpid(), SIGKILL);
+}
+
+// Removes what killed writes leave in `dir`: `.<base>.tmp.*` temporaries and the
+// `.checkpoint.prev.ckpt.link` of an interrupted save. Best effort (errors are ignored).
+void RemoveStaleTemporaries(const std::string& dir, const std::string& base) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;
+  const std::string prefix = absl::StrCat(".", base, ".tmp.");
+  std::vector<std::string> stale;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.compare(0, prefix.size(), prefix) == 0) stale.push_back(name);
+  }
+  ::closedir(d);
+  for (const std::string& name : stale) {
+    LOG(WARNING) << "removing " << dir << "/" << name << ", left by an interrupted checkpoint write";
+    ::unlink(absl::StrCat(dir, "/", name).c_str());
+  }
+}
+
 // Writes `bytes` to a new temporary file beside `path`, fsynced and closed. On failure nothing
 // is left behind.
 absl::StatusOr<std::string> WriteTempFile(const std::string& path, const std::string& bytes) {
@@ -153,6 +181,7 @@ absl::StatusOr<std::string> WriteTempFile(const std::string& path, const std::st
   temp.assign(name.data());
   absl::Status status = WriteAll(fd, bytes, absl::StrCat("checkpoint ", path, " (temporary file ",
                                                          temp, ")"));
+  if (status.ok()) MaybeCrashAt("after_write");
   if (status.ok() && ::fchmod(fd, 0644) != 0) {
     status = absl::UnknownError(
         absl::StrCat("cannot set permissions of temporary file ", temp, ": ", ErrnoText(errno)));
@@ -162,6 +191,7 @@ absl::StatusOr<std::string> WriteTempFile(const std::string& path, const std::st
                                              ": fsync of temporary file failed: ",
                                              ErrnoText(errno)));
   }
+  if (status.ok()) MaybeCrashAt("after_fsync");
   if (::close(fd) != 0 && status.ok()) {
     status = absl::UnknownError(absl::StrCat("cannot write checkpoint ", path,
                                              ": close of temporary file failed: ",
@@ -328,9 +358,16 @@ std::string PreviousCheckpointPath(const std::string& run_dir) {
   return absl::StrCat(run_dir, "/checkpoint.prev.ckpt");
 }
 
+std::string CorruptCheckpointPath(const std::string& run_dir) {
+  return absl::StrCat(run_dir, "/checkpoint.corrupt.ckpt");
+}
+
 absl::Status SaveCheckpointToRunDir(const std::string& run_dir, const Checkpoint& checkpoint) {
   const std::string latest = CheckpointPath(run_dir);
   const std::string previous = PreviousCheckpointPath(run_dir);
+  // 0. Leftovers of killed writes (each the size of a checkpoint) go first: they would fill
+  // the disk over many kills.
+  RemoveStaleTemporaries(run_dir, BaseName(latest));
   // 1. The new checkpoint, complete and synced, under a temporary name.
   absl::StatusOr<std::string> file = EncodeCheckpoint(latest, checkpoint);
   if (!file.ok()) return file.status();
@@ -359,6 +396,7 @@ absl::Status SaveCheckpointToRunDir(const std::string& run_dir, const Checkpoint
       }
     }
   }
+  MaybeCrashAt("after_prev");
   // 3. The new checkpoint becomes the latest.
   if (::rename(temp->c_str(), latest.c_str()) != 0) {
     const int err = errno;
@@ -366,6 +404,7 @@ absl::Status SaveCheckpointToRunDir(const std::string& run_dir, const Checkpoint
     return absl::UnknownError(absl::StrCat("cannot write checkpoint ", latest, ": rename of ",
                                            *temp, " failed: ", ErrnoText(err)));
   }
+  MaybeCrashAt("after_rename");
   // 4. Make the renames durable.
   return SyncDir(run_dir);
 }
@@ -379,6 +418,18 @@ absl::StatusOr<Checkpoint> ReadLatestCheckpoint(const std::string& run_dir) {
   if (p.ok()) {
     LOG(WARNING) << "using the previous checkpoint " << previous << " because "
                  << c.status().message();
+    if (!absl::IsNotFound(c.status())) {
+      // The next save would rotate the known-bad latest into P and lose the good one: move it
+      // aside (kept for inspection, replacing an older corrupt one).
+      const std::string aside = CorruptCheckpointPath(run_dir);
+      if (::rename(latest.c_str(), aside.c_str()) == 0) {
+        LOG(WARNING) << "moved the unreadable " << latest << " to " << aside;
+      } else {
+        return absl::Status(c.status().code(),
+                            absl::StrCat(c.status().message(), "; and it cannot be moved to ",
+                                         aside, ": ", ErrnoText(errno)));
+      }
+    }
     return p;
   }
   if (absl::IsNotFound(c.status()) && absl::IsNotFound(p.status())) {

@@ -74,9 +74,13 @@ std::string CheckpointPath(const std::string& run_dir);
 // `run_dir`/checkpoint.prev.ckpt: the checkpoint before the latest one.
 std::string PreviousCheckpointPath(const std::string& run_dir);
 
+// `run_dir`/checkpoint.corrupt.ckpt: where ReadLatestCheckpoint moves an unreadable latest.
+std::string CorruptCheckpointPath(const std::string& run_dir);
+
 // Saves `checkpoint` as the latest of the run in `run_dir` (which must exist), keeping the one
 // it replaces as the previous checkpoint. The sequence, with C = checkpoint.ckpt and
 // P = checkpoint.prev.ckpt:
+//   0. remove `.checkpoint.ckpt.tmp.*` left in run_dir by killed writes;
 //   1. write the new checkpoint to a temporary file in run_dir and fsync it;
 //   2. if C exists: hard-link C as a temporary name and rename that over P (P now = old C;
 //      C is still there and unchanged);
@@ -89,10 +93,16 @@ absl::Status SaveCheckpointToRunDir(const std::string& run_dir, const Checkpoint
 
 // Reads CheckpointPath(run_dir); if that file is missing or unreadable (any ReadCheckpoint
 // error) but PreviousCheckpointPath(run_dir) reads, logs a warning naming the problem and
-// returns the previous checkpoint. NotFound only if neither file exists; otherwise the error
+// returns the previous checkpoint; if the latest exists but is unreadable it is first renamed
+// to CorruptCheckpointPath(run_dir), so the next save keeps the good previous one. NotFound only if neither file exists; otherwise the error
 // of the latest file (the previous file's code if the latest is missing), with the previous
 // file's error appended.
 absl::StatusOr<Checkpoint> ReadLatestCheckpoint(const std::string& run_dir);
+
+// Test hook: with MOCO_TEST_CRASH_AT set to after_write (data written, not synced),
+// after_fsync (temporary file synced), after_prev (old latest kept as previous) or
+// after_rename (new latest in place, folder not synced), a checkpoint write SIGKILLs its own
+// process at that point. Unset in normal runs.
 
 }  // namespace moco
 

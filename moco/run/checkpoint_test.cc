@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -21,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "moco/run/checkpoint.pb.h"
+#include "moco/run/small_disk.h"
 
 namespace moco {
 namespace {
@@ -433,8 +435,10 @@ TEST(RunDirCheckpointTest, ReadLatestFallsBackToThePrevious) {
   absl::StatusOr<Checkpoint> r = ReadLatestCheckpoint(dir);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->epoch, 1);
+  // The corrupt latest was moved aside (issue 18 item 5).
+  EXPECT_EQ(ListDir(dir),
+            (std::vector<std::string>{"checkpoint.corrupt.ckpt", "checkpoint.prev.ckpt"}));
   // A missing latest (the rename fallback's window): likewise.
-  ASSERT_EQ(unlink(CheckpointPath(dir).c_str()), 0);
   r = ReadLatestCheckpoint(dir);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->epoch, 1);
@@ -443,6 +447,88 @@ TEST(RunDirCheckpointTest, ReadLatestFallsBackToThePrevious) {
   r = ReadLatestCheckpoint(dir);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr(PreviousCheckpointPath(dir)));
+}
+
+// Issue 18 deliver 4: a full disk fails the save with the system's reason naming the file,
+// and leaves both earlier checkpoints intact and no temporaries.
+TEST(RunDirCheckpointTest, DiskFullLeavesThePreviousFiles) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/small_disk_ckpt";
+  SmallDisk disk(dir, 256 * 1024);
+  ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(1, 1000)).ok());   // ~4 KB
+  ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(2, 1000)).ok());
+  const std::string latest = ReadBytes(CheckpointPath(dir));
+  const std::string prev = ReadBytes(PreviousCheckpointPath(dir));
+  disk.Fill();
+  absl::Status s = SaveCheckpointToRunDir(dir, MakeCheckpoint(3, 200000));  // ~800 KB
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr(CheckpointPath(dir)));
+  EXPECT_THAT(std::string(s.message()), HasSubstr(disk.reason()));
+  EXPECT_EQ(ReadBytes(CheckpointPath(dir)), latest);
+  EXPECT_EQ(ReadBytes(PreviousCheckpointPath(dir)), prev);
+  EXPECT_EQ(ListDir(dir), (std::vector<std::string>{"checkpoint.ckpt", "checkpoint.prev.ckpt"}));
+  std::cerr << "disk full via " << (disk.mounted() ? "tmpfs" : "RLIMIT_FSIZE") << "\n";
+}
+
+// Issue 18 item 5: after falling back to P because C was corrupt, the next save must keep P
+// (it used to rotate the corrupt C into P and lose the only good checkpoint).
+TEST(RunDirCheckpointTest, SaveAfterFallbackKeepsTheGoodPrevious) {
+  const std::string dir = NewDir("fallback_save");
+  ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(1)).ok());
+  ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(2)).ok());
+  const std::string f = ReadBytes(CheckpointPath(dir));
+  WriteBytes(CheckpointPath(dir), f.substr(0, f.size() - 3));
+  absl::StatusOr<Checkpoint> r = ReadLatestCheckpoint(dir);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->epoch, 1);
+  ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(3)).ok());
+  absl::StatusOr<Checkpoint> latest = ReadCheckpoint(CheckpointPath(dir));
+  absl::StatusOr<Checkpoint> prev = ReadCheckpoint(PreviousCheckpointPath(dir));
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_TRUE(prev.ok()) << prev.status();
+  EXPECT_EQ(latest->epoch, 3);
+  EXPECT_EQ(prev->epoch, 1);
+  EXPECT_EQ(ReadBytes(CorruptCheckpointPath(dir)), f.substr(0, f.size() - 3));
+}
+
+// Issue 18 item 4: temporaries left by killed writes are removed by the next save.
+TEST(RunDirCheckpointTest, SaveRemovesStaleTemporaries) {
+  const std::string dir = NewDir("stale_tmp");
+  ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(1)).ok());
+  WriteBytes(dir + "/.checkpoint.ckpt.tmp.AbC123", "half a checkpoint");
+  WriteBytes(dir + "/.checkpoint.ckpt.tmp.zzzzzz", "");
+  WriteBytes(dir + "/metrics.csv", "step\n");  // not ours: kept
+  ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(2)).ok());
+  EXPECT_EQ(ListDir(dir), (std::vector<std::string>{"checkpoint.ckpt", "checkpoint.prev.ckpt",
+                                                    "metrics.csv"}));
+}
+
+// The crash hook kills the process at each point; whatever is left, the next save cleans up
+// and ends with C = new, P = a complete older checkpoint.
+TEST(RunDirCheckpointDeathTest, KilledAtEveryPointOfASaveRecovers) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  for (const char* point : {"after_write", "after_fsync", "after_prev", "after_rename"}) {
+    SCOPED_TRACE(point);
+    const std::string dir = NewDir(std::string("crash_") + point);
+    ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(1)).ok());
+    ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(2)).ok());
+    EXPECT_EXIT(
+        {
+          setenv("MOCO_TEST_CRASH_AT", point, 1);
+          (void)SaveCheckpointToRunDir(dir, MakeCheckpoint(3));
+          std::exit(0);
+        },
+        ::testing::KilledBySignal(SIGKILL), "");
+    absl::StatusOr<Checkpoint> r = ReadLatestCheckpoint(dir);
+    ASSERT_TRUE(r.ok()) << r.status();
+    const bool renamed = std::string(point) == "after_rename";
+    EXPECT_EQ(r->epoch, renamed ? 3 : 2);
+    ASSERT_TRUE(SaveCheckpointToRunDir(dir, MakeCheckpoint(4)).ok());
+    EXPECT_EQ(ListDir(dir),
+              (std::vector<std::string>{"checkpoint.ckpt", "checkpoint.prev.ckpt"}));
+    absl::StatusOr<Checkpoint> prev = ReadCheckpoint(PreviousCheckpointPath(dir));
+    ASSERT_TRUE(prev.ok()) << prev.status();
+    EXPECT_EQ(prev->epoch, renamed ? 3 : 2);
+  }
 }
 
 }  // namespace
