@@ -157,7 +157,7 @@ std::string RenderReport(const RunData& data, const ReportStatus& status) {
   absl::StrAppend(
       &html,
       "<style>body{font-family:sans-serif;margin:16px;color:#222}"
-      "pre{background:#f6f6f6;padding:8px;overflow-x:auto}"
+      "pre{background:#f6f6f6;padding:8px;overflow-x:auto}h1{font-size:22px;overflow-wrap:anywhere}"
       ".verdict{font-size:20px;font-weight:bold;padding:6px 10px;display:inline-block}"
       ".learning{background:#d4f4d4}.not{background:#f8d0d0}.early{background:#eee}"
       ".charts{display:flex;flex-wrap:wrap;gap:8px}"

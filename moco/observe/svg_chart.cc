@@ -160,9 +160,10 @@ std::string RenderSvgChart(const ChartSpec& spec) {
                           l.dashed ? " stroke-dasharray=\"4 3\"" : "", points, dots);
     legend_x -= 8 + 7 * static_cast<double>(l.name.size()) + 18;
     absl::StrAppendFormat(&svg,
-                          "<rect x=\"%.1f\" y=\"10\" width=\"14\" height=\"4\" fill=\"%s\"/>"
+                          "<rect x=\"%.1f\" y=\"10\" width=\"14\" height=\"4\" fill=\"%s\" "
+                          "fill-opacity=\"%g\"/>"
                           "<text x=\"%.1f\" y=\"16\" class=\"tick\">%s</text>",
-                          legend_x, l.color, legend_x + 18, HtmlEscape(l.name));
+                          legend_x, l.color, std::max(l.opacity, 0.5), legend_x + 18, HtmlEscape(l.name));
   }
   svg += "</svg>";
   return svg;
