@@ -54,7 +54,8 @@ absl::StatusOr<EvalResults> RunKnnEval(const std::string& config_path) {
   }
   results.set_finished_at(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()));
   ASSIGN_OR_RETURN(std::string path, WriteEvalResults(ResultsDir(config), results));
-  LOG(INFO) << "results written to " << path;
+  RETURN_IF_ERROR(AppendEvalResultsToEvents(ResultsDir(config), results));
+  LOG(INFO) << "results written to " << path << " and to a TensorBoard event file there";
   return results;
 }
 

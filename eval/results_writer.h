@@ -24,6 +24,11 @@ std::string ResultsPath(const std::string& dir, const std::string& tool);
 // written. Returns the path written. Other errors name the path and the system's reason.
 absl::StatusOr<std::string> WriteEvalResults(const std::string& dir, const EvalResults& results);
 
+// Appends the results to the TensorBoard event files in `dir` (a new
+// events.out.tfevents.*.eval file, moco/observe/events/event_file.h) at the checkpoint's global
+// step: tags "eval/<tool>/top1/<ENCODER>" and "eval/<tool>/top5/<ENCODER>", in percent.
+absl::Status AppendEvalResultsToEvents(const std::string& dir, const EvalResults& results);
+
 // A plain-text table: one row per encoder with top-1 / top-5 in percent, feature dimension,
 // image counts, time (and the final training loss for the linear probe), under a title line
 // naming the tool, its settings and the checkpoint.
