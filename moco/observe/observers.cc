@@ -59,6 +59,17 @@ absl::Status TensorBoardObserver::OnRunEnd(const RunEnd& end) {
   return writer_->Flush();
 }
 
+namespace {
+
+// A report that cannot be written is logged, not returned: it must never stop a training run.
+absl::Status WriteReportOrWarn(const std::string& run_dir, const ReportStatus& status) {
+  const absl::Status s = WriteReport(run_dir, status);
+  if (!s.ok()) LOG(WARNING) << "report.html not updated: " << s;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ReportObserver::OnRunStart(const RunInfo& info) {
   run_dir_ = info.run_dir;
   status_.state = info.resumed ? absl::StrCat("running (resumed at step ", info.start_step, ")")
@@ -66,7 +77,7 @@ absl::Status ReportObserver::OnRunStart(const RunInfo& info) {
   status_.total_steps = info.total_steps;
   status_.epochs = info.config.run().epochs();
   status_.epochs_done = info.steps_per_epoch > 0 ? info.start_step / info.steps_per_epoch : 0;
-  return WriteReport(run_dir_, status_);
+  return WriteReportOrWarn(run_dir_, status_);
 }
 
 absl::Status ReportObserver::OnEpochEnd(const EpochStats& e) {
@@ -74,7 +85,7 @@ absl::Status ReportObserver::OnEpochEnd(const EpochStats& e) {
   status_.elapsed_seconds = e.elapsed_seconds;
   status_.eta_seconds = e.eta_seconds;
   if (e.random_init_knn_top1.has_value()) status_.random_init_knn_top1 = e.random_init_knn_top1;
-  return WriteReport(run_dir_, status_);
+  return WriteReportOrWarn(run_dir_, status_);
 }
 
 absl::Status ReportObserver::OnRunEnd(const RunEnd& end) {
@@ -88,7 +99,7 @@ absl::Status ReportObserver::OnRunEnd(const RunEnd& end) {
   }
   status_.eta_seconds = -1;
   if (end.random_init_knn_top1.has_value()) status_.random_init_knn_top1 = end.random_init_knn_top1;
-  return WriteReport(run_dir_, status_);
+  return WriteReportOrWarn(run_dir_, status_);
 }
 
 absl::StatusOr<std::vector<std::unique_ptr<TrainingObserver>>> CreateRunObservers(

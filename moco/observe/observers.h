@@ -6,7 +6,9 @@
 //                        checkpoint's step (event_file.h) and only steps > start_step are
 //                        written, so no step appears twice across files.
 //   ReportObserver       report.html (report.h), rewritten atomically at the start, at every
-//                        epoch end and at the run's end, from the run folder's files.
+//                        epoch end and at the run's end, from the run folder's files. A
+//                        report that cannot be written is a logged warning, never an error
+//                        that would stop training.
 //
 // The Trainer registers them after the metrics.csv observer (the report reads metrics.csv and
 // the event files at epoch end, so both must be written first):
