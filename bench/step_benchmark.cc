@@ -50,7 +50,8 @@
 #include "moco/validation/config_validator.h"
 #include "moco/methods/moco_step.h"
 #include "moco/core/status_macros.h"
-#include "moco/methods/training_state.h"
+#include "moco/core/backend_registry.h"
+#include "moco/methods/moco_queue_state.h"
 
 DEFINE_string(config, "configs/quickstart.pbtxt",
               "Experiment config (text proto); the flags below override its fields when given.");
@@ -101,7 +102,6 @@ absl::StatusOr<ExperimentConfig> ResolveConfig() {
   if (FLAGS_steps < 1) return absl::InvalidArgumentError("--steps must be >= 1");
   if (FLAGS_warmup < 0) return absl::InvalidArgumentError("--warmup must be >= 0");
   ValidationOptions validation;
-  validation.known_backends = RegisteredBackendNames();
   validation.check_paths = FLAGS_mode == "e2e";
   RETURN_IF_ERROR(ValidateExperimentConfig(config, validation, FLAGS_config + " (with flags)"));
   return config;
@@ -184,7 +184,9 @@ std::string Header(const ExperimentConfig& config, const std::string& tag, int w
 
 // Times the whole MocoStep::Run (the pipeline's step, unmodified).
 absl::Status MeasureSteps(const ExperimentConfig& config, const StepFlops& flops) {
-  ASSIGN_OR_RETURN(std::unique_ptr<TrainingState> state, TrainingState::Create(config));
+  ASSIGN_OR_RETURN(std::unique_ptr<Backend> owned_backend, CreateBackendForConfig(config));
+  ASSIGN_OR_RETURN(std::unique_ptr<MocoQueueState> state,
+                   MocoQueueState::Create(config, *owned_backend));
   ASSIGN_OR_RETURN(std::unique_ptr<BatchSource> source,
                    BatchSource::Create(config, *state->backend));
   source->set_workers(config.data().num_workers());
@@ -217,7 +219,9 @@ absl::Status MeasurePhases(const ExperimentConfig& config) {
   if (config.moco().symmetric_loss()) {
     return absl::InvalidArgumentError("--phases supports moco.symmetric_loss: false only");
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<TrainingState> state, TrainingState::Create(config));
+  ASSIGN_OR_RETURN(std::unique_ptr<Backend> owned_backend, CreateBackendForConfig(config));
+  ASSIGN_OR_RETURN(std::unique_ptr<MocoQueueState> state,
+                   MocoQueueState::Create(config, *owned_backend));
   ASSIGN_OR_RETURN(std::unique_ptr<BatchSource> source,
                    BatchSource::Create(config, *state->backend));
   source->set_workers(config.data().num_workers());
@@ -251,7 +255,7 @@ absl::Status MeasurePhases(const ExperimentConfig& config) {
     ASSIGN_OR_RETURN(TensorPtr k, backend.GatherRows(*k_shuffled, InversePermutation(perm)));
     lap(3);
     ASSIGN_OR_RETURN(ContrastiveLossResult loss,
-                     state->loss->Compute(*q, *k, *state->queue, config.moco().temperature()));
+                     state->loss->Compute(*q, *k, state->queue->keys(), config.moco().temperature()));
     lap(4);
     RETURN_IF_ERROR(query.Backward(*loss.grad_q));
     lap(5);

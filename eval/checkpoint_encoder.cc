@@ -1,16 +1,49 @@
 #include "eval/checkpoint_encoder.h"
 
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "moco/config/config_io.h"
 #include "moco/core/status_macros.h"
+#include "moco/interop/encoder_init.h"
+#include "moco/interop/weights_file.h"
 
 namespace moco {
 namespace eval {
 
+namespace {
+
+// True when `path` opens and does not start with the native magic "MOCOCKPT" (then it is an
+// official MoCo, torchvision or detectron2 file, or garbage: moco/interop tells).
+bool IsForeignFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8];
+  if (!in.read(magic, sizeof(magic))) return false;
+  return std::memcmp(magic, "MOCOCKPT", sizeof(magic)) != 0;
+}
+
+// A PyTorch file: the architecture is what its names and shapes imply.
+absl::StatusOr<EvalCheckpoint> ReadForeignCheckpoint(const std::string& path) {
+  ASSIGN_OR_RETURN(interop::WeightsFile file, interop::ReadWeightsFile(path));
+  EvalCheckpoint out;
+  out.path = path;
+  out.epoch = file.weights.epoch;
+  out.backend = absl::StrCat("PyTorch (", interop::FormatName(file.format), " file)");
+  auto model = interop::InferModelConfig(file.weights.query, file.weights.arch);
+  if (!model.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint ", path, ": ", model.status().message()));
+  }
+  *out.config.mutable_model() = *model;
+  out.query_state = std::move(file.weights.query);
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<EvalCheckpoint> ReadEvalCheckpoint(const std::string& path) {
+  if (IsForeignFile(path)) return ReadForeignCheckpoint(path);
   ASSIGN_OR_RETURN(Checkpoint raw, ReadCheckpoint(path));
   EvalCheckpoint out;
   out.path = path;
@@ -41,7 +74,10 @@ absl::StatusOr<std::unique_ptr<Encoder>> CreateLearnedEncoder(Backend& backend,
                                                               const EvalCheckpoint& checkpoint) {
   ASSIGN_OR_RETURN(std::unique_ptr<Encoder> encoder,
                    backend.CreateEncoder(checkpoint.config.model(), /*seed=*/0));
-  const absl::Status imported = encoder->ImportState(checkpoint.query_state);
+  // A file without a projection head (torchvision) keeps the fresh head: only the backbone
+  // is evaluated.
+  const absl::Status imported =
+      interop::ImportEncoderState(checkpoint.query_state, *encoder, "parameters");
   if (!imported.ok()) {
     const ModelConfig& m = checkpoint.config.model();
     return absl::InvalidArgumentError(absl::StrCat(

@@ -36,7 +36,10 @@ struct EvalCheckpoint {
 
 // Reads `path` (moco/run/checkpoint.h ReadCheckpoint: missing, truncated, corrupt files are
 // errors naming the file), parses its experiment config and takes out the query encoder's
-// arrays. Errors name `path`: an unparsable config_text (InvalidArgument) or no "query/" arrays
+// arrays. A file that is not a native checkpoint (by its magic bytes) is read as a PyTorch
+// file (moco/interop/weights_file.h: official MoCo checkpoint, either torch.save format, or a
+// torchvision / detectron2 backbone); its config holds only the model its names and shapes
+// imply (InferModelConfig). Errors name `path`: an unparsable config_text (InvalidArgument) or no "query/" arrays
 // (InvalidArgument: not a pretraining checkpoint).
 absl::StatusOr<EvalCheckpoint> ReadEvalCheckpoint(const std::string& path);
 

@@ -90,7 +90,7 @@ std::vector<ConfigError> FindEvalConfigErrors(const EvalConfig& config,
   CheckData(config, options, e);
   CheckKnn(config, e);
   CheckLinear(config, e);
-  CheckBackendConfig(config.backend(), options.known_backends, e);
+  CheckBackendConfig(config.backend(), e);
   CheckRun(config, e);
   return e.Take();
 }

@@ -21,8 +21,6 @@ namespace moco {
 namespace eval {
 
 struct EvalValidationOptions {
-  // Backend names this binary was built with; backend.name must be one of them.
-  std::vector<std::string> known_backends = {"torch", "eigen"};
   // Check that checkpoint, data.train_path and data.test_path exist.
   bool check_paths = true;
 };

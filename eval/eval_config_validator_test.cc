@@ -161,10 +161,10 @@ TEST(EvalConfigValidatorTest, Linear) {
 TEST(EvalConfigValidatorTest, BackendAndRun) {
   EvalConfig c = Valid();
   c.mutable_backend()->set_name("jax");
-  ExpectOneError(c, "backend.name", "(jax) is not a backend of this binary (available: torch, eigen)");
+  ExpectOneError(c, "backend.name", "(jax) is not a backend of this binary (available: eigen, torch)");
   c = Valid();
   c.mutable_backend()->set_device("gpu");
-  ExpectOneError(c, "backend.device", "(gpu) must be \"cpu\"");
+  ExpectOneError(c, "backend.device", "(gpu) must be \"cpu\", \"cuda\" or \"cuda:N\" for the torch backend");
   c.mutable_backend()->set_device("cuda:1");
   EXPECT_TRUE(Fields(c).empty());
   c = Valid();

@@ -23,7 +23,6 @@ absl::StatusOr<std::unique_ptr<EvalSetup>> PrepareEval(const std::string& config
   setup->config_path = config_path;
   ASSIGN_OR_RETURN(setup->config, LoadEvalConfig(config_path));
   EvalValidationOptions validation;
-  validation.known_backends = RegisteredBackendNames();
   RETURN_IF_ERROR(ValidateEvalConfig(setup->config, validation, config_path));
   const EvalConfig& config = setup->config;
 
@@ -106,23 +105,31 @@ ExtractOptions ExtractionOptions(const EvalSetup& setup, data::Split split) {
   return o;
 }
 
-absl::StatusOr<FeatureSet> ExtractSplit(EvalSetup& setup, FeatureSource& source,
-                                        const std::string& encoder_name, data::Split split) {
-  const char* split_name = split == data::Split::kTrain ? "train" : "test";
+ExtractOptions LoggedExtractionOptions(const EvalSetup& setup, const std::string& encoder_name,
+                                       data::Split split) {
+  const std::string split_name = split == data::Split::kTrain ? "train" : "test";
   ExtractOptions o = ExtractionOptions(setup, split);
-  const auto start = std::chrono::steady_clock::now();
-  auto last_log = start;
-  o.on_batch = [&](int64_t done, int64_t total) {
+  // The clock starts at the first batch callback's creation; shared state lives in the closure.
+  auto start = std::make_shared<std::chrono::steady_clock::time_point>(
+      std::chrono::steady_clock::now());
+  auto last_log = std::make_shared<std::chrono::steady_clock::time_point>(*start);
+  o.on_batch = [=](int64_t done, int64_t total) {
     const auto now = std::chrono::steady_clock::now();
-    if (done == total || now - last_log > std::chrono::seconds(10)) {
-      const double s = std::chrono::duration<double>(now - start).count();
+    if (done == total || now - *last_log > std::chrono::seconds(10)) {
+      const double s = std::chrono::duration<double>(now - *start).count();
       LOG(INFO) << encoder_name << " " << split_name << " features: " << done << "/" << total
                 << " images, " << static_cast<int>(done / std::max(s, 1e-9)) << " img/s";
-      last_log = now;
+      *last_log = now;
     }
   };
+  return o;
+}
+
+absl::StatusOr<FeatureSet> ExtractSplit(EvalSetup& setup, FeatureSource& source,
+                                        const std::string& encoder_name, data::Split split) {
   return ExtractFeatures(split == data::Split::kTrain ? setup.train : setup.test,
-                         setup.eval_view, source, o);
+                         setup.eval_view, source,
+                         LoggedExtractionOptions(setup, encoder_name, split));
 }
 
 }  // namespace eval

@@ -59,6 +59,11 @@ absl::StatusOr<EvaluatedEncoder> MakeEvaluatedEncoder(EvalSetup& setup,
 // Loader options for extraction from the config (extract_batch_size, data.num_workers, ...).
 ExtractOptions ExtractionOptions(const EvalSetup& setup, data::Split split);
 
+// ExtractionOptions with a progress log line ("<encoder> train features: done/total images,
+// N img/s") at most every 10 s and at the end.
+ExtractOptions LoggedExtractionOptions(const EvalSetup& setup, const std::string& encoder_name,
+                                       data::Split split);
+
 // Features of a whole split through the evaluation view (max_train_images / max_test_images
 // applied), logging progress about every 10 seconds.
 absl::StatusOr<FeatureSet> ExtractSplit(EvalSetup& setup, FeatureSource& source,

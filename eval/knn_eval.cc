@@ -14,6 +14,20 @@
 namespace moco {
 namespace eval {
 
+absl::StatusOr<KnnMeasurement> MeasureKnn(const KnnSplits& splits, FeatureSource& source,
+                                          const KnnOptions& knn) {
+  ASSIGN_OR_RETURN(FeatureSet train,
+                   ExtractFeatures(splits.train, splits.view, source, splits.train_options));
+  ASSIGN_OR_RETURN(FeatureSet test,
+                   ExtractFeatures(splits.test, splits.view, source, splits.test_options));
+  KnnMeasurement out;
+  ASSIGN_OR_RETURN(out.metrics, WeightedKnnClassify(train.features, train.labels,
+                                                    test.features, test.labels, knn));
+  out.train_images = train.features.shape()[0];
+  out.feature_dim = train.features.shape()[1];
+  return out;
+}
+
 absl::StatusOr<EvalResults> RunKnnEval(const std::string& config_path) {
   ASSIGN_OR_RETURN(std::unique_ptr<EvalSetup> setup, PrepareEval(config_path));
   const EvalConfig& config = setup->config;
@@ -32,13 +46,11 @@ absl::StatusOr<EvalResults> RunKnnEval(const std::string& config_path) {
   for (EvalConfig::Encoders which : SelectedEncoders(config)) {
     const auto start = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(EvaluatedEncoder encoder, MakeEvaluatedEncoder(*setup, which));
-    ASSIGN_OR_RETURN(FeatureSet train,
-                     ExtractSplit(*setup, *encoder.source, encoder.name, data::Split::kTrain));
-    ASSIGN_OR_RETURN(FeatureSet test,
-                     ExtractSplit(*setup, *encoder.source, encoder.name, data::Split::kTest));
-    ASSIGN_OR_RETURN(ClassificationMetrics m,
-                     WeightedKnnClassify(train.features, train.labels, test.features,
-                                         test.labels, options));
+    KnnSplits splits{setup->train, setup->test, setup->eval_view,
+                     LoggedExtractionOptions(*setup, encoder.name, data::Split::kTrain),
+                     LoggedExtractionOptions(*setup, encoder.name, data::Split::kTest)};
+    ASSIGN_OR_RETURN(KnnMeasurement measured, MeasureKnn(splits, *encoder.source, options));
+    const ClassificationMetrics& m = measured.metrics;
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     LOG(INFO) << encoder.name << " kNN top-1 " << 100 * m.top1 << "%, top-5 " << 100 * m.top5
@@ -48,8 +60,8 @@ absl::StatusOr<EvalResults> RunKnnEval(const std::string& config_path) {
     r->set_top1(m.top1);
     r->set_top5(m.top5);
     r->set_test_images(m.count);
-    r->set_train_images(train.features.shape()[0]);
-    r->set_feature_dim(train.features.shape()[1]);
+    r->set_train_images(measured.train_images);
+    r->set_feature_dim(measured.feature_dim);
     r->set_seconds(seconds);
   }
   results.set_finished_at(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()));

@@ -194,6 +194,27 @@ TEST_F(PipelinesTest, EigenBackendEvaluatesATorchCheckpointAlike) {
   EXPECT_EQ(eigen->eval_config().backend().name(), "eigen");
 }
 
+TEST_F(PipelinesTest, KnnEvaluatesAReleasedStyleOfficialCheckpointDirectly) {
+  // moco/interop/testdata/make_torch_files.py: torch.save legacy format (as the released
+  // MoCo checkpoints), official layout, no optimizer; a 1-channel CIFAR-stem resnet18 at width
+  // 1/32 with a v1 linear head. The architecture comes from the names and shapes.
+  EvalConfig c = Config();
+  c.set_checkpoint("moco/interop/testdata/moco_v1_gray_legacy.pth.tar");
+  c.set_encoders(EvalConfig::LEARNED);
+  for (const char* backend : {"torch", "eigen"}) {
+    c.mutable_backend()->set_name(backend);
+    auto r = RunKnnEval(WriteConfig(c, std::string(backend) + "_official.pbtxt"));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->results_size(), 1);
+    EXPECT_EQ(r->results(0).feature_dim(), 16);  // 512 / 32 backbone channels
+    EXPECT_EQ(r->results(0).test_images(), 60);
+    EXPECT_EQ(r->checkpoint_epoch(), 200);
+    EXPECT_EQ(r->checkpoint_config().model().in_channels(), 1);
+    EXPECT_TRUE(r->checkpoint_config().model().cifar_stem());
+    EXPECT_FALSE(r->checkpoint_config().model().mlp_head());
+  }
+}
+
 TEST_F(PipelinesTest, CapsOnImages) {
   EvalConfig c = Config();
   c.set_encoders(EvalConfig::RAW_PIXELS);

@@ -28,7 +28,8 @@
 #include "moco/validation/config_validator.h"
 #include "moco/run/pipeline_main.h"
 #include "moco/core/status_macros.h"
-#include "moco/methods/training_state.h"
+#include "moco/core/backend_registry.h"
+#include "moco/methods/moco_queue_state.h"
 
 DEFINE_string(config, "configs/quickstart.pbtxt", "Experiment config to compare on.");
 DEFINE_int32(steps, 1, "MoCo steps to run on both backends.");
@@ -142,11 +143,16 @@ absl::Status Run() {
   config.mutable_backend()->set_name("torch");
   config.mutable_backend()->set_device("cpu");
   RETURN_IF_ERROR(ValidateExperimentConfig(config, {}, FLAGS_config));
-  ASSIGN_OR_RETURN(std::unique_ptr<TrainingState> torch, TrainingState::Create(config));
   ExperimentConfig eigen_config = config;
   eigen_config.mutable_backend()->set_name("eigen");
-  ASSIGN_OR_RETURN(std::unique_ptr<TrainingState> eigen, TrainingState::Create(eigen_config));
-  RETURN_IF_ERROR(eigen->Import(torch->Export()));  // identical start
+  ASSIGN_OR_RETURN(std::unique_ptr<Backend> torch_backend, CreateBackendForConfig(config));
+  ASSIGN_OR_RETURN(std::unique_ptr<Backend> eigen_backend, CreateBackendForConfig(eigen_config));
+  ASSIGN_OR_RETURN(std::unique_ptr<MocoQueueState> torch,
+                   MocoQueueState::Create(config, *torch_backend));
+  ASSIGN_OR_RETURN(std::unique_ptr<MocoQueueState> eigen,
+                   MocoQueueState::Create(eigen_config, *eigen_backend));
+  ASSIGN_OR_RETURN(NamedArrays start, torch->Export());
+  RETURN_IF_ERROR(eigen->Import(start));  // identical start
 
   ASSIGN_OR_RETURN(auto dataset, data::OpenDataset(config.data(), data::Split::kTrain));
   ASSIGN_OR_RETURN(auto transform,
@@ -157,7 +163,7 @@ absl::Status Run() {
   options.seed = config.run().seed();
   ASSIGN_OR_RETURN(auto loader, data::BatchLoader::Create(dataset, transform, options));
   RETURN_IF_ERROR(loader->StartEpoch(0));
-  for (TrainingState* state : {torch.get(), eigen.get()}) {
+  for (MocoQueueState* state : {torch.get(), eigen.get()}) {
     state->query->SetActivationCapture(true);
     state->key->SetActivationCapture(true);
   }
@@ -172,7 +178,7 @@ absl::Status Run() {
     const float lr = config.optimizer().lr();
     const float m = config.moco().momentum();
     std::vector<MocoStepResult> results;
-    for (TrainingState* state : {torch.get(), eigen.get()}) {
+    for (MocoQueueState* state : {torch.get(), eigen.get()}) {
       ASSIGN_OR_RETURN(TensorPtr v1, state->backend->Upload(batch->views[0]));
       ASSIGN_OR_RETURN(TensorPtr v2, state->backend->Upload(batch->views[1]));
       MocoStep& s = state == torch.get() ? torch_step : eigen_step;

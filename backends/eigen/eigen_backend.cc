@@ -84,7 +84,11 @@ absl::StatusOr<TensorPtr> EigenBackend::GatherRows(const Tensor& x,
   return TensorPtr(MakeEigenTensor(std::move(out)));
 }
 
-MOCO_REGISTER_BACKEND(eigen, [](const BackendOptions& o) { return EigenBackend::Create(o); });
+static std::string CheckEigenDevice(const std::string& device) {
+  return device == "cpu" ? "" : "must be \"cpu\" for the eigen backend";
+}
+
+MOCO_REGISTER_BACKEND(eigen, EigenBackend::Create, CheckEigenDevice);
 
 }  // namespace eigen_backend
 }  // namespace moco

@@ -218,13 +218,13 @@ TEST(EigenInfoNceLossTest, OrthogonalQueueGivesClosedFormLoss) {
   ASSERT_TRUE(queue->ImportState(s).ok());
   auto q = backend->Upload(HostArray({2, 4}, {1, 0, 0, 0, 1, 0, 0, 0})).value();
   auto loss = backend->CreateInfoNceLoss().value();
-  auto r = loss->Compute(*q, *q, *queue, 0.5f).value();
+  auto r = loss->Compute(*q, *q, queue->keys(), 0.5f).value();
   // logits per row: [1/T, 0, 0, 0, 0] -> loss = -log(e^2 / (e^2 + 4)).
   EXPECT_NEAR(r.loss, -std::log(std::exp(2.0) / (std::exp(2.0) + 4)), 1e-6);
   EXPECT_FLOAT_EQ(r.top1, 1.0f);
   EXPECT_EQ(r.logits->shape(), (std::vector<int64_t>{2, 5}));
   EXPECT_EQ(r.grad_q->shape(), (std::vector<int64_t>{2, 4}));
-  EXPECT_FALSE(loss->Compute(*q, *q, *queue, 0.0f).ok());
+  EXPECT_FALSE(loss->Compute(*q, *q, queue->keys(), 0.0f).ok());
 }
 
 TEST(EigenSgdTest, StepFollowsTorchSemanticsAndStateRoundTrips) {

@@ -19,18 +19,18 @@ Blob<float> ToBlob(const HostArray& a) {
 }  // namespace
 
 absl::StatusOr<ContrastiveLossResult> EigenInfoNceLoss::Compute(const Tensor& q, const Tensor& k,
-                                                                const KeyQueue& queue,
+                                                                const Tensor& negatives,
                                                                 float temperature) {
   ASSIGN_OR_RETURN(const EigenTensor* qt, AsEigenTensor(q, "InfoNCE q"));
   ASSIGN_OR_RETURN(const EigenTensor* kt, AsEigenTensor(k, "InfoNCE k"));
-  ASSIGN_OR_RETURN(const EigenTensor* queue_t, AsEigenTensor(queue.keys(), "InfoNCE queue"));
+  ASSIGN_OR_RETURN(const EigenTensor* queue_t, AsEigenTensor(negatives, "InfoNCE negatives"));
   const auto& qs = qt->array().shape();
   const auto& ks = kt->array().shape();
   const auto& queue_s = queue_t->array().shape();
   if (qs.size() != 2 || qs != ks || queue_s.size() != 2 || queue_s[1] != qs[1] || qs[0] < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "InfoNCE: q ", ShapeString(qs), " and k ", ShapeString(ks),
-        " must both be (N, dim) and the queue (K, dim); queue is ", ShapeString(queue_s)));
+        " must both be (N, dim) and the negatives (K, dim); negatives are ", ShapeString(queue_s)));
   }
   if (!(temperature > 0)) {
     return absl::InvalidArgumentError(

@@ -1,7 +1,7 @@
 // EigenInfoNceLoss: the ContrastiveLoss interface on InfoNceForwardBackward (info_nce.h).
 //
 //   EigenInfoNceLoss loss;
-//   ASSIGN_OR_RETURN(ContrastiveLossResult r, loss.Compute(*q, *k, queue, /*temperature=*/0.2f));
+//   ASSIGN_OR_RETURN(ContrastiveLossResult r, loss.Compute(*q, *k, queue->keys(), /*temperature=*/0.2f));
 #ifndef BACKENDS_EIGEN_EIGEN_INFO_NCE_LOSS_H_
 #define BACKENDS_EIGEN_EIGEN_INFO_NCE_LOSS_H_
 
@@ -15,7 +15,7 @@ class EigenInfoNceLoss final : public ContrastiveLoss {
  public:
   // InvalidArgument for tensors of another backend, mismatched shapes or temperature <= 0.
   absl::StatusOr<ContrastiveLossResult> Compute(const Tensor& q, const Tensor& k,
-                                                const KeyQueue& queue,
+                                                const Tensor& negatives,
                                                 float temperature) override;
 };
 

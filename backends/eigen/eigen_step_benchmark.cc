@@ -81,7 +81,7 @@ absl::Status TimePhases(Runner& r, const MocoConfig& mc, float lr) {
   ASSIGN_OR_RETURN(TensorPtr k, r.key->Forward(*r.v2, true, false));
   r.phase_seconds["key_forward"] += Since(t);
   t = Clock::now();
-  ASSIGN_OR_RETURN(ContrastiveLossResult l, r.loss->Compute(*q, *k, *r.queue, mc.temperature()));
+  ASSIGN_OR_RETURN(ContrastiveLossResult l, r.loss->Compute(*q, *k, r.queue->keys(), mc.temperature()));
   r.phase_seconds["loss"] += Since(t);
   t = Clock::now();
   r.query->ZeroGrad();

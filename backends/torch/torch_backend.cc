@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "backends/torch/torch_encoder.h"
 #include "backends/torch/torch_info_nce.h"
@@ -88,6 +90,17 @@ absl::StatusOr<TensorPtr> TorchBackend::GatherRows(const Tensor& x,
   });
 }
 
-MOCO_REGISTER_BACKEND(torch, TorchBackend::Create);
+// "cpu", "cuda" or "cuda:N"; whether that GPU exists is Create's question.
+static std::string CheckTorchDevice(const std::string& device) {
+  int index;
+  if (device == "cpu" || device == "cuda") return "";
+  if (absl::StartsWith(device, "cuda:") && absl::SimpleAtoi(device.substr(5), &index) &&
+      index >= 0) {
+    return "";
+  }
+  return "must be \"cpu\", \"cuda\" or \"cuda:N\" for the torch backend";
+}
+
+MOCO_REGISTER_BACKEND(torch, TorchBackend::Create, CheckTorchDevice);
 
 }  // namespace moco::torch_backend

@@ -7,13 +7,13 @@ namespace moco::torch_backend {
 
 absl::StatusOr<ContrastiveLossResult> TorchInfoNce::Compute(const Tensor& q_in,
                                                             const Tensor& k_in,
-                                                            const KeyQueue& queue,
+                                                            const Tensor& negatives_in,
                                                             float temperature) {
   ASSIGN_OR_RETURN(torch::Tensor q, Unwrap(q_in));
   ASSIGN_OR_RETURN(torch::Tensor k, Unwrap(k_in));
-  ASSIGN_OR_RETURN(torch::Tensor negatives, Unwrap(queue.keys()));
+  ASSIGN_OR_RETURN(torch::Tensor negatives, Unwrap(negatives_in));
   if (q.sizes() != k.sizes() || q.dim() != 2 || negatives.size(1) != q.size(1)) {
-    return absl::InvalidArgumentError("InfoNCE: q, k must be (N, dim) and the queue (K, dim)");
+    return absl::InvalidArgumentError("InfoNCE: q, k must be (N, dim) and the negatives (K, dim)");
   }
   return GuardTorch("InfoNCE", [&]() -> absl::StatusOr<ContrastiveLossResult> {
     torch::NoGradGuard no_grad;

@@ -1,7 +1,7 @@
 // InfoNCE (moco/core/contrastive_loss.h) with a closed-form gradient w.r.t. q:
 //   p = softmax(logits), d(loss)/d(logits) = (p - onehot(0)) / N,
-//   d(loss)/dq = (dlogits[:, 0] * k + dlogits[:, 1:] @ queue) / T.
-// No autograd graph is built: k and the queue are constants, and this is cheaper.
+//   d(loss)/dq = (dlogits[:, 0] * k + dlogits[:, 1:] @ negatives) / T.
+// No autograd graph is built: k and the negatives are constants, and this is cheaper.
 #ifndef BACKENDS_TORCH_TORCH_INFO_NCE_H_
 #define BACKENDS_TORCH_TORCH_INFO_NCE_H_
 
@@ -12,7 +12,7 @@ namespace moco::torch_backend {
 class TorchInfoNce final : public ContrastiveLoss {
  public:
   absl::StatusOr<ContrastiveLossResult> Compute(const Tensor& q, const Tensor& k,
-                                                const KeyQueue& queue,
+                                                const Tensor& negatives,
                                                 float temperature) override;
 };
 

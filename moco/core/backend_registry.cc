@@ -6,13 +6,19 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "glog/logging.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace {
 
+struct Registration {
+  BackendFactory create;
+  DeviceCheck check_device;
+};
+
 struct Registry {
   absl::Mutex mutex;
-  std::map<std::string, BackendFactory> factories;
+  std::map<std::string, Registration> backends;
 };
 
 Registry& GetRegistry() {
@@ -20,12 +26,26 @@ Registry& GetRegistry() {
   return *registry;
 }
 
+// The registration of `name`, or NotFound listing what this binary has.
+absl::StatusOr<Registration> Find(const std::string& name) {
+  Registry& r = GetRegistry();
+  {
+    absl::MutexLock lock(&r.mutex);
+    auto it = r.backends.find(name);
+    if (it != r.backends.end()) return it->second;
+  }
+  return absl::NotFoundError(absl::StrCat("backend '", name,
+                                          "' is not built into this binary (available: ",
+                                          absl::StrJoin(RegisteredBackendNames(), ", "), ")"));
+}
+
 }  // namespace
 
-bool RegisterBackend(const std::string& name, BackendFactory factory) {
+bool RegisterBackend(const std::string& name, BackendFactory factory, DeviceCheck check_device) {
+  CHECK(factory && check_device) << "backend '" << name << "' registered without a factory or device check";
   Registry& r = GetRegistry();
   absl::MutexLock lock(&r.mutex);
-  CHECK(r.factories.emplace(name, std::move(factory)).second)
+  CHECK(r.backends.emplace(name, Registration{std::move(factory), std::move(check_device)}).second)
       << "backend '" << name << "' registered twice";
   return true;
 }
@@ -34,25 +54,26 @@ std::vector<std::string> RegisteredBackendNames() {
   Registry& r = GetRegistry();
   absl::MutexLock lock(&r.mutex);
   std::vector<std::string> names;
-  for (const auto& [name, factory] : r.factories) names.push_back(name);
+  for (const auto& [name, registration] : r.backends) names.push_back(name);
   return names;
 }
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const std::string& name,
                                                        const BackendOptions& options) {
-  BackendFactory factory;
-  {
-    Registry& r = GetRegistry();
-    absl::MutexLock lock(&r.mutex);
-    auto it = r.factories.find(name);
-    if (it != r.factories.end()) factory = it->second;
-  }
-  if (!factory) {
-    return absl::NotFoundError(absl::StrCat("backend '", name,
-                                            "' is not built into this binary (available: ",
-                                            absl::StrJoin(RegisteredBackendNames(), ", "), ")"));
-  }
-  return factory(options);
+  ASSIGN_OR_RETURN(Registration registration, Find(name));
+  return registration.create(options);
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateBackendForConfig(const ExperimentConfig& config) {
+  BackendOptions options;
+  options.device = config.backend().device();
+  options.threads = config.run().threads();
+  return CreateBackend(config.backend().name(), options);
+}
+
+absl::StatusOr<std::string> DeviceProblem(const std::string& name, const std::string& device) {
+  ASSIGN_OR_RETURN(Registration registration, Find(name));
+  return registration.check_device(device);
 }
 
 }  // namespace moco

@@ -1,7 +1,8 @@
-// Name -> backend factory. Backends register from their own libraries (alwayslink = 1), so a
-// binary has exactly the backends it links:
+// Name -> backend factory and device-string check. Backends register from their own libraries
+// (alwayslink = 1), so a binary has exactly the backends it links (//backends:all links every
+// backend; a new backend adds one line there). Validators and tools learn the names from here:
 //
-//   MOCO_REGISTER_BACKEND(torch, [](const BackendOptions& o) { return TorchBackend::Create(o); });
+//   MOCO_REGISTER_BACKEND(torch, TorchBackend::Create, CheckTorchDevice);
 //   ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackend("torch", options));
 #ifndef MOCO_CORE_BACKEND_REGISTRY_H_
 #define MOCO_CORE_BACKEND_REGISTRY_H_
@@ -21,7 +22,12 @@ using BackendFactory =
 
 // Registers `factory` under `name`. A second registration of the same name is a fatal
 // programming error (two libraries claim one name).
-bool RegisterBackend(const std::string& name, BackendFactory factory);
+// The problem with a device string for this backend ("" when acceptable), as a phrase that
+// completes "backend.device 'cuda:x' ...", e.g. "must be \"cpu\" for the eigen backend".
+// A syntax check only: whether the device exists is checked when the backend is created.
+using DeviceCheck = std::function<std::string(const std::string& device)>;
+
+bool RegisterBackend(const std::string& name, BackendFactory factory, DeviceCheck check_device);
 
 // Names of the registered backends, sorted.
 std::vector<std::string> RegisteredBackendNames();
@@ -30,10 +36,17 @@ std::vector<std::string> RegisteredBackendNames();
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const std::string& name,
                                                        const BackendOptions& options);
 
+// The backend config.backend names, with config.backend.device and run.threads.
+absl::StatusOr<std::unique_ptr<Backend>> CreateBackendForConfig(const ExperimentConfig& config);
+
+// The registered backend's verdict on `device` ("" = acceptable); NotFound as CreateBackend when
+// `name` is not registered.
+absl::StatusOr<std::string> DeviceProblem(const std::string& name, const std::string& device);
+
 }  // namespace moco
 
-#define MOCO_REGISTER_BACKEND(name, factory)                                             \
+#define MOCO_REGISTER_BACKEND(name, factory, check_device)                               \
   static const bool moco_backend_registered_##name [[maybe_unused]] =                   \
-      ::moco::RegisterBackend(#name, factory)
+      ::moco::RegisterBackend(#name, factory, check_device)
 
 #endif  // MOCO_CORE_BACKEND_REGISTRY_H_

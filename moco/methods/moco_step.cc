@@ -61,7 +61,7 @@ absl::StatusOr<MocoStep::Pass> MocoStep::ContrastivePass(const Tensor& x_q, cons
                    key_.Forward(*x_k_shuffled, /*train_bn=*/true, /*record=*/false));
   ASSIGN_OR_RETURN(TensorPtr k, backend_.GatherRows(*k_shuffled, InversePermutation(perm)));
   ASSIGN_OR_RETURN(ContrastiveLossResult loss,
-                   loss_.Compute(*q, *k, queue_, config_.temperature()));
+                   loss_.Compute(*q, *k, queue_.keys(), config_.temperature()));
   if (!std::isfinite(loss.loss)) {
     return absl::FailedPreconditionError(
         absl::StrCat("contrastive loss is ", loss.loss,

@@ -32,12 +32,14 @@ struct PretrainOptions {
 struct PretrainSummary {
   int64_t epochs_done = 0;
   int64_t global_step = 0;
-  bool stopped_by_signal = false;
+  bool stopped_by_signal = false;  // stopped on request (signal or --stop_at_step), resumable
+  bool already_finished = false;   // resumed a run that had finished: nothing was trained
   std::optional<double> knn_top1;              // learned encoder, percent, last measurement
   std::optional<double> random_init_knn_top1;  // same classifier, randomly initialized encoder
-  double last_loss = 0;
+  std::optional<double> last_loss;  // loss of the last step trained by this process
 };
 
+// A Trainer (trainer.h) with the standard observers: metrics.csv, then the progress line.
 absl::StatusOr<PretrainSummary> RunPretraining(const PretrainOptions& options);
 
 }  // namespace moco

@@ -49,6 +49,9 @@ struct StepStats {
   // step of an epoch and the step a stop happens at. Each global step is a logged row at most
   // once in a run, resumed runs included.
   bool log_row = false;
+  // True on an epoch's last step: its EpochStats (with the kNN monitor) follow at once, so a
+  // row-writing observer writes that row in OnEpochEnd.
+  bool epoch_end = false;
 };
 
 // After an epoch's last step, its kNN monitor (if due) and before its checkpoint.
@@ -56,6 +59,7 @@ struct EpochStats {
   int64_t epochs_done = 0;          // 1-based: the epoch just finished
   int64_t global_step = 0;
   std::optional<double> knn_top1;   // percent, when the monitor ran this epoch
+  int64_t skipped_corrupt_images = 0;  // data.on_corrupt_image = SKIP: images skipped this epoch
   double elapsed_seconds = 0;       // wall time of this process so far
   double eta_seconds = 0;           // estimated time to the end of the run
   // The random-init kNN baseline, when the Trainer has measured it already (e.g. before the

@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "glog/logging.h"
@@ -42,6 +43,17 @@ absl::Status ReplaceFile(const std::string& path, const std::string& contents) {
   return absl::OkStatus();
 }
 
+// A wave-1 row "step,epoch,loss,lr,images_per_sec,knn_top1" in today's columns, with empty
+// cells for top1, key_momentum and data_wait_share. A row with another cell count is kept as
+// it is (the caller has already checked that it starts with a step).
+std::string UpgradeWave1Row(const std::string& line) {
+  std::vector<std::string> c = absl::StrSplit(line, ',');
+  if (c.size() != 6) return line;
+  return absl::StrJoin({c[0], c[1], c[2], std::string(), c[3], std::string(), c[4],
+                        std::string(), c[5]},
+                       ",");
+}
+
 // The kept part of an existing metrics file for a resume at `resume_step`.
 absl::StatusOr<std::string> TrimForResume(const std::string& path, const std::string& text,
                                           int64_t resume_step) {
@@ -58,7 +70,8 @@ absl::StatusOr<std::string> TrimForResume(const std::string& path, const std::st
     // Only a partial header, or nothing: start over.
     return absl::StrCat(kMetricsHeader, "\n");
   }
-  if (lines[0] != kMetricsHeader) {
+  const bool wave1 = lines[0] == kMetricsHeaderV1;
+  if (lines[0] != kMetricsHeader && !wave1) {
     return absl::FailedPreconditionError(absl::StrCat(
         "metrics file ", path, " does not start with the header \"", kMetricsHeader,
         "\" (found \"", lines[0].substr(0, 80), "\"); move it away to resume"));
@@ -75,7 +88,7 @@ absl::StatusOr<std::string> TrimForResume(const std::string& path, const std::st
                                                         line.substr(0, 80), "\""));
     }
     if (step <= resume_step) {
-      absl::StrAppend(&kept, line, "\n");
+      absl::StrAppend(&kept, wave1 ? UpgradeWave1Row(line) : line, "\n");
     } else {
       ++dropped;
     }
@@ -92,8 +105,9 @@ absl::StatusOr<std::string> TrimForResume(const std::string& path, const std::st
 std::string MetricsPath(const std::string& run_dir) { return absl::StrCat(run_dir, "/metrics.csv"); }
 
 std::string FormatMetricsRow(const MetricsRow& row) {
-  std::string line = absl::StrFormat("%d,%d,%.9g,%.9g,%.1f,", row.step, row.epoch, row.loss,
-                                     row.lr, row.images_per_sec);
+  std::string line = absl::StrFormat("%d,%d,%.9g,%.9g,%.9g,%.9g,%.1f,%.3f,", row.step, row.epoch,
+                                     row.loss, row.top1, row.lr, row.key_momentum,
+                                     row.images_per_sec, row.data_wait_share);
   if (row.knn_top1.has_value()) absl::StrAppendFormat(&line, "%.6g", *row.knn_top1);
   return line;
 }

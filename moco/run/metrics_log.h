@@ -1,11 +1,13 @@
 // metrics.csv in a run folder: one row per logged training step, appended and flushed as it is
 // written, trimmed on resume so that the file always describes the run being continued.
 //
-//   step,epoch,loss,lr,images_per_sec,knn_top1
-//   50,0,8.31234074,0.0299999993,412.5,
-//   100,0,7.90211296,0.0299999993,415.0,
+//   step,epoch,loss,top1,lr,key_momentum,images_per_sec,data_wait_share,knn_top1
+//   50,0,8.31234074,0.0625,0.0299999993,0.99000001,412.5,0.031,
 //   ...
-//   4690,9,5.10240555,0.000739200227,417.3,71.25
+//   4690,9,5.10240555,0.40625,0.000739200227,0.99000001,417.3,0.028,71.25
+//
+// A wave-1 file (header "step,epoch,loss,lr,images_per_sec,knn_top1") is upgraded on resume:
+// its rows keep their values, with empty cells for the columns it did not have.
 //
 //   ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::Open(MetricsPath(run_dir),
 //                                                    resuming ? std::optional(ckpt.global_step)
@@ -36,22 +38,29 @@
 namespace moco {
 
 // The header line of metrics.csv (without the newline).
-inline constexpr char kMetricsHeader[] = "step,epoch,loss,lr,images_per_sec,knn_top1";
+inline constexpr char kMetricsHeader[] =
+    "step,epoch,loss,top1,lr,key_momentum,images_per_sec,data_wait_share,knn_top1";
+// The header of wave-1 runs, still accepted on resume.
+inline constexpr char kMetricsHeaderV1[] = "step,epoch,loss,lr,images_per_sec,knn_top1";
 
 // One row of metrics.csv.
 struct MetricsRow {
   int64_t step = 0;   // optimizer steps completed when the row was written (global, >= 0)
   int64_t epoch = 0;  // the epoch the step belongs to, numbered as the pipeline numbers it
   double loss = 0;    // written with 9 significant digits: a float loss round-trips exactly
+  double top1 = 0;    // contrastive accuracy of the step, a share in [0, 1]; likewise
   double lr = 0;      // likewise
+  double key_momentum = 0;         // likewise
   double images_per_sec = 0;       // mean over the steps since the previous row; one decimal
+  double data_wait_share = 0;      // share of that window spent waiting for batches; 3 decimals
   std::optional<double> knn_top1;  // kNN monitor top-1 (percent); empty cell when not measured
 };
 
 // `run_dir`/metrics.csv.
 std::string MetricsPath(const std::string& run_dir);
 
-// The CSV line for `row`, without the newline, e.g. "50,0,8.31234074,0.0299999993,412.5,".
+// The CSV line for `row`, without the newline, e.g.
+// "50,0,8.31234074,0.0625,0.0299999993,0.99000001,412.5,0.031,".
 std::string FormatMetricsRow(const MetricsRow& row);
 
 // An open metrics.csv that rows are appended to. Movable, not copyable; closes on destruction.

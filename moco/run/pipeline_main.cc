@@ -11,6 +11,16 @@
 namespace moco {
 
 int PipelineMain(int argc, char** argv, const std::string& usage, absl::Status (*run)()) {
+  static absl::Status (*status_run)() = run;
+  return PipelineMainWithExitCode(argc, argv, usage, []() -> absl::StatusOr<int> {
+    absl::Status status = status_run();
+    if (!status.ok()) return status;
+    return 0;
+  });
+}
+
+int PipelineMainWithExitCode(int argc, char** argv, const std::string& usage,
+                             absl::StatusOr<int> (*run)()) {
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   gflags::SetUsageMessage(usage);
@@ -20,12 +30,12 @@ int PipelineMain(int argc, char** argv, const std::string& usage, absl::Status (
   if (const char* wd = std::getenv("BUILD_WORKING_DIRECTORY")) {
     if (chdir(wd) != 0) LOG(WARNING) << "cannot chdir to " << wd;
   }
-  const absl::Status status = run();
-  if (!status.ok()) {
-    LOG(ERROR) << status.message();
+  const absl::StatusOr<int> exit_code = run();
+  if (!exit_code.ok()) {
+    LOG(ERROR) << exit_code.status().message();
     return 1;
   }
-  return 0;
+  return *exit_code;
 }
 
 std::string ResolveWorkspacePath(const std::string& path) {

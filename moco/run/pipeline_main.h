@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace moco {
 
@@ -19,6 +20,16 @@ namespace moco {
 // mmap/munmap-ing them every step (glibc's default costs a step ~1.4x at batch 256 on this
 // machine class), then calls `run`. Returns 0, or 1 after logging the error.
 int PipelineMain(int argc, char** argv, const std::string& usage, absl::Status (*run)());
+
+// The same, for a pipeline with more outcomes than success and failure: `run` returns the exit
+// code (e.g. kExitStoppedResumable); an error still logs and exits 1.
+int PipelineMainWithExitCode(int argc, char** argv, const std::string& usage,
+                             absl::StatusOr<int> (*run)());
+
+// Exit code of a run that stopped early on request (SIGINT, SIGTERM, --stop_at_step) after
+// writing a checkpoint: it can be continued with --resume. EX_TEMPFAIL of sysexits.h, which
+// schedulers (e.g. Slurm requeue scripts, Kubernetes restart policies) can tell from 0 and 1.
+inline constexpr int kExitStoppedResumable = 75;
 
 // `path` if it is absolute or readable from the working directory; otherwise, under
 // `bazel run`, the same relative path in the workspace (BUILD_WORKSPACE_DIRECTORY) if it is

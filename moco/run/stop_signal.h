@@ -1,12 +1,11 @@
 // Graceful stop on SIGINT / SIGTERM: the training loop polls StopRequested() after each step,
 // writes a checkpoint and exits cleanly; a second signal kills the process as usual.
 //
-//   InstallStopSignalHandlers();
+//   ScopedStopSignalHandlers handlers;  // uninstalled on every return path
 //   for (...) {
 //     RunStep();
 //     if (StopRequested()) { RETURN_IF_ERROR(SaveCheckpointToRunDir(...)); break; }
 //   }
-//   UninstallStopSignalHandlers();
 #ifndef MOCO_RUN_STOP_SIGNAL_H_
 #define MOCO_RUN_STOP_SIGNAL_H_
 
@@ -29,6 +28,16 @@ int StopSignalNumber();
 // Restores the SIGINT and SIGTERM dispositions saved by the first install and clears the
 // stop request. A no-op if not installed.
 void UninstallStopSignalHandlers();
+
+// Installs the handlers for its lifetime: every return path of the training loop, errors
+// included, leaves the process's signal dispositions as they were.
+class ScopedStopSignalHandlers {
+ public:
+  ScopedStopSignalHandlers() { InstallStopSignalHandlers(); }
+  ~ScopedStopSignalHandlers() { UninstallStopSignalHandlers(); }
+  ScopedStopSignalHandlers(const ScopedStopSignalHandlers&) = delete;
+  ScopedStopSignalHandlers& operator=(const ScopedStopSignalHandlers&) = delete;
+};
 
 }  // namespace moco
 

@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "moco/config/augmentation_presets.h"
+#include "moco/core/backend_registry.h"
+#include "moco/core/method_registry.h"
 
 namespace moco {
 namespace {
@@ -124,6 +126,10 @@ void CheckMoco(const ExperimentConfig& c, ConfigErrorList& e) {
   e.Require(m.momentum() > 0 && m.momentum() < 1, "moco.momentum", m.momentum(),
             "must be in (0, 1)");
   e.Require(m.temperature() > 0, "moco.temperature", m.temperature(), "must be > 0");
+  const std::vector<std::string> methods = RegisteredMethodNames();
+  e.Require(Contains(methods, m.method()), "moco.method", m.method(),
+            absl::StrCat("is not a training method of this binary (available: ",
+                         absl::StrJoin(methods, ", "), ")"));
 }
 
 void CheckOptimizer(const ExperimentConfig& c, ConfigErrorList& e) {
@@ -173,25 +179,20 @@ void CheckRun(const ExperimentConfig& c, ConfigErrorList& e) {
             "must be >= 0");
 }
 
-bool IsKnownDevice(const std::string& device) {
-  if (device == "cpu" || device == "cuda") return true;
-  int index;
-  return absl::StartsWith(device, "cuda:") && absl::SimpleAtoi(device.substr(5), &index) &&
-         index >= 0;
-}
-
 }  // namespace
 
-void CheckBackendConfig(const BackendConfig& b, const std::vector<std::string>& known_backends,
-                        ConfigErrorList& e) {
-  e.Require(Contains(known_backends, b.name()), "backend.name", b.name(),
-            absl::StrCat("is not a backend of this binary (available: ",
-                         absl::StrJoin(known_backends, ", "), ")"));
-  e.Require(IsKnownDevice(b.device()), "backend.device", b.device(),
-            "must be \"cpu\", \"cuda\" or \"cuda:N\"");
-  if (b.name() == "eigen") {
-    e.Require(b.device() == "cpu", "backend.device", b.device(),
-              "must be cpu for the eigen backend");
+void CheckBackendConfig(const BackendConfig& b, ConfigErrorList& e) {
+  const std::vector<std::string> known = RegisteredBackendNames();
+  if (!Contains(known, b.name())) {
+    e.Add("backend.name", absl::StrCat("backend.name (", b.name(),
+                                       ") is not a backend of this binary (available: ",
+                                       absl::StrJoin(known, ", "), ")"));
+    return;
+  }
+  // Each backend judges its own device strings.
+  absl::StatusOr<std::string> problem = DeviceProblem(b.name(), b.device());
+  if (problem.ok() && !problem->empty()) {
+    e.Add("backend.device", absl::StrCat("backend.device (", b.device(), ") ", *problem));
   }
 }
 
@@ -209,7 +210,7 @@ std::vector<ConfigError> FindConfigErrors(const ExperimentConfig& config,
   CheckMoco(config, errors);
   CheckOptimizer(config, errors);
   CheckRun(config, errors);
-  CheckBackendConfig(config.backend(), options.known_backends, errors);
+  CheckBackendConfig(config.backend(), errors);
   return errors.Take();
 }
 

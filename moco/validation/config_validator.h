@@ -1,8 +1,9 @@
 // Up-front validation of an ExperimentConfig: every broken rule at once, each naming its field.
 //
-//   ValidationOptions options;
-//   options.known_backends = BackendRegistry::Names();
-//   absl::Status s = ValidateExperimentConfig(config, options);
+// Backend and method names, and each backend's device strings, come from the registries of the
+// binary the validator is linked into (moco/core/backend_registry.h, method_registry.h).
+//
+//   absl::Status s = ValidateExperimentConfig(config, ValidationOptions{});
 //   // InvalidArgument: "3 config errors:\n  moco.queue_size (65537) must be a multiple of ..."
 #ifndef MOCO_VALIDATION_CONFIG_VALIDATOR_H_
 #define MOCO_VALIDATION_CONFIG_VALIDATOR_H_
@@ -17,8 +18,6 @@
 namespace moco {
 
 struct ValidationOptions {
-  // Backend names this binary was built with; backend.name must be one of them.
-  std::vector<std::string> known_backends = {"torch", "eigen"};
   // Check that data.train_path / data.test_path exist (off for configs meant for other machines).
   bool check_paths = true;
 };
@@ -38,9 +37,9 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& config,
 void CheckDataConfig(const DataConfig& data, int in_channels, bool check_paths,
                      ConfigErrorList& errors);
 
-// The rules for a BackendConfig, reported under "backend.".
-void CheckBackendConfig(const BackendConfig& backend,
-                        const std::vector<std::string>& known_backends, ConfigErrorList& errors);
+// The rules for a BackendConfig, reported under "backend.": a registered backend, and a device
+// string that backend accepts.
+void CheckBackendConfig(const BackendConfig& backend, ConfigErrorList& errors);
 
 // Architectures the model builders know.
 const std::vector<std::string>& KnownArchitectures();

@@ -6,9 +6,24 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "moco/config/config_io.h"
+#include "moco/core/backend_registry.h"
 
 namespace moco {
 namespace {
+
+// The validator asks the registry; two stand-in backends with their own device rules (the real
+// backends' rules are tested in tests/backend_devices_test.cc).
+absl::StatusOr<std::unique_ptr<Backend>> NotBuilt(const BackendOptions&) {
+  return absl::UnimplementedError("a validator test stand-in");
+}
+std::string CpuOnly(const std::string& device) {
+  return device == "cpu" ? "" : "must be \"cpu\" for the cpu_only backend";
+}
+std::string CpuOrCuda(const std::string& device) {
+  return device == "cpu" || device == "cuda" ? "" : "must be \"cpu\" or \"cuda\"";
+}
+MOCO_REGISTER_BACKEND(cpu_only, NotBuilt, CpuOnly);
+MOCO_REGISTER_BACKEND(gpu_capable, NotBuilt, CpuOrCuda);
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -27,6 +42,7 @@ ExperimentConfig ValidConfig() {
     moco { queue_size: 512 bn_splits: 4 }
     optimizer { schedule: MULTI_STEP milestones: 2 milestones: 3 }
     run { epochs: 4 batch_size: 64 }
+    backend { name: "gpu_capable" }
   )pb", "valid", &c);
   EXPECT_TRUE(s.ok()) << s;
   c.mutable_data()->set_train_path(getenv("TEST_TMPDIR"));
@@ -57,7 +73,7 @@ TEST(ConfigValidatorTest, ReportsAllThreeMistakesAtOnceWithFieldPaths) {
                              "run.batch_size (64)"));
   EXPECT_THAT(msg, HasSubstr("moco.temperature (0) must be > 0"));
   EXPECT_THAT(msg, HasSubstr("backend.name (tensorflow) is not a backend of this binary "
-                             "(available: torch, eigen)"));
+                             "(available: cpu_only, gpu_capable)"));
 }
 
 struct RuleCase {
@@ -179,18 +195,23 @@ INSTANTIATE_TEST_SUITE_P(
         RULE(MaxSteps, c.mutable_run()->set_max_steps_per_epoch(-1), "run.max_steps_per_epoch"),
         RULE(UnknownBackend, c.mutable_backend()->set_name("jax"), "backend.name"),
         RULE(UnknownDevice, c.mutable_backend()->set_device("tpu"), "backend.device"),
-        RULE(BadCudaIndex, c.mutable_backend()->set_device("cuda:x"), "backend.device"),
-        RULE(EigenIsCpuOnly, c.mutable_backend()->set_name("eigen");
+        RULE(UnknownMethod, c.mutable_moco()->set_method("simclr"), "moco.method"),
+        RULE(EachBackendJudgesItsDevice, c.mutable_backend()->set_name("cpu_only");
              c.mutable_backend()->set_device("cuda"), "backend.device")),
     [](const ::testing::TestParamInfo<RuleCase>& info) { return info.param.name; });
 
-TEST(ConfigValidatorTest, KnownBackendsComeFromTheCaller) {
+TEST(ConfigValidatorTest, BackendsMethodsAndDeviceRulesComeFromTheRegistries) {
   ExperimentConfig c = ValidConfig();
-  ValidationOptions options;
-  options.known_backends = {"eigen"};
-  const auto errors = FindConfigErrors(c, options);
-  ASSERT_EQ(errors.size(), 1u);
-  EXPECT_THAT(errors[0].message, HasSubstr("(available: eigen)"));
+  c.mutable_backend()->set_name("cpu_only");
+  c.mutable_backend()->set_device("cuda");
+  c.mutable_moco()->set_method("byol");
+  const auto errors = FindConfigErrors(c);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_THAT(errors[0].message, HasSubstr("(available: moco_v1, moco_v2)"));
+  EXPECT_EQ(errors[1].message, "backend.device (cuda) must be \"cpu\" for the cpu_only backend");
+  c.mutable_backend()->set_name("gpu_capable");
+  c.mutable_moco()->set_method("moco_v1");
+  EXPECT_THAT(FindConfigErrors(c), IsEmpty());
 }
 
 TEST(ConfigValidatorTest, PathChecksCanBeTurnedOff) {

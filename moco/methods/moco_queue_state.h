@@ -1,13 +1,13 @@
-// Everything a MoCo run computes with, built from a config through a backend, and its
-// export to / import from checkpoint arrays.
+// Everything the MoCo v1/v2 queue step trains or keeps, built from a config on a backend, and its
+// export to / import from checkpoint arrays (the layout of wave-1 checkpoints, unchanged).
 //
 // Checkpoint array names: "query/<param>", "key/<param>" (both encoders, parameters and BN
 // buffers), "queue/queue", "queue/queue_ptr", "optimizer/<param>" (SGD momentum buffers).
 //
-//   ASSIGN_OR_RETURN(auto state, TrainingState::Create(config));
+//   ASSIGN_OR_RETURN(auto state, MocoQueueState::Create(config, *backend));
 //   MocoStep step = state->MakeStep();
-#ifndef MOCO_METHODS_TRAINING_STATE_H_
-#define MOCO_METHODS_TRAINING_STATE_H_
+#ifndef MOCO_METHODS_MOCO_QUEUE_STATE_H_
+#define MOCO_METHODS_MOCO_QUEUE_STATE_H_
 
 #include <memory>
 #include <string>
@@ -20,8 +20,8 @@
 
 namespace moco {
 
-struct TrainingState {
-  std::unique_ptr<Backend> backend;
+struct MocoQueueState {
+  Backend* backend = nullptr;  // not owned
   std::unique_ptr<Encoder> query;
   std::unique_ptr<Encoder> key;  // initialized as a copy of query (parameters and buffers)
   std::unique_ptr<KeyQueue> queue;
@@ -29,13 +29,13 @@ struct TrainingState {
   std::unique_ptr<Optimizer> optimizer;  // bound to query
   MocoConfig moco_config;
 
-  // Creates the backend named in config.backend and a freshly initialized run (weights from
-  // run.seed). Errors come from the registry (unknown backend) or the backend.
-  static absl::StatusOr<std::unique_ptr<TrainingState>> Create(const ExperimentConfig& config);
+  // A freshly initialized state (weights from run.seed) on `backend`, which must outlive it.
+  static absl::StatusOr<std::unique_ptr<MocoQueueState>> Create(const ExperimentConfig& config,
+                                                                Backend& backend);
 
   MocoStep MakeStep();
 
-  NamedArrays Export() const;
+  absl::StatusOr<NamedArrays> Export() const;
   // Restores a state written by Export() (any backend's). Errors name the first array that is
   // missing, unexpected or mis-shaped, with its prefix.
   absl::Status Import(const NamedArrays& arrays);
@@ -46,4 +46,4 @@ NamedArrays SelectPrefix(const NamedArrays& arrays, const std::string& prefix);
 
 }  // namespace moco
 
-#endif  // MOCO_METHODS_TRAINING_STATE_H_
+#endif  // MOCO_METHODS_MOCO_QUEUE_STATE_H_

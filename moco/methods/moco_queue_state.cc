@@ -1,8 +1,8 @@
-#include "moco/methods/training_state.h"
+#include "moco/methods/moco_queue_state.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "moco/core/backend_registry.h"
+#include "moco/core/optimizer_factory.h"
 #include "moco/core/status_macros.h"
 
 namespace moco {
@@ -27,14 +27,11 @@ NamedArrays SelectPrefix(const NamedArrays& arrays, const std::string& prefix) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<TrainingState>> TrainingState::Create(
-    const ExperimentConfig& config) {
-  auto state = std::make_unique<TrainingState>();
+absl::StatusOr<std::unique_ptr<MocoQueueState>> MocoQueueState::Create(
+    const ExperimentConfig& config, Backend& backend) {
+  auto state = std::make_unique<MocoQueueState>();
   state->moco_config = config.moco();
-  BackendOptions options;
-  options.device = config.backend().device();
-  options.threads = config.run().threads();
-  ASSIGN_OR_RETURN(state->backend, CreateBackend(config.backend().name(), options));
+  state->backend = &backend;
   const uint64_t seed = config.run().seed();
   ASSIGN_OR_RETURN(state->query, state->backend->CreateEncoder(config.model(), seed));
   ASSIGN_OR_RETURN(state->key, state->backend->CreateEncoder(config.model(), seed));
@@ -44,15 +41,15 @@ absl::StatusOr<std::unique_ptr<TrainingState>> TrainingState::Create(
                                                config.model().feature_dim(), seed + 1));
   ASSIGN_OR_RETURN(state->loss, state->backend->CreateInfoNceLoss());
   ASSIGN_OR_RETURN(state->optimizer,
-                   state->backend->CreateSgd(*state->query, config.optimizer()));
+                   CreateOptimizer(backend, *state->query, config.optimizer()));
   return state;
 }
 
-MocoStep TrainingState::MakeStep() {
+MocoStep MocoQueueState::MakeStep() {
   return MocoStep(*backend, *query, *key, *queue, *loss, *optimizer, moco_config);
 }
 
-NamedArrays TrainingState::Export() const {
+absl::StatusOr<NamedArrays> MocoQueueState::Export() const {
   NamedArrays arrays;
   AddWithPrefix(query->ExportState(), "query/", arrays);
   AddWithPrefix(key->ExportState(), "key/", arrays);
@@ -61,7 +58,7 @@ NamedArrays TrainingState::Export() const {
   return arrays;
 }
 
-absl::Status TrainingState::Import(const NamedArrays& arrays) {
+absl::Status MocoQueueState::Import(const NamedArrays& arrays) {
   for (const auto& [name, array] : arrays) {
     if (!absl::StartsWith(name, "query/") && !absl::StartsWith(name, "key/") &&
         !absl::StartsWith(name, "queue/") && !absl::StartsWith(name, "optimizer/")) {

@@ -1,0 +1,56 @@
+// A self-supervised training method (MoCo v1/v2's queue step today; MoCo v3 later): everything a
+// run trains, behind one step call, so the Trainer (moco/pretrain/trainer.h) never names a
+// method. Implementations live in moco/methods/ and register by name
+// (moco/core/method_registry.h); `moco.method` in the config selects one.
+//
+//   ASSIGN_OR_RETURN(auto method, CreateTrainingMethod(config, *backend));
+//   ASSIGN_OR_RETURN(MethodStepResult r, method->Step(*view1, *view2, context));
+#ifndef MOCO_CORE_TRAINING_METHOD_H_
+#define MOCO_CORE_TRAINING_METHOD_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "moco/core/encoder.h"
+#include "moco/core/host_array.h"
+#include "moco/core/tensor.h"
+
+namespace moco {
+
+// What the schedule gives one step; the method uses what it needs.
+struct StepContext {
+  float lr = 0;
+  float key_momentum = 0;  // momentum-encoder coefficient m at this step
+  // Seed of this step's random choices (the shuffling-BN permutation): a function of the run's
+  // seed and the global step, so a resumed run draws what an uninterrupted one does.
+  uint64_t step_seed = 0;
+};
+
+struct MethodStepResult {
+  float loss = 0;  // the optimized loss
+  float top1 = 0;  // contrastive accuracy: share of queries whose positive scored highest
+};
+
+class TrainingMethod {
+ public:
+  virtual ~TrainingMethod() = default;
+
+  // One optimizer step on two augmented views (N, C, H, W) of the same N images. A non-finite
+  // loss returns FailedPrecondition and leaves the trained state as it was before the step's
+  // optimizer update.
+  virtual absl::StatusOr<MethodStepResult> Step(const Tensor& view1, const Tensor& view2,
+                                                const StepContext& context) = 0;
+
+  // The encoder whose backbone is evaluated (kNN monitor) and exported for downstream use.
+  virtual Encoder& evaluated_encoder() = 0;
+
+  // Everything the method trains or keeps (encoders, queue, optimizer state) as named arrays:
+  // the checkpoint's contents. Import checks every name and shape and names the first bad one.
+  virtual absl::StatusOr<NamedArrays> ExportState() const = 0;
+  virtual absl::Status ImportState(const NamedArrays& state) = 0;
+};
+
+}  // namespace moco
+
+#endif  // MOCO_CORE_TRAINING_METHOD_H_

@@ -1,0 +1,3 @@
+#!/bin/bash
+set -euo pipefail
+exec /usr/bin/python3 moco/interop/testdata/readme_test.py "$1" "$2"

@@ -1,0 +1,335 @@
+#include "moco/pretrain/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "eval/feature_extractor.h"
+#include "eval/knn_eval.h"
+#include "glog/logging.h"
+#include "moco/config/config_io.h"
+#include "moco/core/backend_registry.h"
+#include "moco/core/method_registry.h"
+#include "moco/core/status_macros.h"
+#include "moco/run/checkpoint.h"
+#include "moco/run/progress_display.h"
+#include "moco/run/stop_signal.h"
+#include "moco/validation/config_validator.h"
+
+namespace moco {
+namespace {
+
+namespace fs = std::filesystem;
+
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The seed of a global step's random choices: a function of the run's seed and the step only,
+// so a resumed run draws the same permutations as an uninterrupted one.
+uint64_t StepSeed(uint64_t seed, int64_t global_step) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(global_step) + 1;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+absl::Status Annotate(absl::Status status, const std::string& context) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat(context, ": ", status.message()));
+}
+
+}  // namespace
+
+Trainer::Trainer(PretrainOptions options, RunStart start)
+    : options_(std::move(options)), start_(std::move(start)), config_(start_.config) {}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const PretrainOptions& options) {
+  ASSIGN_OR_RETURN(RunStart start, ResolveRunStart(options));
+  RETURN_IF_ERROR(ValidateExperimentConfig(start.config, ValidationOptions{},
+                                           options.config_source));
+  std::unique_ptr<Trainer> trainer(new Trainer(options, std::move(start)));
+  const std::string& run_dir = trainer->config_.run().run_dir();
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  if (ec) return absl::UnknownError(absl::StrCat("cannot create ", run_dir, ": ", ec.message()));
+  RETURN_IF_ERROR(WriteTextFileAtomically((fs::path(run_dir) / "config.pbtxt").string(),
+                                          ToTextProto(trainer->config_)));
+  RETURN_IF_ERROR(trainer->OpenData());
+  RETURN_IF_ERROR(trainer->BuildMethod());
+  RETURN_IF_ERROR(trainer->Restore());
+  return trainer;
+}
+
+absl::Status Trainer::OpenData() {
+  const DataConfig& data_config = config_.data();
+  ASSIGN_OR_RETURN(data_.train, data::OpenDataset(data_config, data::Split::kTrain));
+  ASSIGN_OR_RETURN(data_.test, data::OpenDataset(data_config, data::Split::kTest));
+  const int channels = config_.model().in_channels();
+  ASSIGN_OR_RETURN(auto train_view, data::MakeTrainTransform(data_config, channels));
+  ASSIGN_OR_RETURN(data_.eval_view, data::MakeEvalTransform(data_config, channels));
+  data::LoaderOptions loader;
+  loader.batch_size = config_.run().batch_size();
+  loader.num_workers = data_config.num_workers();
+  loader.prefetch_batches = data_config.prefetch_batches();
+  loader.num_views = 2;
+  loader.seed = config_.run().seed();
+  loader.max_batches_per_epoch = config_.run().max_steps_per_epoch();
+  loader.on_corrupt_image = data_config.on_corrupt_image();
+  ASSIGN_OR_RETURN(data_.loader, data::BatchLoader::Create(data_.train, train_view, loader));
+  info_.steps_per_epoch = data_.loader->batches_per_epoch();
+  if (info_.steps_per_epoch == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "run.batch_size (", config_.run().batch_size(), ") is larger than the training set (",
+        data_.train->size(), " images)"));
+  }
+  info_.total_steps = config_.run().epochs() * info_.steps_per_epoch;
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::BuildMethod() {
+  ASSIGN_OR_RETURN(backend_, CreateBackendForConfig(config_));
+  ASSIGN_OR_RETURN(method_, CreateTrainingMethod(config_, *backend_));
+  ASSIGN_OR_RETURN(LearningRateSchedule schedule,
+                   LearningRateSchedule::Create(config_.optimizer(), config_.run().epochs(),
+                                                info_.steps_per_epoch));
+  schedule_ = std::move(schedule);
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Restore() {
+  info_.run_dir = config_.run().run_dir();
+  info_.config = config_;
+  if (!start_.checkpoint.has_value()) return absl::OkStatus();
+  RETURN_IF_ERROR(Annotate(method_->ImportState(start_.checkpoint->arrays),
+                           absl::StrCat("checkpoint in ", info_.run_dir)));
+  global_step_ = start_.checkpoint->global_step;
+  start_.checkpoint->arrays.clear();  // the method holds the state now
+  info_.start_step = global_step_;
+  info_.resumed = true;
+  LOG(INFO) << "Resuming " << info_.run_dir << " at epoch "
+            << global_step_ / info_.steps_per_epoch + 1 << ", step " << global_step_;
+  return absl::OkStatus();
+}
+
+void Trainer::AddObserver(std::unique_ptr<TrainingObserver> observer) {
+  observers_.push_back(std::move(observer));
+}
+
+absl::StatusOr<PretrainSummary> Trainer::Run() {
+  process_start_ = NowSeconds();
+  if (global_step_ >= info_.total_steps) {
+    // A finished run resumed: nothing to train, nothing new to report.
+    summary_.already_finished = true;
+    summary_.global_step = global_step_;
+    summary_.epochs_done = config_.run().epochs();
+    return summary_;
+  }
+  absl::Status status;
+  for (auto& observer : observers_) {
+    status = observer->OnRunStart(info_);
+    if (!status.ok()) break;
+  }
+  if (status.ok()) status = TrainEpochs();
+  if (status.ok() && !stopped_) status = RandomInitBaseline();
+  if (!status.ok()) {
+    NotifyRunEnd(RunEnd::Reason::kFailed, std::string(status.message()));
+    return status;
+  }
+  NotifyRunEnd(stopped_ ? RunEnd::Reason::kStopped : RunEnd::Reason::kFinished, "");
+  summary_.global_step = global_step_;
+  summary_.stopped_by_signal = stopped_;
+  if (stopped_) {
+    LOG(INFO) << "Stopped (" << stop_reason_ << ") after step " << global_step_ << "; checkpoint written to "
+              << CheckpointPath(info_.run_dir) << ". Continue with --resume.";
+  }
+  return summary_;
+}
+
+absl::Status Trainer::TrainEpochs() {
+  ScopedStopSignalHandlers stop_handlers;  // restored on every return
+  for (int64_t epoch = global_step_ / info_.steps_per_epoch; epoch < config_.run().epochs();
+       ++epoch) {
+    RETURN_IF_ERROR(RunEpoch(epoch));
+    if (stopped_) return absl::OkStatus();
+  }
+  summary_.epochs_done = config_.run().epochs();
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::RunEpoch(int64_t epoch) {
+  RETURN_IF_ERROR(data_.loader->StartEpoch(epoch));
+  RETURN_IF_ERROR(SkipTrainedBatches(epoch));
+  window_ = Window{NowSeconds(), 0, 0};
+  while (true) {
+    const double wait_start = NowSeconds();
+    ASSIGN_OR_RETURN(std::optional<data::HostBatch> batch, data_.loader->Next());
+    window_.wait_seconds += NowSeconds() - wait_start;
+    if (!batch.has_value()) break;
+    RETURN_IF_ERROR(TrainStep(*batch, epoch));
+    // A stop at an epoch's last step waits for EndOfEpoch (kNN row, due checkpoint).
+    const bool epoch_end = global_step_ == (epoch + 1) * info_.steps_per_epoch;
+    if (stopped_ && !epoch_end) return Stop(epoch, /*epoch_done=*/false, /*saved=*/false);
+  }
+  RETURN_IF_ERROR(EndOfEpoch(epoch));
+  return absl::OkStatus();
+}
+
+// A run stopped mid-epoch resumes at its next batch: the epoch's order is a function of
+// (seed, epoch), so skipping the batches already trained on lines the data up exactly.
+absl::Status Trainer::SkipTrainedBatches(int64_t epoch) {
+  for (int64_t skip = global_step_ - epoch * info_.steps_per_epoch; skip > 0; --skip) {
+    ASSIGN_OR_RETURN(auto skipped, data_.loader->Next());
+    if (!skipped.has_value()) break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::TrainStep(const data::HostBatch& batch, int64_t epoch) {
+  const int64_t step_in_epoch = global_step_ - epoch * info_.steps_per_epoch;
+  ASSIGN_OR_RETURN(TensorPtr view1, backend_->Upload(batch.views[0]));
+  ASSIGN_OR_RETURN(TensorPtr view2, backend_->Upload(batch.views[1]));
+  StepContext context;
+  context.lr = schedule_->At(epoch, step_in_epoch);
+  context.key_momentum = KeyMomentumAt(config_.moco(), global_step_, info_.total_steps);
+  context.step_seed = StepSeed(config_.run().seed(), global_step_);
+  absl::StatusOr<MethodStepResult> result = method_->Step(*view1, *view2, context);
+  if (!result.ok()) {
+    return Annotate(result.status(),
+                    absl::StrCat("step ", global_step_ + 1, " (epoch ", epoch + 1,
+                                 "); the last good checkpoint in ", info_.run_dir, " is kept"));
+  }
+  ++global_step_;
+  ++window_.steps;
+  summary_.last_loss = result->loss;
+  const double window_seconds = std::max(1e-9, NowSeconds() - window_.start);
+
+  StepStats stats;
+  stats.global_step = global_step_;
+  stats.epoch = epoch;
+  stats.loss = result->loss;
+  stats.top1 = result->top1;
+  stats.lr = context.lr;
+  stats.key_momentum = context.key_momentum;
+  stats.images_per_sec =
+      static_cast<double>(window_.steps) * config_.run().batch_size() / window_seconds;
+  stats.data_wait_share = std::min(1.0, window_.wait_seconds / window_seconds);
+  stats.epoch_end = step_in_epoch + 1 == info_.steps_per_epoch;
+  const bool periodic = global_step_ % config_.run().log_every_steps() == 0;
+  if (StopRequested()) {
+    stopped_ = true;
+    stop_reason_ = "signal";
+  } else if (options_.stop_at_step > 0 && global_step_ == options_.stop_at_step) {
+    stopped_ = true;
+    stop_reason_ = "--stop_at_step";
+  }
+  stats.log_row = periodic || stats.epoch_end || stopped_;
+  RETURN_IF_ERROR(NotifyStep(stats));
+  // A logged row closes the throughput window (an epoch's last row closes it by the epoch).
+  if (periodic && !stats.epoch_end) window_ = Window{NowSeconds(), 0, 0};
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::EndOfEpoch(int64_t epoch) {
+  const int64_t epochs_done = epoch + 1;
+  const int epochs = config_.run().epochs();
+  EpochStats stats;
+  stats.epochs_done = epochs_done;
+  stats.global_step = global_step_;
+  stats.skipped_corrupt_images = data_.loader->skipped_in_epoch();
+  const int knn_every = config_.run().knn_every_epochs();
+  if (epochs_done == epochs || (knn_every > 0 && epochs_done % knn_every == 0)) {
+    ASSIGN_OR_RETURN(double top1, KnnTop1(method_->evaluated_encoder()));
+    summary_.knn_top1 = top1;
+    stats.knn_top1 = top1;
+  }
+  stats.elapsed_seconds = NowSeconds() - process_start_;
+  stats.eta_seconds = EstimateEtaSeconds(stats.elapsed_seconds, global_step_ - info_.start_step,
+                                         info_.total_steps - global_step_);
+  RETURN_IF_ERROR(NotifyEpochEnd(stats));
+  const bool save_due =
+      epochs_done == epochs || epochs_done % config_.run().checkpoint_every_epochs() == 0;
+  if (save_due) RETURN_IF_ERROR(Save(epochs_done));
+  // A stop that arrived during the epoch's last step or its kNN monitor ends the run here.
+  if (!stopped_ && StopRequested()) stop_reason_ = "signal";
+  if (stopped_ || StopRequested()) {
+    stopped_ = epochs_done < epochs;
+    if (stopped_) return Stop(epoch, /*epoch_done=*/true, /*saved=*/save_due);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Save(int64_t epochs_done) {
+  Checkpoint checkpoint;
+  checkpoint.epoch = epochs_done;
+  checkpoint.global_step = global_step_;
+  checkpoint.seed = config_.run().seed();
+  checkpoint.config_text = ToTextProto(config_);
+  checkpoint.backend = backend_->name();
+  ASSIGN_OR_RETURN(checkpoint.arrays, method_->ExportState());
+  return SaveCheckpointToRunDir(info_.run_dir, checkpoint);
+}
+
+absl::Status Trainer::Stop(int64_t epoch, bool epoch_done, bool saved) {
+  stopped_ = true;
+  summary_.epochs_done = epoch_done ? epoch + 1 : epoch;
+  if (saved) return absl::OkStatus();
+  return Save(summary_.epochs_done);
+}
+
+// The same classifier on this run's own starting point: an encoder freshly initialized from
+// run.seed.
+absl::Status Trainer::RandomInitBaseline() {
+  if (!options_.random_init_baseline) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::unique_ptr<Encoder> random_encoder,
+                   backend_->CreateEncoder(config_.model(), config_.run().seed()));
+  ASSIGN_OR_RETURN(double top1, KnnTop1(*random_encoder));
+  summary_.random_init_knn_top1 = top1;
+  return absl::OkStatus();
+}
+
+// Weighted kNN top-1 (percent) of the test split against the training split, both through
+// `encoder`'s backbone: eval's own measurement, with the run's monitor settings.
+absl::StatusOr<double> Trainer::KnnTop1(Encoder& encoder) {
+  std::unique_ptr<eval::FeatureSource> source = eval::EncoderFeatures(*backend_, encoder);
+  eval::ExtractOptions extract;
+  extract.loader.batch_size = config_.run().batch_size();
+  extract.loader.num_workers = config_.data().num_workers();
+  extract.loader.on_corrupt_image = config_.data().on_corrupt_image();
+  eval::KnnSplits splits{data_.train, data_.test, data_.eval_view, extract, extract};
+  splits.train_options.max_images = config_.run().knn_max_train_images();
+  splits.test_options.max_images = config_.run().knn_max_test_images();
+  eval::KnnOptions knn;
+  knn.k = config_.run().knn_k();
+  knn.temperature = config_.run().knn_temperature();
+  knn.num_classes = std::max(data_.train->num_classes(), data_.test->num_classes());
+  ASSIGN_OR_RETURN(eval::KnnMeasurement measured, eval::MeasureKnn(splits, *source, knn));
+  return 100.0 * measured.metrics.top1;
+}
+
+absl::Status Trainer::NotifyStep(const StepStats& step) {
+  for (auto& observer : observers_) RETURN_IF_ERROR(observer->OnStep(step));
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::NotifyEpochEnd(const EpochStats& epoch) {
+  for (auto& observer : observers_) RETURN_IF_ERROR(observer->OnEpochEnd(epoch));
+  return absl::OkStatus();
+}
+
+void Trainer::NotifyRunEnd(RunEnd::Reason reason, const std::string& error) {
+  RunEnd end;
+  end.reason = reason;
+  end.global_step = global_step_;
+  end.knn_top1 = summary_.knn_top1;
+  end.random_init_knn_top1 = summary_.random_init_knn_top1;
+  end.error = error;
+  for (auto& observer : observers_) {
+    absl::Status status = observer->OnRunEnd(end);
+    if (!status.ok()) LOG(WARNING) << "at the end of the run: " << status.message();
+  }
+}
+
+}  // namespace moco

@@ -1,0 +1,110 @@
+// The pretraining loop, one short function per phase:
+//
+//   Create   resolve the run (new or resumed), validate, write config.pbtxt, open the data,
+//            build the backend and the training method (moco.method), restore the checkpoint
+//   Run      RunEpoch until the last epoch or a stop, then the random-init kNN baseline
+//   RunEpoch skip the batches a resumed epoch already trained on, then TrainStep per batch
+//   EndOfEpoch  kNN monitor (through eval's MeasureKnn), observers' OnEpochEnd, checkpoint
+//   Save / Stop  checkpoint; a stop (signal or --stop_at_step) ends Run with `stopped`
+//
+// Everything a run reports (metrics.csv, the progress line, TensorBoard, the HTML report) is an
+// observer (training_observer.h) called in registration order; the loop itself writes nothing
+// but config.pbtxt and the checkpoints.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer, Trainer::Create(options));
+//   trainer->AddObserver(std::make_unique<MetricsCsvObserver>());
+//   ASSIGN_OR_RETURN(PretrainSummary summary, trainer->Run());
+#ifndef MOCO_PRETRAIN_TRAINER_H_
+#define MOCO_PRETRAIN_TRAINER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "data/batch_loader.h"
+#include "data/dataset.h"
+#include "data/transform.h"
+#include "moco/config/config.pb.h"
+#include "moco/core/backend.h"
+#include "moco/core/training_method.h"
+#include "moco/pretrain/pretrain.h"
+#include "moco/pretrain/run_start.h"
+#include "moco/pretrain/training_observer.h"
+#include "moco/schedules/schedules.h"
+
+namespace moco {
+
+class Trainer {
+ public:
+  // Everything up to the first step; errors name the config field, file or checkpoint at fault.
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const PretrainOptions& options);
+
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  void AddObserver(std::unique_ptr<TrainingObserver> observer);
+
+  // Trains to the end of run.epochs or to a stop. Observers see OnRunStart first and OnRunEnd
+  // last, also when a step or an observer fails (then the error is returned).
+  absl::StatusOr<PretrainSummary> Run();
+
+  const RunInfo& run_info() const { return info_; }
+
+ private:
+  struct Data {
+    std::shared_ptr<const data::Dataset> train;
+    std::shared_ptr<const data::Dataset> test;
+    std::shared_ptr<const data::Transform> eval_view;
+    std::unique_ptr<data::BatchLoader> loader;
+  };
+  // Throughput window: steps and loader wait since the last metrics row (restarts each epoch).
+  struct Window {
+    double start = 0;
+    int64_t steps = 0;
+    double wait_seconds = 0;
+  };
+
+  Trainer(PretrainOptions options, RunStart start);
+
+  absl::Status OpenData();
+  absl::Status BuildMethod();
+  absl::Status Restore();
+  // Runs the whole loop; Run() wraps it with OnRunStart / OnRunEnd.
+  absl::Status TrainEpochs();
+  // Trains `epoch` from where the run stands; sets stopped_ when a stop arrives.
+  absl::Status RunEpoch(int64_t epoch);
+  absl::Status SkipTrainedBatches(int64_t epoch);
+  absl::Status TrainStep(const data::HostBatch& batch, int64_t epoch);
+  absl::Status EndOfEpoch(int64_t epoch);
+  absl::Status Save(int64_t epochs_done);
+  absl::Status Stop(int64_t epoch, bool epoch_done, bool saved);
+  absl::Status RandomInitBaseline();
+  absl::StatusOr<double> KnnTop1(Encoder& encoder);
+
+  absl::Status NotifyStep(const StepStats& step);
+  absl::Status NotifyEpochEnd(const EpochStats& epoch);
+  void NotifyRunEnd(RunEnd::Reason reason, const std::string& error);
+
+  PretrainOptions options_;
+  RunStart start_;
+  const ExperimentConfig& config_;  // start_.config
+  RunInfo info_;
+  Data data_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<TrainingMethod> method_;
+  std::optional<LearningRateSchedule> schedule_;
+  std::vector<std::unique_ptr<TrainingObserver>> observers_;
+
+  int64_t global_step_ = 0;
+  bool stopped_ = false;
+  std::string stop_reason_;  // "signal" or "--stop_at_step"
+  Window window_;
+  double process_start_ = 0;
+  PretrainSummary summary_;
+};
+
+}  // namespace moco
+
+#endif  // MOCO_PRETRAIN_TRAINER_H_

@@ -1,0 +1,130 @@
+// Converts weights between the project's checkpoint and the PyTorch formats, in every
+// direction (moco/interop/weights_file.h; the input format is detected from its magic bytes):
+//
+//   bazel run //tools:convert -- --in=runs/x/checkpoint.ckpt --to=torchvision --out=r18.pth
+//   bazel run //tools:convert -- --in=moco_v2_800ep_pretrain.pth.tar --to=native --out=m.ckpt
+//
+// The weights must fit the architecture: a native input's own config, else --config's model,
+// else the one the names and shapes imply (moco/interop InferModelConfig). The first
+// mismatching name with both shapes is reported and nothing is written. A file without a
+// projection head (torchvision, detectron2) written as native or moco gets a freshly
+// initialized head (seed run.seed); a missing key encoder becomes a copy of the query encoder.
+#include <iostream>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+#include "moco/config/config_io.h"
+#include "moco/core/backend_registry.h"
+#include "moco/core/status_macros.h"
+#include "moco/interop/encoder_init.h"
+#include "moco/interop/weights_file.h"
+#include "moco/run/pipeline_main.h"
+
+DEFINE_string(in, "", "Input file: native checkpoint, official MoCo, torchvision or detectron2.");
+DEFINE_string(to, "", "Output format: torchvision, moco, detectron2 or native.");
+DEFINE_string(out, "", "Output file (written atomically).");
+DEFINE_string(config, "",
+              "Experiment config (text proto) whose model the weights must fit; stored in native "
+              "outputs. Default: the native input's own config, else inferred from the weights.");
+
+DEFINE_bool(with_optimizer, true,
+            "--to=moco: include the SGD state when the input has one. torch 1.13's "
+            "torch.load(weights_only=True) refuses files with it (Python floats in param_groups).");
+
+namespace moco {
+namespace {
+
+absl::Status Run() {
+  if (FLAGS_in.empty() || FLAGS_to.empty() || FLAGS_out.empty()) {
+    return absl::InvalidArgumentError("--in, --to and --out are required");
+  }
+  ASSIGN_OR_RETURN(interop::Format to, interop::ParseFormat(FLAGS_to));
+  const std::string in = ResolveWorkspacePath(FLAGS_in);
+  ASSIGN_OR_RETURN(interop::WeightsFile file, interop::ReadWeightsFile(in));
+  interop::MocoWeights& w = file.weights;
+
+  ExperimentConfig config;
+  std::string source;
+  if (!FLAGS_config.empty()) {
+    ASSIGN_OR_RETURN(config, LoadExperimentConfig(ResolveWorkspacePath(FLAGS_config)));
+    source = FLAGS_config;
+  } else if (file.config) {
+    config = *file.config;
+    source = "the checkpoint's config";
+  } else {
+    ASSIGN_OR_RETURN(*config.mutable_model(), interop::InferModelConfig(w.query, w.arch));
+    source = "inferred from the weights";
+    // What the file says about the rest of the run, so that a native output is consistent.
+    if (w.queue && w.queue->shape().size() == 2) {
+      config.mutable_moco()->set_queue_size(static_cast<int32_t>(w.queue->shape()[0]));
+    }
+    if (file.format == interop::Format::kMoco) {
+      config.mutable_optimizer()->set_lr(static_cast<float>(w.lr));
+      config.mutable_optimizer()->set_momentum(static_cast<float>(w.sgd_momentum));
+      config.mutable_optimizer()->set_weight_decay(static_cast<float>(w.weight_decay));
+    }
+  }
+  const ModelConfig& m = config.model();
+  LOG(INFO) << in << ": " << interop::FormatName(file.format) << ", architecture ("
+            << source << ") " << m.arch() << " width " << m.width_multiplier()
+            << (m.cifar_stem() ? " cifar_stem" : "") << " in_channels " << m.in_channels()
+            << " feature_dim " << m.feature_dim() << (m.mlp_head() ? " mlp_head" : "");
+
+  ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackend("eigen", BackendOptions{}));
+  ASSIGN_OR_RETURN(NamedArrays expected, interop::ArchitectureState(*backend, m));
+  const std::string label = absl::StrCat(in, " does not fit the architecture (", source, ")");
+  RETURN_IF_ERROR(interop::MatchArchitecture(expected, w.query, /*allow_missing_head=*/true,
+                                             label + ", query encoder"));
+  if (!w.key.empty()) {
+    RETURN_IF_ERROR(interop::MatchArchitecture(expected, w.key, true, label + ", key encoder"));
+  }
+  for (const auto& [name, buffer] : w.momentum) {
+    auto it = w.query.find(name);
+    if (it == w.query.end() || it->second.shape() != buffer.shape()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(label, ": optimizer momentum buffer '", name, "' fits no parameter"));
+    }
+  }
+  if (w.queue && (w.queue->shape().size() != 2 || w.queue->shape()[1] != m.feature_dim())) {
+    return absl::InvalidArgumentError(absl::StrCat(label, ": the queue has shape ",
+                                                   ShapeToString(w.queue->shape()),
+                                                   ", the architecture needs (K, ",
+                                                   m.feature_dim(), ")"));
+  }
+  bool head = false;
+  for (const auto& [name, a] : w.query) head = head || absl::StartsWith(name, "fc.");
+  if (!head && (to == interop::Format::kNative || to == interop::Format::kMoco)) {
+    // Needs a full encoder: a fresh head of the architecture.
+    ASSIGN_OR_RETURN(NamedArrays fresh,
+                     interop::ArchitectureState(*backend, m, config.run().seed()));
+    for (const auto& [name, a] : fresh) {
+      if (absl::StartsWith(name, "fc.")) w.query[name] = a;
+    }
+    if (!w.key.empty()) {
+      for (const auto& [name, a] : fresh) {
+        if (absl::StartsWith(name, "fc.")) w.key[name] = a;
+      }
+    }
+    LOG(WARNING) << in << " has no projection head: writing a freshly initialized one";
+  }
+  const std::string out = FLAGS_out;
+  RETURN_IF_ERROR(interop::WriteWeightsFile(out, to, w, config, FLAGS_with_optimizer));
+  std::cout << "wrote " << out << " (" << interop::FormatName(to) << ", "
+            << (to == interop::Format::kTorchvision || to == interop::Format::kDetectron2
+                    ? "backbone"
+                    : "query + key encoders")
+            << ") from " << in << " (" << interop::FormatName(file.format) << ")\n";
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace moco
+
+int main(int argc, char** argv) {
+  return moco::PipelineMain(argc, argv,
+                            "Convert weights: native <-> official MoCo / torchvision / detectron2.",
+                            &moco::Run);
+}
