@@ -7,7 +7,7 @@
 
 #include "moco/core/status_macros.h"
 #include "moco/observe/observers.h"
-#include "moco/run/metrics_log.h"
+#include "moco/pretrain/metrics_csv_observer.h"
 
 namespace moco {
 namespace observe {
@@ -37,11 +37,11 @@ absl::Status DriveSyntheticRun(const SyntheticRun& run) {
   std::ofstream(run.run_dir + "/config.pbtxt")
       << "run {\n  epochs: " << run.epochs << "\n  log_every_steps: " << run.log_every
       << "\n  run_dir: \"" << run.run_dir << "\"\n}\n";
-  ASSIGN_OR_RETURN(MetricsLog metrics,
-                   MetricsLog::Open(MetricsPath(run.run_dir),
-                                    info.resumed ? std::optional<int64_t>(run.start_step)
-                                                 : std::nullopt));
-  ASSIGN_OR_RETURN(auto observers, CreateRunObservers(info));
+  // As the pretraining pipeline registers them: metrics.csv first, then ours.
+  std::vector<std::unique_ptr<TrainingObserver>> observers;
+  observers.push_back(std::make_unique<MetricsCsvObserver>());
+  ASSIGN_OR_RETURN(auto ours, CreateRunObservers(info));
+  for (auto& o : ours) observers.push_back(std::move(o));
   for (auto& o : observers) RETURN_IF_ERROR(o->OnRunStart(info));
   int64_t step = run.start_step;
   for (int64_t epoch = step / run.steps_per_epoch; epoch < run.epochs; ++epoch) {
@@ -59,15 +59,10 @@ absl::Status DriveSyntheticRun(const SyntheticRun& run) {
       const bool epoch_end = step % run.steps_per_epoch == 0;
       const bool stop = run.stop_at > 0 && step == run.stop_at;
       s.log_row = step % run.log_every == 0 || epoch_end || stop;
-      if (s.log_row && !epoch_end) {
-        RETURN_IF_ERROR(metrics.Append(
-            MetricsRow{step, epoch, s.loss, s.lr, s.images_per_sec, std::nullopt}));
-      }
+      s.epoch_end = epoch_end;
       for (auto& o : observers) RETURN_IF_ERROR(o->OnStep(s));
       if (stop) {
         if (run.crash) return absl::OkStatus();  // died: no flush, no RunEnd
-        RETURN_IF_ERROR(metrics.Append(
-            MetricsRow{step, epoch, s.loss, s.lr, s.images_per_sec, std::nullopt}));
         RunEnd end;
         end.reason = RunEnd::Reason::kStopped;
         end.global_step = step;
@@ -81,8 +76,6 @@ absl::Status DriveSyntheticRun(const SyntheticRun& run) {
         e.knn_top1 = SyntheticKnn(run, epoch + 1);
         e.elapsed_seconds = 12.5 * (epoch + 1);
         e.eta_seconds = 12.5 * (run.epochs - epoch - 1);
-        RETURN_IF_ERROR(metrics.Append(
-            MetricsRow{step, epoch, s.loss, s.lr, s.images_per_sec, e.knn_top1}));
         for (auto& o : observers) RETURN_IF_ERROR(o->OnEpochEnd(e));
       }
     }
