@@ -14,6 +14,7 @@ constexpr double kLeft = 64, kRight = 16, kTop = 28, kBottom = 36;
 
 // Tick label: compact, enough digits for the range.
 std::string Tick(double v, double span) {
+  if (std::abs(v) < span * 1e-9) v = 0;  // rounding residue of y0 + i * span / 4
   if (std::abs(v) >= 1e5 || (std::abs(v) < 1e-3 && v != 0)) return absl::StrFormat("%.2g", v);
   if (span >= 20) return absl::StrFormat("%.0f", v);
   if (span >= 2) return absl::StrFormat("%.1f", v);
