@@ -111,14 +111,14 @@ std::string RenderComparison(const std::vector<RunData>& runs) {
       std::count_if(diff.begin(), diff.end(), [](const ConfigDiffRow& r) { return r.differs; });
 
   // Plain-text summary first, as in report.html.
-  std::string summary = absl::StrFormat("%-6s %-10s %-12s %-12s %-14s %s\n", "run", "steps",
+  std::string summary = absl::StrFormat("%-6s %-10s %-12s %-12s %-18s %s\n", "run", "steps",
                                         "last loss", "best kNN", "verdict", "folder");
   for (size_t i = 0; i < runs.size(); ++i) {
     const Series* loss = runs[i].Find("loss");
     const Series* knn = runs[i].Find("knn_top1");
     const Verdict v = JudgeRun(runs[i], runs[i].random_init_knn_top1);
     absl::StrAppendFormat(
-        &summary, "%-6s %-10s %-12s %-12s %-14s %s\n", absl::StrCat(i + 1),
+        &summary, "%-6s %-10s %-12s %-12s %-18s %s\n", absl::StrCat(i + 1),
         loss ? absl::StrCat(static_cast<int64_t>(loss->steps.back())) : "-",
         loss ? absl::StrFormat("%.4f", loss->values.back()) : "-",
         knn ? absl::StrFormat("%.2f %%", *std::max_element(knn->values.begin(), knn->values.end()))
