@@ -253,6 +253,10 @@ absl::StatusOr<EvalResults> RunLinearProbeEval(const std::string& config_path) {
   results.set_finished_at(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()));
   ASSIGN_OR_RETURN(std::string path, WriteEvalResultsOrPrint(ResultsDir(config), results));
   LOG(INFO) << "results written to " << path;
+  // The results file holds the figures; an event file that cannot be written costs only the curve.
+  if (absl::Status s = AppendEvalResultsToEvents(ResultsDir(config), results); !s.ok()) {
+    LOG(WARNING) << "results not added to a TensorBoard event file: " << s;
+  }
   return results;
 }
 

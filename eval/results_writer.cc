@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "moco/config/config_io.h"
+#include "moco/observe/events/event_file.h"
 
 namespace moco {
 namespace eval {
@@ -26,6 +27,16 @@ bool StartsWithCheckpointMagic(const std::string& path) {
 }
 
 }  // namespace
+
+absl::Status AppendEvalResultsToEvents(const std::string& dir, const EvalResults& results) {
+  tfevents::Scalars scalars;
+  for (const auto& r : results.results()) {
+    const std::string base = absl::StrCat("eval/", results.tool());
+    scalars.push_back({absl::StrCat(base, "/top1/", r.encoder()), static_cast<float>(100 * r.top1())});
+    scalars.push_back({absl::StrCat(base, "/top5/", r.encoder()), static_cast<float>(100 * r.top5())});
+  }
+  return tfevents::AppendEvalScalars(dir, results.checkpoint_global_step(), scalars);
+}
 
 std::string ResultsPath(const std::string& dir, const std::string& tool) {
   return (std::filesystem::path(dir) / (tool + "_results.pbtxt")).string();

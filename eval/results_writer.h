@@ -34,6 +34,11 @@ absl::Status CheckResultsDirWritable(const std::string& dir);
 absl::StatusOr<std::string> WriteEvalResultsOrPrint(const std::string& dir,
                                                     const EvalResults& results);
 
+// Appends the results to the TensorBoard event files in `dir` (a new
+// events.out.tfevents.*.eval file, moco/observe/events/event_file.h) at the checkpoint's global
+// step: tags "eval/<tool>/top1/<ENCODER>" and "eval/<tool>/top5/<ENCODER>", in percent.
+absl::Status AppendEvalResultsToEvents(const std::string& dir, const EvalResults& results);
+
 // A plain-text table: one row per encoder with top-1 / top-5 in percent, feature dimension,
 // image counts, time (and the final training loss for the linear probe), under a title line
 // naming the tool, its settings and the checkpoint.

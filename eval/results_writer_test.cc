@@ -1,5 +1,6 @@
 #include "eval/results_writer.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "moco/config/config_io.h"
 #include "moco/run/small_disk.h"
+#include "moco/observe/events/event_file.h"
 
 namespace moco {
 namespace eval {
@@ -126,6 +128,26 @@ TEST(ResultsWriterTest, DiskFullKeepsThePreviousFileAndPrintsTheTable) {
   EXPECT_THAT(printed, ::testing::HasSubstr("RAW_PIXELS"));
   EXPECT_EQ(ReadAll(ResultsPath(dir, "knn")), before);
   std::cerr << "disk full via " << (disk.mounted() ? "tmpfs" : "RLIMIT_FSIZE") << "\n";
+}
+
+TEST(ResultsWriterTest, AppendsResultsToAnEvalEventFile) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/events";
+  EvalResults r = Sample();
+  r.set_checkpoint_global_step(2345);
+  ASSERT_TRUE(AppendEvalResultsToEvents(dir, r).ok());
+  const auto files = tfevents::ListEventFiles(dir);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].substr(files[0].size() - 5), ".eval");
+  auto events = tfevents::ReadEventFile(files[0]);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 2u);
+  const auto& e = (*events)[1];
+  EXPECT_EQ(e.step(), 2345);
+  ASSERT_EQ(e.summary().value_size(), 4);
+  EXPECT_EQ(e.summary().value(0).tag(), "eval/knn/top1/LEARNED");
+  EXPECT_FLOAT_EQ(e.summary().value(0).simple_value(), 81.25f);
+  EXPECT_EQ(e.summary().value(3).tag(), "eval/knn/top5/RAW_PIXELS");
+  EXPECT_FLOAT_EQ(e.summary().value(3).simple_value(), 75.0f);
 }
 
 }  // namespace

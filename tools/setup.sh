@@ -14,6 +14,8 @@ PACKAGES=(
   libturbojpeg0-dev libpng-dev zlib1g-dev   # image and gzip decoding
   dataset-fashion-mnist                     # the quickstart's real dataset
   python3-torch python3-torchvision python3-numpy  # golden-file scripts and the Python bench only
+  python3-protobuf                          # event-file interop test (//moco/observe/events)
+  chromium                                  # report.html browser test (//moco/observe)
 )
 
 missing=()

@@ -3,8 +3,9 @@
 #include <memory>
 
 #include "moco/core/status_macros.h"
-#include "moco/pretrain/metrics_csv_observer.h"
-#include "moco/pretrain/progress_observer.h"
+#include "moco/observe/observers.h"
+#include "moco/observe/metrics_csv_observer.h"
+#include "moco/observe/progress_observer.h"
 #include "moco/pretrain/trainer.h"
 
 namespace moco {
@@ -13,6 +14,9 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer, Trainer::Create(options));
   trainer->AddObserver(std::make_unique<MetricsCsvObserver>());
   trainer->AddObserver(std::make_unique<ProgressObserver>());
+  // TensorBoard event files and report.html (rank 0); after metrics.csv, which the report reads.
+  ASSIGN_OR_RETURN(auto observers, observe::CreateRunObservers(trainer->run_info()));
+  for (auto& observer : observers) trainer->AddObserver(std::move(observer));
   return trainer->Run();
 }
 

@@ -31,7 +31,7 @@
 #include "moco/core/training_method.h"
 #include "moco/pretrain/pretrain.h"
 #include "moco/pretrain/run_start.h"
-#include "moco/pretrain/training_observer.h"
+#include "moco/observe/training_observer.h"
 #include "moco/schedules/schedules.h"
 
 namespace moco {

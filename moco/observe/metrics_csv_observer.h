@@ -1,12 +1,12 @@
 // metrics.csv as a TrainingObserver: one row per logged step (StepStats::log_row), the epoch's
 // last row written at OnEpochEnd so it carries the kNN monitor. Each global step appears at most
 // once, resumed runs included (the file is trimmed to the checkpoint's step on resume).
-#ifndef MOCO_PRETRAIN_METRICS_CSV_OBSERVER_H_
-#define MOCO_PRETRAIN_METRICS_CSV_OBSERVER_H_
+#ifndef MOCO_OBSERVE_METRICS_CSV_OBSERVER_H_
+#define MOCO_OBSERVE_METRICS_CSV_OBSERVER_H_
 
 #include <optional>
 
-#include "moco/pretrain/training_observer.h"
+#include "moco/observe/training_observer.h"
 #include "moco/run/metrics_log.h"
 
 namespace moco {
@@ -24,4 +24,4 @@ class MetricsCsvObserver final : public TrainingObserver {
 
 }  // namespace moco
 
-#endif  // MOCO_PRETRAIN_METRICS_CSV_OBSERVER_H_
+#endif  // MOCO_OBSERVE_METRICS_CSV_OBSERVER_H_

@@ -1,11 +1,11 @@
 // The terminal progress line (moco/run/progress_display.h) and the run's one-line messages (kNN
 // monitor, skipped images) as a TrainingObserver.
-#ifndef MOCO_PRETRAIN_PROGRESS_OBSERVER_H_
-#define MOCO_PRETRAIN_PROGRESS_OBSERVER_H_
+#ifndef MOCO_OBSERVE_PROGRESS_OBSERVER_H_
+#define MOCO_OBSERVE_PROGRESS_OBSERVER_H_
 
 #include <memory>
 
-#include "moco/pretrain/training_observer.h"
+#include "moco/observe/training_observer.h"
 #include "moco/run/progress_display.h"
 
 namespace moco {
@@ -24,4 +24,4 @@ class ProgressObserver final : public TrainingObserver {
 
 }  // namespace moco
 
-#endif  // MOCO_PRETRAIN_PROGRESS_OBSERVER_H_
+#endif  // MOCO_OBSERVE_PROGRESS_OBSERVER_H_

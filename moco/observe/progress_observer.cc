@@ -1,4 +1,4 @@
-#include "moco/pretrain/progress_observer.h"
+#include "moco/observe/progress_observer.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"

@@ -1,4 +1,4 @@
-#include "moco/pretrain/metrics_csv_observer.h"
+#include "moco/observe/metrics_csv_observer.h"
 
 #include "moco/core/status_macros.h"
 

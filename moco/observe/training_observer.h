@@ -8,8 +8,8 @@
 //     int steps_ = 0;
 //   };
 //   trainer.AddObserver(std::make_unique<CountingObserver>());
-#ifndef MOCO_PRETRAIN_TRAINING_OBSERVER_H_
-#define MOCO_PRETRAIN_TRAINING_OBSERVER_H_
+#ifndef MOCO_OBSERVE_TRAINING_OBSERVER_H_
+#define MOCO_OBSERVE_TRAINING_OBSERVER_H_
 
 #include <cstdint>
 #include <optional>
@@ -28,6 +28,9 @@ struct RunInfo {
   int64_t steps_per_epoch = 0;
   int64_t total_steps = 0;      // epochs * steps_per_epoch
   bool resumed = false;
+  // Data-parallel rank of this process (0 when not distributed); file-writing observers
+  // (events, report) are created for rank 0 only.
+  int rank = 0;
 };
 
 // After every optimizer step.
@@ -59,6 +62,9 @@ struct EpochStats {
   int64_t skipped_corrupt_images = 0;  // data.on_corrupt_image = SKIP: images skipped this epoch
   double elapsed_seconds = 0;       // wall time of this process so far
   double eta_seconds = 0;           // estimated time to the end of the run
+  // The random-init kNN baseline, when the Trainer has measured it already (e.g. before the
+  // first step): the report then draws its line from the first epoch on.
+  std::optional<double> random_init_knn_top1;
 };
 
 // Once at the end of the process: finished, stopped (signal / --stop_at_step) or failed.
@@ -83,4 +89,4 @@ class TrainingObserver {
 
 }  // namespace moco
 
-#endif  // MOCO_PRETRAIN_TRAINING_OBSERVER_H_
+#endif  // MOCO_OBSERVE_TRAINING_OBSERVER_H_
