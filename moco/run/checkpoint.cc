@@ -16,7 +16,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "glog/logging.h"
+#include "moco/core/status_macros.h"
 #include "moco/run/checkpoint.pb.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -231,7 +233,10 @@ absl::Status WriteCheckpoint(const std::string& path, const Checkpoint& checkpoi
   return SyncDir(DirName(path));
 }
 
-absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& path) {
+namespace {
+
+// The whole file, as it is on disk now.
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) {
@@ -267,8 +272,12 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& path) {
   }
   ::close(fd);
   file.resize(done);
+  return file;
 
-  // Header.
+}
+
+// Checks magic, version, announced size and checksum; returns the payload inside `file`.
+absl::StatusOr<absl::string_view> CheckFraming(const std::string& path, const std::string& file) {
   const size_t magic_seen = std::min(file.size(), sizeof(kMagic));
   if (std::memcmp(file.data(), kMagic, magic_seen) != 0) {
     return absl::InvalidArgumentError(
@@ -307,19 +316,11 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& path) {
                                        stored_crc, ", computed ", crc, ")"));
   }
 
-  // Payload.
-  ckpt::Checkpoint proto;
-  if (!proto.ParseFromArray(payload, static_cast<int>(payload_bytes))) {
-    return DataLoss(path, "is corrupt: the payload is not a valid moco.ckpt.Checkpoint");
-  }
-  file.clear();
-  file.shrink_to_fit();
-  Checkpoint c;
-  c.epoch = proto.epoch();
-  c.global_step = proto.global_step();
-  c.seed = proto.seed();
-  c.config_text = proto.config_text();
-  c.backend = proto.backend();
+  return absl::string_view(payload, payload_bytes);
+}
+
+// Moves the payload's arrays into `c`, checking each one's size against its shape.
+absl::Status MoveArrays(const std::string& path, ckpt::Checkpoint& proto, Checkpoint& c) {
   for (ckpt::Array& a : *proto.mutable_arrays()) {
     std::vector<int64_t> shape(a.shape().begin(), a.shape().end());
     const absl::StatusOr<int64_t> checked_numel = HostArray::NumElements(shape);
@@ -341,6 +342,17 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& path) {
       return DataLoss(path, absl::StrCat("is corrupt: array '", a.name(), "' appears twice"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Checkpoint> FromProto(const std::string& path, ckpt::Checkpoint& proto) {
+  Checkpoint c;
+  c.epoch = proto.epoch();
+  c.global_step = proto.global_step();
+  c.seed = proto.seed();
+  c.config_text = proto.config_text();
+  c.backend = proto.backend();
+  RETURN_IF_ERROR(MoveArrays(path, proto, c));
   for (const ckpt::MetadataEntry& e : proto.metadata()) {
     if (!c.metadata.emplace(e.key(), e.value()).second) {
       return DataLoss(path, absl::StrCat("is corrupt: metadata key '", e.key(),
@@ -348,6 +360,20 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& path) {
     }
   }
   return c;
+}
+
+}  // namespace
+
+absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string file, ReadWholeFile(path));
+  ASSIGN_OR_RETURN(absl::string_view payload, CheckFraming(path, file));
+  ckpt::Checkpoint proto;
+  if (!proto.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return DataLoss(path, "is corrupt: the payload is not a valid moco.ckpt.Checkpoint");
+  }
+  file.clear();  // the arrays are copied out of `proto`; one copy of the bytes at a time
+  file.shrink_to_fit();
+  return FromProto(path, proto);
 }
 
 std::string CheckpointPath(const std::string& run_dir) {
