@@ -2,6 +2,7 @@
 // resumes, and ends bitwise identical to the same run done without interruption (CPU, same
 // thread count). Also: a run folder holding a checkpoint is never overwritten, and a diverged
 // (NaN) step stops the run with the last good checkpoint intact.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -157,6 +158,60 @@ TEST(PretrainResumeTest, InterruptedAndResumedRunEqualsUninterruptedRun) {
   EXPECT_TRUE(ckpt_a->arrays.count("queue/queue_ptr"));
   EXPECT_TRUE(ckpt_a->arrays.count("optimizer/conv1.weight"));
   EXPECT_EQ(ckpt_a->arrays.at("queue/queue_ptr").data()[0], (9 * 16) % 48);
+}
+
+// model.init_from: a fresh run starts from another run's encoders and queue. After one step the
+// key encoder is m * key + (1 - m) * query of the file's encoders, and the queue rows the step
+// did not overwrite are the file's.
+TEST(PretrainInitFromTest, FreshRunStartsFromTheFilesEncodersAndQueue) {
+  const std::string data_dir = MakeIdxDataset();
+  const std::string dir_a = data::MakeTempDir("source");
+  PretrainOptions source;
+  source.config = TinyConfig(data_dir, dir_a);
+  source.random_init_baseline = false;
+  source.stop_at_step = 2;  // queue_ptr = 32: the next step writes rows 32..47
+  ASSERT_TRUE(RunPretraining(source).ok());
+  absl::StatusOr<Checkpoint> a = ReadCheckpoint(CheckpointPath(dir_a));
+  ASSERT_TRUE(a.ok()) << a.status();
+
+  const std::string dir_b = data::MakeTempDir("started");
+  PretrainOptions started = source;
+  started.config = TinyConfig(data_dir, dir_b);
+  started.config->mutable_model()->set_init_from(CheckpointPath(dir_a));
+  started.stop_at_step = 1;
+  ASSERT_TRUE(RunPretraining(started).ok());
+  absl::StatusOr<Checkpoint> b = ReadCheckpoint(CheckpointPath(dir_b));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->global_step, 1);
+
+  const std::vector<float>& q = a->arrays.at("query/conv1.weight").data();
+  const std::vector<float>& k = a->arrays.at("key/conv1.weight").data();
+  const std::vector<float>& k_after = b->arrays.at("key/conv1.weight").data();
+  ASSERT_EQ(k_after.size(), q.size());
+  float largest_change = 0;
+  for (size_t i = 0; i < q.size(); ++i) {
+    EXPECT_NEAR(k_after[i], 0.9f * k[i] + 0.1f * q[i], 1e-6f) << i;
+    largest_change = std::max(largest_change, std::abs(k_after[i] - k[i]));
+  }
+  EXPECT_GT(largest_change, 0.0f);  // the two encoders of the file differed: the check can fail
+  const std::vector<float>& queue_a = a->arrays.at("queue/queue").data();
+  const std::vector<float>& queue_b = b->arrays.at("queue/queue").data();
+  const size_t rows_kept = 32 * 16;
+  ASSERT_EQ(queue_b.size(), queue_a.size());
+  EXPECT_TRUE(std::equal(queue_a.begin(), queue_a.begin() + rows_kept, queue_b.begin()));
+  EXPECT_FALSE(std::equal(queue_a.begin() + rows_kept, queue_a.end(), queue_b.begin() + rows_kept));
+
+  // A file of another architecture is refused, naming the field, the file and the first
+  // mismatching array.
+  PretrainOptions wider = started;
+  wider.config = TinyConfig(data_dir, data::MakeTempDir("wider"));
+  wider.config->mutable_model()->set_width_multiplier(0.125);
+  wider.config->mutable_model()->set_init_from(CheckpointPath(dir_a));
+  absl::StatusOr<PretrainSummary> refused = RunPretraining(wider);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("model.init_from"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr(CheckpointPath(dir_a)));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("conv1.weight"));
 }
 
 TEST(PretrainResumeTest, NewRunRefusesAFolderWithACheckpointAndChangesNothing) {

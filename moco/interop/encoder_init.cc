@@ -40,24 +40,44 @@ absl::Status InitEncoderFromFile(const std::string& path, Encoder& encoder) {
                             absl::StrCat(path, " (", FormatName(file.format), ") query encoder"));
 }
 
-absl::Status InitFromFile(const std::string& path, Encoder& query, Encoder& key, KeyQueue* queue) {
+namespace {
+
+// Overwrites the `prefix` entries of `state` with `weights` after checking that they describe
+// the same architecture (a missing head keeps the state's).
+absl::Status ReplacePrefixed(const std::string& prefix, const NamedArrays& weights,
+                             const std::string& label, NamedArrays& state) {
+  NamedArrays current;
+  for (const auto& [name, array] : state) {
+    if (absl::StartsWith(name, prefix)) current[name.substr(prefix.size())] = array;
+  }
+  RETURN_IF_ERROR(MatchArchitecture(current, weights, /*allow_missing_head=*/true, label));
+  for (const auto& [name, array] : weights) state[prefix + name] = array;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<NamedArrays> StateWithWeightsFromFile(const std::string& path, NamedArrays state) {
   ASSIGN_OR_RETURN(WeightsFile file, ReadWeightsFile(path));
   const std::string what = absl::StrCat(path, " (", FormatName(file.format), ")");
-  RETURN_IF_ERROR(ImportEncoderState(file.weights.query, query, what + " query encoder"));
-  if (!file.weights.key.empty()) {
-    RETURN_IF_ERROR(ImportEncoderState(file.weights.key, key, what + " key encoder"));
+  const MocoWeights& w = file.weights;
+  RETURN_IF_ERROR(ReplacePrefixed("query/", w.query, what + " query encoder", state));
+  if (w.key.empty()) {
+    RETURN_IF_ERROR(ReplacePrefixed("key/", w.query, what + " query encoder as key", state));
   } else {
-    ASSIGN_OR_RETURN(NamedArrays q, Export(query));
-    RETURN_IF_ERROR(key.ImportState(q));
+    RETURN_IF_ERROR(ReplacePrefixed("key/", w.key, what + " key encoder", state));
   }
-  if (queue != nullptr && file.weights.queue) {
-    NamedArrays state;
-    state["queue"] = *file.weights.queue;
-    state["queue_ptr"] = file.weights.queue_ptr ? *file.weights.queue_ptr : HostArray({1}, {0.0f});
-    const absl::Status s = queue->ImportState(state);
-    if (!s.ok()) return absl::Status(s.code(), absl::StrCat(what, " queue: ", s.message()));
+  auto queue = state.find("queue/queue");
+  if (w.queue.has_value() && queue != state.end()) {
+    if (w.queue->shape() != queue->second.shape()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": its queue has shape ", ShapeToString(w.queue->shape()),
+          " but moco.queue_size and model.feature_dim need ", ShapeToString(queue->second.shape())));
+    }
+    queue->second = *w.queue;
+    state["queue/queue_ptr"] = w.queue_ptr.has_value() ? *w.queue_ptr : HostArray({1}, {0.0f});
   }
-  return absl::OkStatus();
+  return state;
 }
 
 }  // namespace interop

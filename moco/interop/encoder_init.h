@@ -1,8 +1,9 @@
 // Weights files (weights_file.h: native, official MoCo, torchvision, detectron2) into live
 // encoders. The one place in moco/interop that touches the Encoder API.
 //
-// For pretraining (model.init_from): the Trainer calls, after creating its state,
-//   RETURN_IF_ERROR(interop::InitFromFile(config.model().init_from(), *query, *key, queue));
+// For pretraining (model.init_from), on a fresh start the Trainer replaces the encoders (and the
+// queue) in its method's state:
+//   ASSIGN_OR_RETURN(state, interop::StateWithWeightsFromFile(path, std::move(state)));
 #ifndef MOCO_INTEROP_ENCODER_INIT_H_
 #define MOCO_INTEROP_ENCODER_INIT_H_
 
@@ -15,7 +16,6 @@
 #include "moco/core/backend.h"
 #include "moco/core/encoder.h"
 #include "moco/core/host_array.h"
-#include "moco/core/key_queue.h"
 
 namespace moco {
 namespace interop {
@@ -33,10 +33,14 @@ absl::Status ImportEncoderState(const NamedArrays& state, Encoder& encoder, cons
 // The query encoder of the file at `path` (any format) into `encoder`, as ImportEncoderState.
 absl::Status InitEncoderFromFile(const std::string& path, Encoder& encoder);
 
-// Pretraining init: `query` from the file's query encoder; `key` from the file's key encoder
-// when it has one, else a copy of the (new) query state; `queue` (may be null) from the file's
-// queue when it has one, else left as it is (re-initialized).
-absl::Status InitFromFile(const std::string& path, Encoder& query, Encoder& key, KeyQueue* queue);
+// Pretraining init on a training method's state (named arrays "query/...", "key/...",
+// "queue/...", "optimizer/...", as TrainingMethod::ExportState gives): "query/" from the file's
+// query encoder; "key/" from the file's key encoder when it has one, else from its query
+// encoder; "queue/queue" and "queue/queue_ptr" from the file's queue when both have one (else the
+// state's fresh queue stays); optimizer state untouched. A file without a head (torchvision,
+// detectron2) keeps the state's heads. InvalidArgument naming `path`, the first mismatching name
+// and both shapes when the file does not fit the state's architecture.
+absl::StatusOr<NamedArrays> StateWithWeightsFromFile(const std::string& path, NamedArrays state);
 
 }  // namespace interop
 }  // namespace moco

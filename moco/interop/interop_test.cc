@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "moco/core/backend_registry.h"
+#include "moco/core/method_registry.h"
 #include "moco/interop/encoder_init.h"
 #include "moco/interop/torch_file.h"
 #include "moco/interop/weights_file.h"
@@ -183,25 +184,42 @@ TEST(InteropTest, HeadlessFilesKeepTheEncodersHead) {
   EXPECT_EQ(after->at("fc.2.weight"), before->at("fc.2.weight"));
 }
 
-TEST(InteropTest, InitFromFileSetsQueryKeyAndQueue) {
+// model.init_from: a real training method's state takes the file's encoders and queue and
+// keeps its fresh optimizer state.
+TEST(InteropTest, StateWithWeightsFromFileSetsQueryKeyAndQueue) {
   WeightsFile zip = MustRead(kDir + "moco_v2_zip.pth");
-  const ExperimentConfig config = ConfigFor(zip.weights);
+  ExperimentConfig config = ConfigFor(zip.weights);
+  config.mutable_moco()->set_queue_size(static_cast<int32_t>(zip.weights.queue->shape()[0]));
   for (const char* name : {"eigen", "torch"}) {
     auto backend = CreateBackend(name, BackendOptions{});
     ASSERT_TRUE(backend.ok());
-    auto query = (*backend)->CreateEncoder(config.model(), 1);
-    auto key = (*backend)->CreateEncoder(config.model(), 2);
-    auto queue = (*backend)->CreateQueue(32, 16, 3);
-    ASSERT_TRUE(query.ok() && key.ok() && queue.ok());
-    ASSERT_TRUE(InitFromFile(kDir + "moco_v2_zip.pth", **query, **key, queue->get()).ok());
-    absl::StatusOr<NamedArrays> q = (*query)->ExportState();
-    absl::StatusOr<NamedArrays> k = (*key)->ExportState();
-    EXPECT_EQ(Diff(*q, zip.weights.query), "") << name;
-    EXPECT_EQ(Diff(*k, zip.weights.key), "") << name;
-    absl::StatusOr<NamedArrays> qs = (*queue)->ExportState();
-    EXPECT_EQ(qs->at("queue"), *zip.weights.queue) << name;
-    EXPECT_EQ(qs->at("queue_ptr").data()[0], 8.0f) << name;
+    auto method = CreateTrainingMethod(config, **backend);
+    ASSERT_TRUE(method.ok()) << method.status();
+    absl::StatusOr<NamedArrays> fresh = (*method)->ExportState();
+    ASSERT_TRUE(fresh.ok());
+    auto state = StateWithWeightsFromFile(kDir + "moco_v2_zip.pth", *fresh);
+    ASSERT_TRUE(state.ok()) << state.status();
+    ASSERT_TRUE((*method)->ImportState(*state).ok());
+    absl::StatusOr<NamedArrays> after = (*method)->ExportState();
+    NamedArrays q, k;
+    for (const auto& [n, a] : *after) {
+      if (n.rfind("query/", 0) == 0) q[n.substr(6)] = a;
+      if (n.rfind("key/", 0) == 0) k[n.substr(4)] = a;
+      if (n.rfind("optimizer/", 0) == 0) EXPECT_EQ(a, fresh->at(n)) << name << " " << n;
+    }
+    EXPECT_EQ(Diff(q, zip.weights.query), "") << name;
+    EXPECT_EQ(Diff(k, zip.weights.key), "") << name;
+    EXPECT_EQ(after->at("queue/queue"), *zip.weights.queue) << name;
+    EXPECT_EQ(after->at("queue/queue_ptr").data()[0], 8.0f) << name;
   }
+  // A queue of another size is refused with both shapes.
+  config.mutable_moco()->set_queue_size(config.moco().queue_size() * 2);
+  auto backend = CreateBackend("eigen", BackendOptions{});
+  auto method = CreateTrainingMethod(config, **backend);
+  ASSERT_TRUE(method.ok());
+  auto state = StateWithWeightsFromFile(kDir + "moco_v2_zip.pth", *(*method)->ExportState());
+  ASSERT_FALSE(state.ok());
+  EXPECT_NE(state.status().message().find("queue has shape"), std::string::npos) << state.status();
 }
 
 TEST(InteropTest, RoundTripsAreBitExact) {

@@ -12,6 +12,7 @@
 #include "moco/core/backend_registry.h"
 #include "moco/core/method_registry.h"
 #include "moco/core/status_macros.h"
+#include "moco/interop/encoder_init.h"
 #include "moco/run/checkpoint.h"
 #include "moco/run/progress_display.h"
 #include "moco/run/stop_signal.h"
@@ -102,7 +103,7 @@ absl::Status Trainer::BuildMethod() {
 absl::Status Trainer::Restore() {
   info_.run_dir = config_.run().run_dir();
   info_.config = config_;
-  if (!start_.checkpoint.has_value()) return absl::OkStatus();
+  if (!start_.checkpoint.has_value()) return InitFromWeights();
   RETURN_IF_ERROR(Annotate(method_->ImportState(start_.checkpoint->arrays),
                            absl::StrCat("checkpoint in ", info_.run_dir)));
   global_step_ = start_.checkpoint->global_step;
@@ -111,6 +112,17 @@ absl::Status Trainer::Restore() {
   info_.resumed = true;
   LOG(INFO) << "Resuming " << info_.run_dir << " at epoch "
             << global_step_ / info_.steps_per_epoch + 1 << ", step " << global_step_;
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::InitFromWeights() {
+  const std::string& path = config_.model().init_from();
+  if (path.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(NamedArrays state, method_->ExportState());
+  absl::StatusOr<NamedArrays> loaded = interop::StateWithWeightsFromFile(path, std::move(state));
+  RETURN_IF_ERROR(Annotate(loaded.status(), "model.init_from"));
+  RETURN_IF_ERROR(Annotate(method_->ImportState(*loaded), absl::StrCat("model.init_from ", path)));
+  LOG(INFO) << "Encoders initialized from " << path;
   return absl::OkStatus();
 }
 

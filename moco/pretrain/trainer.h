@@ -71,6 +71,8 @@ class Trainer {
   absl::Status OpenData();
   absl::Status BuildMethod();
   absl::Status Restore();
+  // Fresh runs with model.init_from: the method's encoders (and queue) from that file.
+  absl::Status InitFromWeights();
   // Runs the whole loop; Run() wraps it with OnRunStart / OnRunEnd.
   absl::Status TrainEpochs();
   // Trains `epoch` from where the run stands; sets stopped_ when a stop arrives.
