@@ -6,6 +6,7 @@
 
 #include "Eigen/Core"
 #include "absl/strings/str_cat.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace eval {
@@ -176,34 +177,60 @@ NamedArrays LinearClassifier::ExportState() const {
   return state;
 }
 
-absl::Status LinearClassifier::ImportState(const NamedArrays& state) {
-  const std::vector<std::pair<std::string, std::vector<int64_t>>> expected = {
-      {"bias", {num_classes_}}, {"weight", {num_classes_, input_dim_}}};
+namespace {
+
+// OK when `state` holds exactly the `expected` names with those shapes; otherwise
+// InvalidArgument naming the first missing, mis-shaped or unexpected entry.
+absl::Status CheckEntries(const NamedArrays& state,
+                          const std::vector<std::pair<std::string, std::vector<int64_t>>>& expected) {
   for (const auto& [name, shape] : expected) {
     auto it = state.find(name);
     if (it == state.end()) {
       return absl::InvalidArgumentError(absl::StrCat("linear classifier state lacks \"", name, "\""));
     }
     if (it->second.shape() != shape) {
-      std::string got, want;
-      for (int64_t s : it->second.shape()) absl::StrAppend(&got, got.empty() ? "" : ", ", s);
-      for (int64_t s : shape) absl::StrAppend(&want, want.empty() ? "" : ", ", s);
-      return absl::InvalidArgumentError(absl::StrCat("linear classifier state \"", name,
-                                                     "\" has shape (", got, "), expected (",
-                                                     want, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "linear classifier state \"", name, "\" has shape ", ShapeToString(it->second.shape()),
+          ", expected ", ShapeToString(shape)));
     }
   }
   for (const auto& [name, array] : state) {
-    if (name != "weight" && name != "bias") {
+    bool known = false;
+    for (const auto& e : expected) known = known || e.first == name;
+    if (!known) {
       return absl::InvalidArgumentError(
           absl::StrCat("linear classifier state has unexpected entry \"", name, "\""));
     }
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status LinearClassifier::ImportState(const NamedArrays& state) {
+  RETURN_IF_ERROR(CheckEntries(state, {{"bias", {num_classes_}}, {"weight", {num_classes_, input_dim_}}}));
   weight_ = state.at("weight").data();
   bias_ = state.at("bias").data();
   std::fill(weight_buf_.begin(), weight_buf_.end(), 0.0f);
   std::fill(bias_buf_.begin(), bias_buf_.end(), 0.0f);
   has_momentum_ = false;
+  return absl::OkStatus();
+}
+
+NamedArrays LinearClassifier::ExportMomentum() const {
+  NamedArrays buffers;
+  buffers["weight_momentum"] = HostArray({num_classes_, input_dim_}, weight_buf_);
+  buffers["bias_momentum"] = HostArray({num_classes_}, bias_buf_);
+  return buffers;
+}
+
+absl::Status LinearClassifier::ImportMomentum(const NamedArrays& buffers) {
+  RETURN_IF_ERROR(CheckEntries(buffers, {{"bias_momentum", {num_classes_}},
+                                         {"weight_momentum", {num_classes_, input_dim_}}}));
+  weight_buf_ = buffers.at("weight_momentum").data();
+  bias_buf_ = buffers.at("bias_momentum").data();
+  // Zero buffers give the same first update either way (momentum * 0 + g == g).
+  has_momentum_ = true;
   return absl::OkStatus();
 }
 

@@ -77,6 +77,12 @@ class LinearClassifier {
   // first missing, unexpected or mis-shaped entry, and nothing changes.
   absl::Status ImportState(const NamedArrays& state);
 
+  // The SGD momentum buffers, "weight_momentum" and "bias_momentum" (zero before the first
+  // step), so that training can be resumed exactly: ImportState, then ImportMomentum. Shapes
+  // and names are checked as ImportState does.
+  NamedArrays ExportMomentum() const;
+  absl::Status ImportMomentum(const NamedArrays& buffers);
+
  private:
   LinearClassifier(int64_t input_dim, int num_classes);
 

@@ -285,6 +285,32 @@ TEST(LinearClassifierTest, ExportImportRoundTripAndErrors) {
   EXPECT_FALSE(LinearClassifier::Create(2, 0, 0).ok());
 }
 
+// A classifier restored from weights and momentum continues exactly as the original does.
+TEST(LinearClassifierTest, RestoredMomentumContinuesTrainingExactly) {
+  HostArray x({4, 3}, {1, 0, 2, -1, 3, 1, 0.5f, -2, 1, 2, 2, -1});
+  const std::vector<int64_t> y = {0, 1, 1, 0};
+  SgdOptions sgd;
+  sgd.momentum = 0.9;
+  sgd.weight_decay = 1e-3;
+  auto a = LinearClassifier::Create(3, 2, 1);
+  ASSERT_TRUE(a->SgdStep(x, y, 0.1, sgd).ok());
+  ASSERT_TRUE(a->SgdStep(x, y, 0.1, sgd).ok());
+  auto b = LinearClassifier::Create(3, 2, 9);
+  ASSERT_TRUE(b->ImportState(a->ExportState()).ok());
+  ASSERT_TRUE(b->ImportMomentum(a->ExportMomentum()).ok());
+  auto c = LinearClassifier::Create(3, 2, 9);  // weights only: momentum restarts
+  ASSERT_TRUE(c->ImportState(a->ExportState()).ok());
+  for (auto* clf : {&*a, &*b, &*c}) ASSERT_TRUE(clf->SgdStep(x, y, 0.1, sgd).ok());
+  EXPECT_EQ(b->ExportState().at("weight").data(), a->ExportState().at("weight").data());
+  EXPECT_EQ(b->ExportMomentum().at("bias_momentum").data(),
+            a->ExportMomentum().at("bias_momentum").data());
+  EXPECT_NE(c->ExportState().at("weight").data(), a->ExportState().at("weight").data());
+  NamedArrays bad = a->ExportMomentum();
+  bad["weight_momentum"] = HostArray({3, 2});
+  EXPECT_NE(b->ImportMomentum(bad).message().find("\"weight_momentum\" has shape (3, 2)"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace eval
 }  // namespace moco

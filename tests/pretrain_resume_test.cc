@@ -214,6 +214,90 @@ TEST(PretrainInitFromTest, FreshRunStartsFromTheFilesEncodersAndQueue) {
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("conv1.weight"));
 }
 
+// The cells of metrics.csv's column `name` by step (empty cells left out).
+std::map<int64_t, std::string> ColumnByStep(const std::string& run_dir, const std::string& name) {
+  std::istringstream lines(ReadFile(run_dir + "/metrics.csv"));
+  std::string line;
+  std::getline(lines, line);
+  std::vector<std::string> header;
+  std::stringstream header_in(line);
+  for (std::string cell; std::getline(header_in, cell, ',');) header.push_back(cell);
+  const size_t column = std::find(header.begin(), header.end(), name) - header.begin();
+  std::map<int64_t, std::string> cells_by_step;
+  while (std::getline(lines, line)) {
+    std::vector<std::string> cells;
+    std::stringstream cells_in(line + ",");  // a trailing empty cell survives getline
+    for (std::string cell; std::getline(cells_in, cell, ',');) cells.push_back(cell);
+    if (column < cells.size() && !cells[column].empty()) {
+      cells_by_step[std::stoll(cells[0])] = cells[column];
+    }
+  }
+  return cells_by_step;
+}
+
+// run.online_probe: trained beside pretraining, it changes none of the encoders' numbers, its
+// top-1 is logged at every epoch end, and a resumed run continues it exactly.
+TEST(OnlineProbeTest, LeavesPretrainingBitwiseUnchangedAndResumesExactly) {
+  const std::string data_dir = MakeIdxDataset();
+  const std::string dir_plain = data::MakeTempDir("plain");
+  PretrainOptions plain;
+  plain.config = TinyConfig(data_dir, dir_plain);
+  plain.random_init_baseline = false;
+  ASSERT_TRUE(RunPretraining(plain).ok());
+
+  auto with_probe = [&](const std::string& dir) {
+    PretrainOptions o = plain;
+    o.config = TinyConfig(data_dir, dir);
+    o.config->mutable_run()->mutable_online_probe()->set_enabled(true);
+    o.config->mutable_run()->mutable_online_probe()->set_lr(0.5);
+    return o;
+  };
+  const std::string dir_probe = data::MakeTempDir("probe");
+  ASSERT_TRUE(RunPretraining(with_probe(dir_probe)).ok());
+  EXPECT_EQ(LossesByStep(dir_probe), LossesByStep(dir_plain));
+  absl::StatusOr<Checkpoint> a = ReadCheckpoint(CheckpointPath(dir_plain));
+  absl::StatusOr<Checkpoint> b = ReadCheckpoint(CheckpointPath(dir_probe));
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (const auto& [name, array] : a->arrays) {
+    ASSERT_TRUE(b->arrays.count(name)) << name;
+    EXPECT_EQ(array.data(), b->arrays.at(name).data()) << name;
+  }
+  ASSERT_TRUE(b->arrays.count("probe/weight"));
+  EXPECT_FALSE(a->arrays.count("probe/weight"));
+
+  // One train and one test cell per epoch end (steps 3, 6, 9), in [0, 100]. (Nine steps of 16
+  // images teach this probe little: that it learns is measured on the quickstart, RESULTS.md.)
+  const auto test_top1 = ColumnByStep(dir_probe, "probe_test_top1");
+  const auto train_top1 = ColumnByStep(dir_probe, "probe_train_top1");
+  ASSERT_EQ(test_top1.size(), 3u);
+  ASSERT_EQ(train_top1.size(), 3u);
+  for (const auto& [step, cell] : test_top1) {
+    EXPECT_EQ(step % 3, 0);
+    EXPECT_GE(std::stod(cell), 0.0);
+    EXPECT_LE(std::stod(cell), 100.0);
+  }
+  EXPECT_TRUE(ColumnByStep(dir_plain, "probe_test_top1").empty());
+
+  // Stopped mid-epoch and resumed: the probe's weights, momentum and logged top-1 are those of
+  // the uninterrupted run.
+  const std::string dir_resumed = data::MakeTempDir("probe_resumed");
+  PretrainOptions first = with_probe(dir_resumed);
+  first.stop_at_step = 5;
+  ASSERT_TRUE(RunPretraining(first).ok());
+  PretrainOptions resume;
+  resume.resume = true;
+  resume.run_dir_override = dir_resumed;
+  resume.random_init_baseline = false;
+  ASSERT_TRUE(RunPretraining(resume).ok());
+  absl::StatusOr<Checkpoint> c = ReadCheckpoint(CheckpointPath(dir_resumed));
+  ASSERT_TRUE(c.ok());
+  for (const char* name : {"probe/weight", "probe/bias", "probe/weight_momentum"}) {
+    EXPECT_EQ(c->arrays.at(name).data(), b->arrays.at(name).data()) << name;
+  }
+  EXPECT_EQ(ColumnByStep(dir_resumed, "probe_test_top1"), test_top1);
+  EXPECT_EQ(ColumnByStep(dir_resumed, "probe_train_top1"), train_top1);
+}
+
 TEST(PretrainResumeTest, NewRunRefusesAFolderWithACheckpointAndChangesNothing) {
   const std::string data_dir = MakeIdxDataset();
   const std::string dir = data::MakeTempDir("run");

@@ -36,6 +36,8 @@ absl::Status MetricsCsvObserver::OnEpochEnd(const EpochStats& epoch) {
   MetricsRow row = *epoch_end_row_;
   epoch_end_row_.reset();
   row.knn_top1 = epoch.knn_top1;
+  row.probe_train_top1 = epoch.probe_train_top1;
+  row.probe_test_top1 = epoch.probe_test_top1;
   return log_->Append(row);
 }
 

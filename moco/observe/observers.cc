@@ -42,6 +42,12 @@ absl::Status TensorBoardObserver::OnEpochEnd(const EpochStats& e) {
   if (e.random_init_knn_top1.has_value()) {
     scalars.push_back({"knn_random_init_top1", static_cast<float>(*e.random_init_knn_top1)});
   }
+  if (e.probe_train_top1.has_value()) {
+    scalars.push_back({"probe_train_top1", static_cast<float>(*e.probe_train_top1)});
+  }
+  if (e.probe_test_top1.has_value()) {
+    scalars.push_back({"probe_test_top1", static_cast<float>(*e.probe_test_top1)});
+  }
   if (!scalars.empty() && e.global_step > start_step_) {
     absl::Status s = writer_->WriteScalars(e.global_step, scalars);
     if (!s.ok()) return s;

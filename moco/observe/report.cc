@@ -177,6 +177,14 @@ std::string RenderReport(const RunData& data, const ReportStatus& status) {
   if (const Series* s = data.Find("knn_top1")) {
     knn.lines = {{"kNN top-1", s->steps, s->values, "#2ca02c", 2.0, 1.0, true}};
   }
+  // run.online_probe: its test and training top-1 on the same axes.
+  if (const Series* s = data.Find("probe_test_top1")) {
+    knn.title = "kNN monitor and online probe top-1 % (per epoch) vs random init";
+    knn.lines.push_back({"probe test top-1", s->steps, s->values, "#d62728", 2.0, 1.0, true});
+  }
+  if (const Series* s = data.Find("probe_train_top1")) {
+    knn.lines.push_back({"probe train top-1", s->steps, s->values, "#d62728", 1.5, 0.6, true, true});
+  }
   if (random_init) {
     knn.reference = random_init;
     knn.reference_label = absl::StrFormat("random init %.2f%%", *random_init);

@@ -65,6 +65,10 @@ struct EpochStats {
   // The random-init kNN baseline, when the Trainer has measured it already (e.g. before the
   // first step): the report then draws its line from the first epoch on.
   std::optional<double> random_init_knn_top1;
+  // run.online_probe: top-1 (percent) on this epoch's training batches (each scored before its
+  // update; empty when the epoch had none in this process) and on the test split.
+  std::optional<double> probe_train_top1;
+  std::optional<double> probe_test_top1;
 };
 
 // Once at the end of the process: finished, stopped (signal / --stop_at_step) or failed.

@@ -97,6 +97,12 @@ absl::Status Trainer::BuildMethod() {
                    LearningRateSchedule::Create(config_.optimizer(), config_.run().epochs(),
                                                 info_.steps_per_epoch));
   schedule_ = std::move(schedule);
+  if (config_.run().online_probe().enabled()) {
+    const int classes = std::max(data_.train->num_classes(), data_.test->num_classes());
+    ASSIGN_OR_RETURN(probe_, OnlineProbe::Create(config_.run().online_probe(),
+                                                 method_->evaluated_encoder().backbone_dim(),
+                                                 classes, config_.run().seed()));
+  }
   return absl::OkStatus();
 }
 
@@ -104,7 +110,14 @@ absl::Status Trainer::Restore() {
   info_.run_dir = config_.run().run_dir();
   info_.config = config_;
   if (!start_.checkpoint.has_value()) return InitFromWeights();
-  RETURN_IF_ERROR(Annotate(method_->ImportState(start_.checkpoint->arrays),
+  NamedArrays& arrays = start_.checkpoint->arrays;
+  if (probe_ != nullptr) {
+    RETURN_IF_ERROR(Annotate(probe_->ImportState(arrays), absl::StrCat("checkpoint in ", info_.run_dir)));
+  }
+  for (auto it = arrays.begin(); it != arrays.end();) {
+    it = IsOnlineProbeEntry(it->first) ? arrays.erase(it) : std::next(it);
+  }
+  RETURN_IF_ERROR(Annotate(method_->ImportState(arrays),
                            absl::StrCat("checkpoint in ", info_.run_dir)));
   global_step_ = start_.checkpoint->global_step;
   start_.checkpoint->arrays.clear();  // the method holds the state now
@@ -213,6 +226,9 @@ absl::Status Trainer::TrainStep(const data::HostBatch& batch, int64_t epoch) {
                     absl::StrCat("step ", global_step_ + 1, " (epoch ", epoch + 1,
                                  "); the last good checkpoint in ", info_.run_dir, " is kept"));
   }
+  if (probe_ != nullptr) {
+    RETURN_IF_ERROR(probe_->Train(method_->evaluated_encoder(), *view1, batch.labels));
+  }
   ++global_step_;
   ++window_.steps;
   summary_.last_loss = result->loss;
@@ -257,6 +273,7 @@ absl::Status Trainer::EndOfEpoch(int64_t epoch) {
     summary_.knn_top1 = top1;
     stats.knn_top1 = top1;
   }
+  if (probe_ != nullptr) RETURN_IF_ERROR(MeasureProbe(stats));
   stats.elapsed_seconds = NowSeconds() - process_start_;
   stats.eta_seconds = EstimateEtaSeconds(stats.elapsed_seconds, global_step_ - info_.start_step,
                                          info_.total_steps - global_step_);
@@ -281,6 +298,7 @@ absl::Status Trainer::Save(int64_t epochs_done) {
   checkpoint.config_text = ToTextProto(config_);
   checkpoint.backend = backend_->name();
   ASSIGN_OR_RETURN(checkpoint.arrays, method_->ExportState());
+  if (probe_ != nullptr) checkpoint.arrays.merge(probe_->ExportState());
   return SaveCheckpointToRunDir(info_.run_dir, checkpoint);
 }
 
@@ -319,6 +337,22 @@ absl::StatusOr<double> Trainer::KnnTop1(Encoder& encoder) {
   knn.num_classes = std::max(data_.train->num_classes(), data_.test->num_classes());
   ASSIGN_OR_RETURN(eval::KnnMeasurement measured, eval::MeasureKnn(splits, *source, knn));
   return 100.0 * measured.metrics.top1;
+}
+
+absl::Status Trainer::MeasureProbe(EpochStats& stats) {
+  stats.probe_train_top1 = probe_->TakeTrainTop1();
+  std::unique_ptr<eval::FeatureSource> source =
+      eval::EncoderFeatures(*backend_, method_->evaluated_encoder());
+  eval::ExtractOptions extract;
+  extract.loader.batch_size = config_.run().batch_size();
+  extract.loader.num_workers = config_.data().num_workers();
+  extract.loader.on_corrupt_image = config_.data().on_corrupt_image();
+  extract.max_images = config_.run().knn_max_test_images();
+  ASSIGN_OR_RETURN(eval::FeatureSet test,
+                   eval::ExtractFeatures(data_.test, data_.eval_view, *source, extract));
+  ASSIGN_OR_RETURN(double top1, probe_->Top1(test.features, test.labels));
+  stats.probe_test_top1 = top1;
+  return absl::OkStatus();
 }
 
 absl::Status Trainer::NotifyStep(const StepStats& step) {

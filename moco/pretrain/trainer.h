@@ -32,6 +32,7 @@
 #include "moco/pretrain/pretrain.h"
 #include "moco/pretrain/run_start.h"
 #include "moco/observe/training_observer.h"
+#include "moco/pretrain/online_probe.h"
 #include "moco/schedules/schedules.h"
 
 namespace moco {
@@ -84,6 +85,8 @@ class Trainer {
   absl::Status Stop(int64_t epoch, bool epoch_done, bool saved);
   absl::Status RandomInitBaseline();
   absl::StatusOr<double> KnnTop1(Encoder& encoder);
+  // run.online_probe: its epoch's training top-1 and its test top-1 into `stats`.
+  absl::Status MeasureProbe(EpochStats& stats);
 
   absl::Status NotifyStep(const StepStats& step);
   absl::Status NotifyEpochEnd(const EpochStats& epoch);
@@ -96,6 +99,7 @@ class Trainer {
   Data data_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<TrainingMethod> method_;
+  std::unique_ptr<OnlineProbe> probe_;  // null unless run.online_probe.enabled
   std::optional<LearningRateSchedule> schedule_;
   std::vector<std::unique_ptr<TrainingObserver>> observers_;
 

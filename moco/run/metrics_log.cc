@@ -44,13 +44,13 @@ absl::Status ReplaceFile(const std::string& path, const std::string& contents) {
 }
 
 // A wave-1 row "step,epoch,loss,lr,images_per_sec,knn_top1" in today's columns, with empty
-// cells for top1, key_momentum and data_wait_share. A row with another cell count is kept as
-// it is (the caller has already checked that it starts with a step).
+// cells for top1, key_momentum, data_wait_share and the probe columns. A row with another cell
+// count is kept as it is (the caller has already checked that it starts with a step).
 std::string UpgradeWave1Row(const std::string& line) {
   std::vector<std::string> c = absl::StrSplit(line, ',');
   if (c.size() != 6) return line;
   return absl::StrJoin({c[0], c[1], c[2], std::string(), c[3], std::string(), c[4],
-                        std::string(), c[5]},
+                        std::string(), c[5], std::string(), std::string()},
                        ",");
 }
 
@@ -108,7 +108,14 @@ std::string FormatMetricsRow(const MetricsRow& row) {
   std::string line = absl::StrFormat("%d,%d,%.9g,%.9g,%.9g,%.9g,%.1f,%.3f,", row.step, row.epoch,
                                      row.loss, row.top1, row.lr, row.key_momentum,
                                      row.images_per_sec, row.data_wait_share);
-  if (row.knn_top1.has_value()) absl::StrAppendFormat(&line, "%.6g", *row.knn_top1);
+  auto append = [&line](const std::optional<double>& v) {
+    if (v.has_value()) absl::StrAppendFormat(&line, "%.6g", *v);
+  };
+  append(row.knn_top1);
+  line += ',';
+  append(row.probe_train_top1);
+  line += ',';
+  append(row.probe_test_top1);
   return line;
 }
 

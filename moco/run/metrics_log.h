@@ -1,10 +1,10 @@
 // metrics.csv in a run folder: one row per logged training step, appended and flushed as it is
 // written, trimmed on resume so that the file always describes the run being continued.
 //
-//   step,epoch,loss,top1,lr,key_momentum,images_per_sec,data_wait_share,knn_top1
-//   50,0,8.31234074,0.0625,0.0299999993,0.99000001,412.5,0.031,
+//   step,epoch,loss,top1,lr,key_momentum,images_per_sec,data_wait_share,knn_top1,probe_train_top1,probe_test_top1
+//   50,0,8.31234074,0.0625,0.0299999993,0.99000001,412.5,0.031,,,
 //   ...
-//   4690,9,5.10240555,0.40625,0.000739200227,0.99000001,417.3,0.028,71.25
+//   4690,9,5.10240555,0.40625,0.000739200227,0.99000001,417.3,0.028,71.25,68.2,70.1
 //
 // A wave-1 file (header "step,epoch,loss,lr,images_per_sec,knn_top1") is upgraded on resume:
 // its rows keep their values, with empty cells for the columns it did not have.
@@ -39,7 +39,8 @@ namespace moco {
 
 // The header line of metrics.csv (without the newline).
 inline constexpr char kMetricsHeader[] =
-    "step,epoch,loss,top1,lr,key_momentum,images_per_sec,data_wait_share,knn_top1";
+    "step,epoch,loss,top1,lr,key_momentum,images_per_sec,data_wait_share,knn_top1,"
+    "probe_train_top1,probe_test_top1";
 // The header of wave-1 runs, still accepted on resume.
 inline constexpr char kMetricsHeaderV1[] = "step,epoch,loss,lr,images_per_sec,knn_top1";
 
@@ -54,6 +55,9 @@ struct MetricsRow {
   double images_per_sec = 0;       // mean over the steps since the previous row; one decimal
   double data_wait_share = 0;      // share of that window spent waiting for batches; 3 decimals
   std::optional<double> knn_top1;  // kNN monitor top-1 (percent); empty cell when not measured
+  // run.online_probe at epoch ends: training and test top-1 (percent); empty cells otherwise.
+  std::optional<double> probe_train_top1;
+  std::optional<double> probe_test_top1;
 };
 
 // `run_dir`/metrics.csv.

@@ -45,7 +45,8 @@ MetricsRow Row(int64_t step, int64_t epoch, double loss) {
 }
 
 const std::string kHeader =
-    "step,epoch,loss,top1,lr,key_momentum,images_per_sec,data_wait_share,knn_top1\n";
+    "step,epoch,loss,top1,lr,key_momentum,images_per_sec,data_wait_share,knn_top1,"
+    "probe_train_top1,probe_test_top1\n";
 const std::string kWave1Header = "step,epoch,loss,lr,images_per_sec,knn_top1\n";
 
 TEST(MetricsLogTest, FormatsRows) {
@@ -58,9 +59,12 @@ TEST(MetricsLogTest, FormatsRows) {
   r.key_momentum = 0.99;
   r.images_per_sec = 412.46;
   r.data_wait_share = 0.03125;
-  EXPECT_EQ(FormatMetricsRow(r), "50,0,2.5,0.25,0.03,0.99,412.5,0.031,");
+  EXPECT_EQ(FormatMetricsRow(r), "50,0,2.5,0.25,0.03,0.99,412.5,0.031,,,");
   r.knn_top1 = 71.25;
-  EXPECT_EQ(FormatMetricsRow(r), "50,0,2.5,0.25,0.03,0.99,412.5,0.031,71.25");
+  EXPECT_EQ(FormatMetricsRow(r), "50,0,2.5,0.25,0.03,0.99,412.5,0.031,71.25,,");
+  r.probe_train_top1 = 50;
+  r.probe_test_top1 = 45.5;
+  EXPECT_EQ(FormatMetricsRow(r), "50,0,2.5,0.25,0.03,0.99,412.5,0.031,71.25,50,45.5");
   r.loss = std::nan("");
   EXPECT_THAT(FormatMetricsRow(r), HasSubstr(",nan,"));
   EXPECT_EQ(MetricsPath("runs/x"), "runs/x/metrics.csv");
@@ -75,7 +79,7 @@ TEST(MetricsLogTest, FloatLossAndLrRoundTripExactly) {
     r.key_momentum = v;
     const std::string line = FormatMetricsRow(r);
     const std::vector<std::string> cells = absl::StrSplit(line, ',');
-    ASSERT_EQ(cells.size(), 9u) << line;
+    ASSERT_EQ(cells.size(), 11u) << line;
     for (int column : {2, 3, 4, 5}) {  // loss, top1, lr, key_momentum
       const float parsed = std::strtof(cells[column].c_str(), nullptr);
       EXPECT_EQ(std::memcmp(&parsed, &v, sizeof(float)), 0) << line << " column " << column;
@@ -90,16 +94,16 @@ TEST(MetricsLogTest, NewRunWritesHeaderAndFlushesEachRow) {
   EXPECT_EQ(ReadText(path), kHeader);
   ASSERT_TRUE(log->Append(Row(10, 0, 7.0)).ok());
   // Visible to another reader before the log is closed: the row was flushed.
-  EXPECT_EQ(ReadText(path), kHeader + "10,0,7,0,0.5,0,100.0,0.000,\n");
+  EXPECT_EQ(ReadText(path), kHeader + "10,0,7,0,0.5,0,100.0,0.000,,,\n");
   MetricsRow r = Row(20, 1, 6.5);
   r.knn_top1 = 40.5;
   ASSERT_TRUE(log->Append(r).ok());
-  EXPECT_EQ(ReadText(path), kHeader + "10,0,7,0,0.5,0,100.0,0.000,\n20,1,6.5,0,0.5,0,100.0,0.000,40.5\n");
+  EXPECT_EQ(ReadText(path), kHeader + "10,0,7,0,0.5,0,100.0,0.000,,,\n20,1,6.5,0,0.5,0,100.0,0.000,40.5,,\n");
 }
 
 TEST(MetricsLogTest, NewRunTruncatesAnExistingFile) {
   const std::string path = MetricsPath(NewDir("truncate"));
-  WriteText(path, kHeader + "10,0,7,0,0.5,0,100.0,0.000,\n");
+  WriteText(path, kHeader + "10,0,7,0,0.5,0,100.0,0.000,,,\n");
   absl::StatusOr<MetricsLog> log = MetricsLog::Open(path, std::nullopt);
   ASSERT_TRUE(log.ok());
   EXPECT_EQ(ReadText(path), kHeader);
@@ -117,12 +121,12 @@ TEST(MetricsLogTest, ResumeDropsRowsAfterTheResumeStep) {
   absl::StatusOr<MetricsLog> log = MetricsLog::Open(path, 200);
   ASSERT_TRUE(log.ok()) << log.status();
   EXPECT_EQ(ReadText(path), kHeader +
-                                "50,0,9.5,0,0.5,0,100.0,0.000,\n"
-                                "100,1,9,0,0.5,0,100.0,0.000,\n"
-                                "150,1,8.5,0,0.5,0,100.0,0.000,\n"
-                                "200,2,8,0,0.5,0,100.0,0.000,\n");
+                                "50,0,9.5,0,0.5,0,100.0,0.000,,,\n"
+                                "100,1,9,0,0.5,0,100.0,0.000,,,\n"
+                                "150,1,8.5,0,0.5,0,100.0,0.000,,,\n"
+                                "200,2,8,0,0.5,0,100.0,0.000,,,\n");
   ASSERT_TRUE(log->Append(Row(250, 2, 1.25)).ok());
-  EXPECT_THAT(ReadText(path), ::testing::EndsWith("200,2,8,0,0.5,0,100.0,0.000,\n250,2,1.25,0,0.5,0,100.0,0.000,\n"));
+  EXPECT_THAT(ReadText(path), ::testing::EndsWith("200,2,8,0,0.5,0,100.0,0.000,,,\n250,2,1.25,0,0.5,0,100.0,0.000,,,\n"));
 }
 
 TEST(MetricsLogTest, ResumeUpgradesAWave1FileKeepingItsValues) {
@@ -130,20 +134,20 @@ TEST(MetricsLogTest, ResumeUpgradesAWave1FileKeepingItsValues) {
   WriteText(path, kWave1Header + "10,0,7,0.5,100.0,\n20,0,6.5,0.5,101.0,55.5\n30,0,6,0.5,99.0,\n");
   absl::StatusOr<MetricsLog> log = MetricsLog::Open(path, 20);
   ASSERT_TRUE(log.ok()) << log.status();
-  EXPECT_EQ(ReadText(path), kHeader + "10,0,7,,0.5,,100.0,,\n20,0,6.5,,0.5,,101.0,,55.5\n");
+  EXPECT_EQ(ReadText(path), kHeader + "10,0,7,,0.5,,100.0,,,,\n20,0,6.5,,0.5,,101.0,,55.5,,\n");
 }
 
 TEST(MetricsLogTest, ResumeDropsALineCutShortByACrash) {
   const std::string path = MetricsPath(NewDir("partial"));
-  WriteText(path, kHeader + "10,0,7,0,0.5,0,100.0,0.000,\n20,0,6.5,0.");
+  WriteText(path, kHeader + "10,0,7,0,0.5,0,100.0,0.000,,,\n20,0,6.5,0.");
   absl::StatusOr<MetricsLog> log = MetricsLog::Open(path, 100);
   ASSERT_TRUE(log.ok()) << log.status();
-  EXPECT_EQ(ReadText(path), kHeader + "10,0,7,0,0.5,0,100.0,0.000,\n");
+  EXPECT_EQ(ReadText(path), kHeader + "10,0,7,0,0.5,0,100.0,0.000,,,\n");
 }
 
 TEST(MetricsLogTest, ResumeAtStepZeroKeepsOnlyTheHeader) {
   const std::string path = MetricsPath(NewDir("zero"));
-  WriteText(path, kHeader + "10,0,7,0,0.5,0,100.0,0.000,\n");
+  WriteText(path, kHeader + "10,0,7,0,0.5,0,100.0,0.000,,,\n");
   ASSERT_TRUE(MetricsLog::Open(path, 0).ok());
   EXPECT_EQ(ReadText(path), kHeader);
 }
@@ -168,7 +172,7 @@ TEST(MetricsLogTest, ResumeRefusesAForeignFileAndLeavesIt) {
 
 TEST(MetricsLogTest, ResumeNamesTheBadLine) {
   const std::string path = MetricsPath(NewDir("badline"));
-  WriteText(path, kHeader + "10,0,7,0,0.5,0,100.0,0.000,\nxx,0,7,0.5,100.0,\n");
+  WriteText(path, kHeader + "10,0,7,0,0.5,0,100.0,0.000,,,\nxx,0,7,0.5,100.0,\n");
   absl::StatusOr<MetricsLog> log = MetricsLog::Open(path, 5);
   ASSERT_FALSE(log.ok());
   EXPECT_THAT(std::string(log.status().message()), HasSubstr(path + ":3: not a metrics row"));

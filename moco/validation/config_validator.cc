@@ -180,6 +180,14 @@ void CheckRun(const ExperimentConfig& c, ConfigErrorList& e) {
             r.knn_max_train_images(), "must be >= 0");
   e.Require(r.max_steps_per_epoch() >= 0, "run.max_steps_per_epoch", r.max_steps_per_epoch(),
             "must be >= 0");
+  const OnlineProbeConfig& probe = r.online_probe();
+  if (probe.enabled()) {
+    e.Require(probe.lr() > 0, "run.online_probe.lr", probe.lr(), "must be > 0");
+    e.Require(probe.momentum() >= 0 && probe.momentum() < 1, "run.online_probe.momentum",
+              probe.momentum(), "must be in [0, 1)");
+    e.Require(probe.weight_decay() >= 0, "run.online_probe.weight_decay", probe.weight_decay(),
+              "must be >= 0");
+  }
 }
 
 }  // namespace
