@@ -16,6 +16,7 @@ def moco_fuzz_target(name, srcs, deps, corpus, copts = []):
     )
     native.cc_binary(
         name = name,
+        visibility = ["//tests/layering:__pkg__"],
         deps = [":" + name + "_lib"] + select({
             ":fuzzing": [],
             "//conditions:default": [":replay_main"],
