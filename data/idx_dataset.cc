@@ -17,7 +17,7 @@ namespace moco {
 namespace data {
 namespace {
 
-// Limits (docs/HARDENING.md): one image at most 2^28 pixels (as the JPEG/PNG decoders);
+// Limits (docs/FUZZING.md): one image at most 2^28 pixels (as the JPEG/PNG decoders);
 // all data at most 2^40 bytes. Memory grows with the bytes really read, never with a claim.
 constexpr uint64_t kMaxImagePixels = uint64_t{1} << 28;
 constexpr uint64_t kMaxDataBytes = uint64_t{1} << 40;

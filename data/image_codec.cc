@@ -3,7 +3,9 @@
 #include <png.h>
 #include <turbojpeg.h>
 
+#include <cstdint>
 #include <cstring>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -39,6 +41,30 @@ inline uint8_t PilCmykChannel(int raw_c, int raw_k) {
   return static_cast<uint8_t>(raw_k - (((t >> 8) + t) >> 8));
 }
 
+// Limits (docs/FUZZING.md): at most 2^28 pixels, and no more pixels than the file's bytes
+// can encode, so that a small file cannot make the decoder allocate its claimed size.
+// A Huffman-coded JPEG spends at least 1 bit per 8x8 block of its full-resolution
+// component: at most 512 pixels per byte (1024 allowed). Deflate expands at most 1032 times
+// and a PNG pixel takes at least 1 bit: at most 8 * 1032 pixels per byte.
+constexpr int64_t kMaxPixels = int64_t{1} << 28;
+constexpr int64_t kMaxJpegPixelsPerByte = 1024;
+constexpr int64_t kMaxPngPixelsPerByte = 8 * 1032;
+
+// Empty when width x height is allowed for a `file_bytes`-byte file of `format`.
+std::string SizeProblem(const char* format, int64_t width, int64_t height, size_t file_bytes,
+                        int64_t max_pixels_per_byte) {
+  if (width <= 0 || height <= 0 || width * height > kMaxPixels) {
+    return absl::StrCat(format, " has unsupported size ", width, "x", height,
+                        " (at most 2^28 pixels)");
+  }
+  if (width * height > max_pixels_per_byte * static_cast<int64_t>(file_bytes)) {
+    return absl::StrCat(format, " claims ", width, "x", height, " pixels, more than its ",
+                        file_bytes, " bytes can encode (at most ", max_pixels_per_byte,
+                        " pixels per byte)");
+  }
+  return "";
+}
+
 bool IsJpeg(const std::string& b) {
   return b.size() >= 3 && static_cast<unsigned char>(b[0]) == 0xFF &&
          static_cast<unsigned char>(b[1]) == 0xD8 && static_cast<unsigned char>(b[2]) == 0xFF;
@@ -61,10 +87,11 @@ absl::Status DecodeJpeg(const std::string& bytes, const std::string& name, Image
     tj.Reset();
     return absl::DataLossError(absl::StrCat(name, ": corrupt JPEG header: ", msg));
   }
-  if (width <= 0 || height <= 0 || static_cast<int64_t>(width) * height > (int64_t{1} << 28)) {
+  const std::string size_problem =
+      SizeProblem("JPEG", width, height, bytes.size(), kMaxJpegPixelsPerByte);
+  if (!size_problem.empty()) {
     tj.Reset();
-    return absl::DataLossError(
-        absl::StrCat(name, ": JPEG has unsupported size ", width, "x", height));
+    return absl::DataLossError(absl::StrCat(name, ": ", size_problem));
   }
   const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
   out->Reshape(height, width, 3);
@@ -103,9 +130,11 @@ absl::Status DecodePng(const std::string& bytes, const std::string& name, Image*
   }
   png.format = PNG_FORMAT_RGB;
   const int width = static_cast<int>(png.width), height = static_cast<int>(png.height);
-  if (width <= 0 || height <= 0 || static_cast<int64_t>(width) * height > (int64_t{1} << 28)) {
+  const std::string size_problem =
+      SizeProblem("PNG", png.width, png.height, bytes.size(), kMaxPngPixelsPerByte);
+  if (!size_problem.empty()) {
     png_image_free(&png);
-    return absl::DataLossError(absl::StrCat(name, ": PNG has unsupported size ", width, "x", height));
+    return absl::DataLossError(absl::StrCat(name, ": ", size_problem));
   }
   out->Reshape(height, width, 3);
   png_color black = {0, 0, 0};

@@ -19,7 +19,10 @@ namespace data {
 // are converted as Pillow 9.4 converts them (Image.open(f).convert("RGB")); PNG alpha is composited on
 // black; 16-bit PNGs are reduced to 8 bits. Unknown formats, corrupt or truncated data
 // (including libjpeg warnings such as a premature end of data) give DataLossError naming
-// `name`. Thread-safe.
+// `name`. Resource limits: at most 2^28 pixels, and at most 1024 (JPEG) or 8 * 1032 (PNG)
+// pixels per byte of the file, checked on the header before anything is allocated (no valid
+// Huffman-coded JPEG or PNG exceeds these; an arithmetic-coded, nearly flat JPEG could).
+// Thread-safe.
 absl::Status DecodeImage(const std::string& bytes, const std::string& name, Image* out);
 
 // Encodes a 1- or 3-channel image. JPEG quality in [1, 100], 4:2:0 subsampling for RGB.

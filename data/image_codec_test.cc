@@ -1,5 +1,6 @@
 #include "data/image_codec.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "gmock/gmock.h"
+#include "zlib.h"
 #include "gtest/gtest.h"
 
 namespace moco {
@@ -104,6 +106,54 @@ TEST(ImageCodecTest, FailedDecodeDoesNotBreakTheNextOne) {
 
 // Issue 18 item 3: CMYK JPEGs (ImageNet has some) decode to the RGB Pillow gives, as do
 // grayscale ones. Files and values from data/testdata/make_pil_jpegs.py.
+// Writes a big-endian 16/32-bit value at `offset`.
+void PutBigEndian(std::string* bytes, size_t offset, uint32_t v, int n) {
+  for (int i = 0; i < n; ++i) (*bytes)[offset + i] = static_cast<char>(v >> (8 * (n - 1 - i)));
+}
+
+// Issue 18 fuzzing: a JPEG header claiming 16000 x 16000 pixels, cut after its scan header
+// (a few hundred bytes), was decoded into a 768 MB buffer (1 GB more for CMYK) before the
+// data ran out. It is refused on its header now.
+TEST(ImageCodecTest, SmallJpegClaimingHugeSizeIsRefusedBeforeAllocating) {
+  auto jpeg = EncodeJpeg(Gradient(16, 16, 3), 90);
+  ASSERT_TRUE(jpeg.ok());
+  std::string bytes = *jpeg;
+  const size_t sof = bytes.find("\xFF\xC0");
+  const size_t sos = bytes.find("\xFF\xDA");
+  ASSERT_NE(sof, std::string::npos);
+  ASSERT_NE(sos, std::string::npos);
+  PutBigEndian(&bytes, sof + 5, 16000, 2);  // height
+  PutBigEndian(&bytes, sof + 7, 16000, 2);  // width
+  bytes.resize(sos + 20);
+  Image out;
+  absl::Status status = DecodeImage(bytes, "huge.jpg", &out);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(status.message(), HasSubstr("huge.jpg: JPEG claims 16000x16000 pixels"));
+  EXPECT_THAT(status.message(), HasSubstr("at most 1024 pixels per byte"));
+  EXPECT_LT(out.pixels.capacity(), size_t{1} << 20);
+  // The same limit at its boundary: a real image far below it still decodes.
+  EXPECT_TRUE(DecodeImage(*jpeg, "ok.jpg", &out).ok());
+}
+
+TEST(ImageCodecTest, SmallPngClaimingHugeSizeIsRefusedBeforeAllocating) {
+  auto png = EncodePng(Gradient(4, 4, 3));
+  ASSERT_TRUE(png.ok());
+  std::string bytes = *png;
+  // IHDR: length(4) "IHDR" width(4) height(4) ... CRC over type + data.
+  const size_t ihdr = bytes.find("IHDR");
+  ASSERT_NE(ihdr, std::string::npos);
+  PutBigEndian(&bytes, ihdr + 4, 16000, 4);
+  PutBigEndian(&bytes, ihdr + 8, 16000, 4);
+  const uLong crc = crc32(crc32(0L, Z_NULL, 0),
+                          reinterpret_cast<const Bytef*>(bytes.data()) + ihdr, 4 + 13);
+  PutBigEndian(&bytes, ihdr + 17, static_cast<uint32_t>(crc), 4);
+  Image out;
+  absl::Status status = DecodeImage(bytes, "huge.png", &out);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(status.message(), HasSubstr("huge.png: PNG claims 16000x16000 pixels"));
+  EXPECT_LT(out.pixels.capacity(), size_t{1} << 20);
+}
+
 TEST(ImageCodecTest, CmykAndGrayJpegsDecodeLikePillow) {
   std::ifstream golden("data/testdata/pil_jpeg_rgb.txt");
   ASSERT_TRUE(golden.good());

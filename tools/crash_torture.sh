@@ -9,8 +9,11 @@
 #   tools/crash_torture.sh [KILLS=20] [PRETRAIN_BIN] [COMPARE_BIN]
 # Binaries default to bazel-bin/moco/pretrain/pretrain and bazel-bin/tests/compare_checkpoints
 # (bazel build //moco/pretrain:pretrain //tests:compare_checkpoints first). Uses Fashion-MNIST
-# from /usr/share/datasets/fashion-mnist unless TORTURE_DATA names an IDX folder.
-# Deterministic given TORTURE_SEED (default 1). Prints a summary; exits 1 on any failure.
+# from /usr/share/datasets/fashion-mnist unless TORTURE_DATA names an IDX folder;
+# TORTURE_IMAGES=N trains and monitors on the first N images of each split only (a fast run).
+# TORTURE_EPOCHS (default 12) sets the run's length. At least one kill is inside a checkpoint
+# write. Kill choices are deterministic given TORTURE_SEED (default 1); the moments are not.
+# Prints a summary; exits 1 on any failure.
 set -u
 KILLS=${1:-20}
 PRETRAIN=${2:-bazel-bin/moco/pretrain/pretrain}
@@ -20,6 +23,26 @@ RANDOM=${TORTURE_SEED:-1}
 EPOCHS=${TORTURE_EPOCHS:-12}
 WORK=$(mktemp -d "${TEST_TMPDIR:-/tmp}/crash_torture.XXXXXX")
 fail() { echo "FAIL: $*"; exit 1; }
+
+if [ -n "${TORTURE_IMAGES:-}" ]; then  # the first N images and labels of each split, as IDX
+  be32() { printf "\\$(printf %03o $(($1 >> 24 & 255)))\\$(printf %03o $(($1 >> 16 & 255)))"
+           printf "\\$(printf %03o $(($1 >> 8 & 255)))\\$(printf %03o $(($1 & 255)))"; }
+  mkdir -p "$WORK/data"
+  for split in train t10k; do
+    for kind in images labels; do
+      src=$(ls "$DATA/$split-$kind-idx"[13]-ubyte* 2> /dev/null | head -1)
+      [ -n "$src" ] || fail "no $split $kind IDX file in $DATA"
+      out=$WORK/data/$(basename "${src%.gz}")
+      if [ $kind = images ]; then { be32 2051; be32 "$TORTURE_IMAGES"; be32 28; be32 28; } > "$out"
+        skip=16; len=$((TORTURE_IMAGES * 784))
+      else { be32 2049; be32 "$TORTURE_IMAGES"; } > "$out"; skip=8; len=$TORTURE_IMAGES; fi
+      { if [ "${src%.gz}" != "$src" ]; then gzip -dc "$src"; else cat "$src"; fi; } |
+        tail -c +$((skip + 1)) | head -c "$len" >> "$out"
+      [ "$(wc -c < "$out")" = $((skip + len)) ] || fail "$src has fewer than $TORTURE_IMAGES records"
+    done
+  done
+  DATA=$WORK/data
+fi
 
 cat > "$WORK/tiny.pbtxt" <<PB
 data { dataset: IDX train_path: "$DATA" image_size: 28 num_workers: 1
@@ -36,6 +59,14 @@ run() {  # run DIR [extra flags]: the pretraining binary, quiet
   local dir=$1; shift
   "$PRETRAIN" --config="$WORK/tiny.pbtxt" --run_dir="$dir" --random_init_baseline=false "$@" \
     > "$dir.log" 2>&1
+}
+# launch DIR [extra flags]: the same in the background, PID = the pretraining process itself
+# (not a subshell: killing a subshell would leave the run going next to its own resume).
+launch() {
+  local dir=$1; shift
+  "$PRETRAIN" --config="$WORK/tiny.pbtxt" --run_dir="$dir" --random_init_baseline=false "$@" \
+    > "$dir.log" 2>&1 &
+  PID=$!
 }
 
 check_loadable() {  # every checkpoint file in DIR reads
@@ -56,18 +87,20 @@ LOADED=0; HOOKED=0; SLEPT=0; TMP_SEEN=0
 for ((k = 1; k <= KILLS; k++)); do
   flags=()
   [ -e "$WORK/tort/checkpoint.ckpt" ] || [ -e "$WORK/tort/checkpoint.prev.ckpt" ] && flags=(--resume)
-  if ((RANDOM % 3 == 0)); then  # the process kills itself inside a checkpoint write
+  if ((RANDOM % 3 == 0)) || ((k == KILLS && HOOKED == 0)); then
+    # The process kills itself inside a checkpoint write (every run writes at least one).
     point=${POINTS[$((RANDOM % 4))]}
     MOCO_TEST_CRASH_AT=$point run "$WORK/tort" "${flags[@]}"
     rc=$?
+    [ "$rc" = 137 ] || fail "kill $k: the $point hook did not kill the run (exit $rc): $(tail -3 "$WORK/tort.log")"
     HOOKED=$((HOOKED + 1))
   else  # kill -9 from outside at a random moment of the run
-    run "$WORK/tort" "${flags[@]}" &
-    pid=$!
+    launch "$WORK/tort" "${flags[@]}"
     sleep "$(echo "scale=3; $T_REF * ($RANDOM % 1000) / 1000" | bc)"
-    kill -9 "$pid" 2> /dev/null
-    wait "$pid"
+    kill -9 "$PID" 2> /dev/null
+    wait "$PID" 2> /dev/null
     rc=$?
+    [ "$rc" = 137 ] || [ "$rc" = 0 ] || fail "kill $k: run exited $rc: $(tail -3 "$WORK/tort.log")"
     SLEPT=$((SLEPT + 1))
   fi
   TMP_SEEN=$((TMP_SEEN + $(ls -A "$WORK/tort" | grep -c '^\.checkpoint\.ckpt\.tmp\.' || true)))

@@ -162,6 +162,50 @@ TEST(TorchFileTest, HugeClaimedSizesDoNotAllocate) {
   EXPECT_NE(f.status().message().find("claims"), std::string::npos) << f.status();
 }
 
+// Issue 18 fuzzing (LeakSanitizer): a pickle can put a list inside itself (DUP, APPEND);
+// the shared_ptr cycle leaked, and code walking the result would never end. Deep nesting
+// (one byte per level) and shared references that expand exponentially are as bad for a
+// walker. All are refused, and the refused graph is freed (the fuzz target checks leaks).
+TEST(TorchFileTest, CyclicDeepAndExponentialObjectGraphsAreRefused) {
+  struct Case {
+    const char* name;
+    std::string pickle;
+    const char* message;
+  };
+  std::string deep = "\x80\x02)";
+  deep.append(2000, '\x85');  // TUPLE1, 2000 times: ((((...),),),)
+  deep += ".";
+  std::string bomb("\x80\x02]q\x00" "0", 6);  // x0 = []; x(i) = (x(i-1), x(i-1)): 2^40 walked
+  for (int i = 1; i <= 40; ++i) {
+    bomb += "h";
+    bomb += static_cast<char>(i - 1);
+    bomb += "h";
+    bomb += static_cast<char>(i - 1);
+    bomb += "\x86q";
+    bomb += static_cast<char>(i);
+    if (i < 40) bomb += "0";  // POP: only the memo keeps x(i)
+  }
+  bomb += ".";
+  const Case cases[] = {
+      {"self_list", std::string("\x80\x02]2a.", 6), "a reference cycle"},
+      {"dict_in_list_in_dict", std::string("\x80\x02}q\x00X\x01\x00\x00\x00k]q\x01h\x00" "as.", 19),
+       "a reference cycle"},
+      {"deep", deep, "nested more than 1000 levels"},
+      {"bomb", bomb, "expand to more than"},
+  };
+  for (const Case& c : cases) {
+    auto f = LoadPickleFile(c.pickle, c.name);
+    ASSERT_FALSE(f.ok()) << c.name;
+    EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_NE(f.status().message().find(c.message), std::string::npos) << f.status();
+  }
+  // At the limits a graph is fine: 1000 levels, and sharing without expansion past 2^24.
+  std::string ok_deep = "\x80\x02)";
+  ok_deep.append(999, '\x85');
+  ok_deep += ".";
+  EXPECT_TRUE(LoadPickleFile(ok_deep, "ok_deep").ok());
+}
+
 TEST(TorchFileTest, ViewsLargerThanTheirStorageAreRefusedBeforeAllocating) {
   // A 16-byte storage viewed as 2^20 x 2^20 elements with stride 0 (4 TiB as float32).
   auto storage = std::make_shared<TorchStorage>();

@@ -1,7 +1,9 @@
 #include "moco/interop/unpickler.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -71,7 +73,16 @@ class Reader {
 
   absl::StatusOr<UnpickleResult> Run();
 
+  // Empties every list, tuple and dict this reader made, so that an object graph it refuses
+  // (cyclic or too deep) is freed without recursion and without leaking its cycles.
+  void Dismantle();
+
  private:
+  void Push(PyRef v) {
+    made_.push_back(v);
+    stack_.push_back(std::move(v));
+  }
+
   absl::Status Truncated() const {
     return absl::DataLossError(
         absl::StrCat(label_, ": pickle is truncated at byte ", pos_, " (file cut short?)"));
@@ -136,7 +147,7 @@ class Reader {
     auto g = std::make_shared<PyObject>();
     g->kind = PyKind::kGlobal;
     g->s = full;
-    stack_.push_back(std::move(g));
+    Push(std::move(g));
     return absl::OkStatus();
   }
   absl::StatusOr<PyRef> Reduce(const PyObject& func, const PyObject& args);
@@ -155,7 +166,89 @@ class Reader {
   // millions of keys must not take quadratic time).
   std::map<const PyObject*, std::map<std::string, size_t>> dict_index_;
   std::vector<PyRef> tensors_;
+  std::vector<std::weak_ptr<PyObject>> made_;  // everything ever pushed (Dismantle)
 };
+
+void Reader::Dismantle() {
+  std::vector<PyRef> alive;  // holds every object, so clearing one destroys none of the others
+  for (const auto& weak : made_) {
+    if (PyRef o = weak.lock()) alive.push_back(std::move(o));
+  }
+  for (const PyRef& o : alive) {
+    o->items.clear();
+    o->entries.clear();
+  }
+  stack_.clear();
+  memo_.clear();
+  tensors_.clear();
+}
+
+// Limits on the object graph a pickle may build (docs/FUZZING.md), so that code walking it
+// recursively is safe: no cycles, at most kMaxNesting levels, and at most kMaxExpanded
+// objects when a shared object counts each time it is reached (a few bytes of memo
+// references can otherwise describe 2^n objects).
+constexpr int64_t kMaxNesting = 1000;
+constexpr int64_t kMaxExpanded = int64_t{1} << 24;
+
+absl::Status CheckObjectGraph(const PyObject& root, const std::string& label) {
+  struct Info {
+    bool done = false;
+    int64_t height = 1, expanded = 1;
+  };
+  struct Frame {
+    const PyObject* node;
+    std::vector<const PyObject*> children;
+    size_t next = 0;
+  };
+  auto children_of = [](const PyObject& o) {
+    std::vector<const PyObject*> c;
+    for (const PyRef& v : o.items) c.push_back(v.get());
+    for (const auto& [k, v] : o.entries) {
+      c.push_back(k.get());
+      c.push_back(v.get());
+    }
+    return c;
+  };
+  auto refused = [&](const std::string& what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, ": refused pickle content: ", what, " (nothing executed)"));
+  };
+  std::map<const PyObject*, Info> info;
+  std::vector<Frame> path;
+  info[&root];
+  path.push_back({&root, children_of(root)});
+  while (!path.empty()) {
+    Frame& top = path.back();
+    if (top.next == top.children.size()) {
+      Info& mine = info[top.node];
+      for (const PyObject* c : top.children) {
+        const Info& ci = info[c];
+        mine.height = std::max(mine.height, ci.height + 1);
+        mine.expanded = std::min(kMaxExpanded + 1, mine.expanded + ci.expanded);
+      }
+      mine.done = true;
+      if (mine.height > kMaxNesting) {
+        return refused(absl::StrCat("objects nested more than ", kMaxNesting, " levels deep"));
+      }
+      if (mine.expanded > kMaxExpanded) {
+        return refused(absl::StrCat("shared references expand to more than ", kMaxExpanded,
+                                    " objects"));
+      }
+      path.pop_back();
+      continue;
+    }
+    const PyObject* child = top.children[top.next++];
+    if (child == nullptr) continue;
+    auto it = info.find(child);
+    if (it != info.end()) {
+      if (!it->second.done) return refused("an object contains itself (a reference cycle)");
+      continue;
+    }
+    info[child];
+    path.push_back({child, children_of(*child)});
+  }
+  return absl::OkStatus();
+}
 
 bool IsInt(const PyRef& o) { return o && o->kind == PyKind::kInt; }
 
@@ -370,17 +463,17 @@ absl::StatusOr<UnpickleResult> Reader::Run() {
       case '(': marks_.push_back(stack_.size()); break;
       case '0': { ASSIGN_OR_RETURN(PyRef v, Pop()); break; }
       case '1': { ASSIGN_OR_RETURN(auto v, PopMark()); break; }
-      case '2': { ASSIGN_OR_RETURN(PyRef* t, Top()); stack_.push_back(*t); break; }
-      case 'N': stack_.push_back(MakeNone()); break;
-      case 0x88: stack_.push_back(MakeBool(true)); break;
-      case 0x89: stack_.push_back(MakeBool(false)); break;
+      case '2': { ASSIGN_OR_RETURN(PyRef* t, Top()); Push(*t); break; }
+      case 'N': Push(MakeNone()); break;
+      case 0x88: Push(MakeBool(true)); break;
+      case 0x89: Push(MakeBool(false)); break;
       case 'J': {
         ASSIGN_OR_RETURN(uint64_t v, Uint(4));
-        stack_.push_back(MakeInt(static_cast<int32_t>(static_cast<uint32_t>(v))));
+        Push(MakeInt(static_cast<int32_t>(static_cast<uint32_t>(v))));
         break;
       }
-      case 'K': { ASSIGN_OR_RETURN(uint64_t v, Uint(1)); stack_.push_back(MakeInt(static_cast<int64_t>(v))); break; }
-      case 'M': { ASSIGN_OR_RETURN(uint64_t v, Uint(2)); stack_.push_back(MakeInt(static_cast<int64_t>(v))); break; }
+      case 'K': { ASSIGN_OR_RETURN(uint64_t v, Uint(1)); Push(MakeInt(static_cast<int64_t>(v))); break; }
+      case 'M': { ASSIGN_OR_RETURN(uint64_t v, Uint(2)); Push(MakeInt(static_cast<int64_t>(v))); break; }
       case 0x8a: {  // LONG1
         ASSIGN_OR_RETURN(uint64_t n, Uint(1));
         ASSIGN_OR_RETURN(std::string b, Take(n));
@@ -388,12 +481,12 @@ absl::StatusOr<UnpickleResult> Reader::Run() {
           uint64_t v = 0;
           for (size_t k = 0; k < n; ++k) v |= static_cast<uint64_t>(static_cast<uint8_t>(b[k])) << (8 * k);
           if (n > 0 && n < 8 && (static_cast<uint8_t>(b[n - 1]) & 0x80)) v |= ~uint64_t{0} << (8 * n);
-          stack_.push_back(MakeInt(static_cast<int64_t>(v)));
+          Push(MakeInt(static_cast<int64_t>(v)));
         } else {
           auto big = std::make_shared<PyObject>();
           big->kind = PyKind::kBigInt;
           big->s = std::move(b);
-          stack_.push_back(std::move(big));
+          Push(std::move(big));
         }
         break;
       }
@@ -404,7 +497,7 @@ absl::StatusOr<UnpickleResult> Reader::Run() {
         pos_ += 8;
         double d;
         std::memcpy(&d, &bits, 8);
-        stack_.push_back(MakeFloat(d));
+        Push(MakeFloat(d));
         break;
       }
       case 'X': case 0x8c: case 0x8d: case 'B': case 'C': case 0x8e: case 'U': case 'T': {
@@ -414,12 +507,12 @@ absl::StatusOr<UnpickleResult> Reader::Run() {
         auto o = std::make_shared<PyObject>();
         o->kind = (op == 'B' || op == 'C' || op == 0x8e) ? PyKind::kBytes : PyKind::kString;
         o->s = std::move(s);
-        stack_.push_back(std::move(o));
+        Push(std::move(o));
         break;
       }
-      case ']': stack_.push_back(MakeList()); break;
-      case ')': stack_.push_back(MakeTuple()); break;
-      case '}': stack_.push_back(MakeDict()); break;
+      case ']': Push(MakeList()); break;
+      case ')': Push(MakeTuple()); break;
+      case '}': Push(MakeDict()); break;
       case 'a': {
         ASSIGN_OR_RETURN(PyRef v, Pop());
         ASSIGN_OR_RETURN(PyRef* list, Top());
@@ -436,7 +529,7 @@ absl::StatusOr<UnpickleResult> Reader::Run() {
       }
       case 't': {
         ASSIGN_OR_RETURN(auto items, PopMark());
-        stack_.push_back(MakeTuple(std::move(items)));
+        Push(MakeTuple(std::move(items)));
         break;
       }
       case 0x85: case 0x86: case 0x87: {
@@ -444,7 +537,7 @@ absl::StatusOr<UnpickleResult> Reader::Run() {
         if (stack_.size() < Floor() + n) return Bad("stack underflow");
         std::vector<PyRef> items(stack_.end() - n, stack_.end());
         stack_.resize(stack_.size() - n);
-        stack_.push_back(MakeTuple(std::move(items)));
+        Push(MakeTuple(std::move(items)));
         break;
       }
       case 's': {
@@ -471,7 +564,7 @@ absl::StatusOr<UnpickleResult> Reader::Run() {
         ASSIGN_OR_RETURN(uint64_t idx, Uint(op == 'h' ? 1 : 4));
         auto it = memo_.find(idx);
         if (it == memo_.end()) return Bad(absl::StrCat("memo entry ", idx, " is not defined"));
-        stack_.push_back(it->second);
+        Push(it->second);
         break;
       }
       case 'c': {
@@ -493,7 +586,7 @@ absl::StatusOr<UnpickleResult> Reader::Run() {
         ASSIGN_OR_RETURN(PyRef args, Pop());
         ASSIGN_OR_RETURN(PyRef func, Pop());
         ASSIGN_OR_RETURN(PyRef out, Reduce(*func, *args));
-        stack_.push_back(std::move(out));
+        Push(std::move(out));
         break;
       }
       case 'b': {
@@ -507,7 +600,7 @@ absl::StatusOr<UnpickleResult> Reader::Run() {
         if (!persistent_load_) return Refused("persistent ids are not allowed in this pickle");
         auto loaded = persistent_load_(pid);
         if (!loaded.ok()) return Refused(std::string(loaded.status().message()));
-        stack_.push_back(*std::move(loaded));
+        Push(*std::move(loaded));
         break;
       }
       default:
@@ -561,7 +654,13 @@ std::string StorageClass(DType dtype) {
 absl::StatusOr<UnpickleResult> Unpickle(absl::string_view data, const std::string& label,
                                         const PersistentLoad& persistent_load) {
   Reader reader(data, label, persistent_load);
-  return reader.Run();
+  absl::StatusOr<UnpickleResult> result = reader.Run();
+  absl::Status status = result.status();
+  if (status.ok()) status = CheckObjectGraph(*result->value, label);
+  if (status.ok()) return result;
+  result = status;  // drops the result's references, then the graph goes
+  reader.Dismantle();
+  return status;
 }
 
 absl::Status MaterializeTensor(PyObject& t, const std::string& label, int64_t* budget) {

@@ -12,7 +12,10 @@
 //
 // Tensors come out unmaterialized (they reference storages whose data may come later in the
 // file); call MaterializeTensor on each of r.tensors once the storages have their bytes.
-// The unpickler itself runs in time and memory linear in the pickle's size.
+// The unpickler itself runs in time and memory linear in the pickle's size. The object graph
+// it returns is safe to walk recursively: a cycle (an object inside itself), nesting deeper
+// than 1000 levels, or shared references expanding to more than 2^24 objects are refused
+// (InvalidArgument), and the refused graph is freed.
 #ifndef MOCO_INTEROP_UNPICKLER_H_
 #define MOCO_INTEROP_UNPICKLER_H_
 
