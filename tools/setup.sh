@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   bazel-bootstrap bazel-rules-java          # Bazel 4.2.3, offline rules_java
   g++ libtorch-dev libopenblas0-openmp      # LibTorch 1.13 CPU + a fast BLAS behind it
+  libgloo-dev                               # Gloo headers for c10d's ProcessGroupGloo (data parallelism)
   libeigen3-dev                             # Eigen reference backend
   libabsl-dev libgflags-dev libgoogle-glog-dev
   libprotobuf-dev protobuf-compiler
