@@ -320,14 +320,21 @@ absl::Status Trainer::RandomInitBaseline() {
   return absl::OkStatus();
 }
 
-// Weighted kNN top-1 (percent) of the test split against the training split, both through
-// `encoder`'s backbone: eval's own measurement, with the run's monitor settings.
-absl::StatusOr<double> Trainer::KnnTop1(Encoder& encoder) {
-  std::unique_ptr<eval::FeatureSource> source = eval::EncoderFeatures(*backend_, encoder);
+// Feature extraction for the epoch-end monitors (kNN, online probe): the run's batch size,
+// workers and corrupt-image policy.
+eval::ExtractOptions Trainer::MonitorExtractOptions() const {
   eval::ExtractOptions extract;
   extract.loader.batch_size = config_.run().batch_size();
   extract.loader.num_workers = config_.data().num_workers();
   extract.loader.on_corrupt_image = config_.data().on_corrupt_image();
+  return extract;
+}
+
+// Weighted kNN top-1 (percent) of the test split against the training split, both through
+// `encoder`'s backbone: eval's own measurement, with the run's monitor settings.
+absl::StatusOr<double> Trainer::KnnTop1(Encoder& encoder) {
+  std::unique_ptr<eval::FeatureSource> source = eval::EncoderFeatures(*backend_, encoder);
+  const eval::ExtractOptions extract = MonitorExtractOptions();
   eval::KnnSplits splits{data_.train, data_.test, data_.eval_view, extract, extract};
   splits.train_options.max_images = config_.run().knn_max_train_images();
   splits.test_options.max_images = config_.run().knn_max_test_images();
@@ -343,10 +350,7 @@ absl::Status Trainer::MeasureProbe(EpochStats& stats) {
   stats.probe_train_top1 = probe_->TakeTrainTop1();
   std::unique_ptr<eval::FeatureSource> source =
       eval::EncoderFeatures(*backend_, method_->evaluated_encoder());
-  eval::ExtractOptions extract;
-  extract.loader.batch_size = config_.run().batch_size();
-  extract.loader.num_workers = config_.data().num_workers();
-  extract.loader.on_corrupt_image = config_.data().on_corrupt_image();
+  eval::ExtractOptions extract = MonitorExtractOptions();
   extract.max_images = config_.run().knn_max_test_images();
   ASSIGN_OR_RETURN(eval::FeatureSet test,
                    eval::ExtractFeatures(data_.test, data_.eval_view, *source, extract));

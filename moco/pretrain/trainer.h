@@ -26,6 +26,7 @@
 #include "data/batch_loader.h"
 #include "data/dataset.h"
 #include "data/transform.h"
+#include "eval/feature_extractor.h"
 #include "moco/config/config.pb.h"
 #include "moco/core/backend.h"
 #include "moco/core/training_method.h"
@@ -85,6 +86,7 @@ class Trainer {
   absl::Status Stop(int64_t epoch, bool epoch_done, bool saved);
   absl::Status RandomInitBaseline();
   absl::StatusOr<double> KnnTop1(Encoder& encoder);
+  eval::ExtractOptions MonitorExtractOptions() const;
   // run.online_probe: its epoch's training top-1 and its test top-1 into `stats`.
   absl::Status MeasureProbe(EpochStats& stats);
 
