@@ -228,7 +228,7 @@ absl::StatusOr<PretrainSummary> Trainer::Run() {
   NotifyRunEnd(stopped_ ? RunEnd::Reason::kStopped : RunEnd::Reason::kFinished, "");
   summary_.global_step = global_step_;
   summary_.stopped_by_signal = stopped_;
-  if (stopped_) {
+  if (stopped_ && comm_->rank() == 0) {
     LOG(INFO) << "Stopped (" << stop_reason_ << ") after step " << global_step_ << "; checkpoint written to "
               << CheckpointPath(info_.run_dir) << ". Continue with --resume.";
   }
