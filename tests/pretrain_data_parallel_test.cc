@@ -5,11 +5,16 @@
 //   - a world-2 run stopped at step 4 and resumed on world 2 ends bitwise equal to the
 //     uninterrupted world-2 run (CPU);
 //   - the same stopped run resumes on world 1 (the checkpoint does not depend on the world);
-//   - ranks started with different configs are refused at the rendezvous, before any step.
+//   - ranks started with different configs are refused at the rendezvous, before any step;
+//   - a rank SIGKILLed mid-epoch makes the other exit non-zero (no hang; 60 s guard).
+#include <signal.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <iostream>
+#include <iterator>
 #include <random>
 #include <sstream>
 #include <string>
@@ -20,7 +25,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "moco/config/config_io.h"
+#include "moco/observe/training_observer.h"
 #include "moco/pretrain/pretrain.h"
+#include "moco/pretrain/trainer.h"
 #include "moco/run/checkpoint.h"
 #include "tests/spawn_ranks.h"
 
@@ -96,6 +103,19 @@ ExperimentConfig TinyConfig(const std::string& data_dir, const std::string& run_
   return c;
 }
 
+// SIGKILLs this process after global step `step` (a rank lost mid-epoch).
+class DieAtStep final : public TrainingObserver {
+ public:
+  explicit DieAtStep(int64_t step) : step_(step) {}
+  absl::Status OnStep(const StepStats& stats) override {
+    if (stats.global_step == step_) raise(SIGKILL);
+    return absl::OkStatus();
+  }
+
+ private:
+  int64_t step_;
+};
+
 // The worker: one rank of the pipeline, configured through the environment.
 int Worker() {
   auto env = [](const char* name) {
@@ -109,9 +129,16 @@ int Worker() {
   options.stop_at_step = std::stoll(env("DPP_STOP_AT"));
   options.random_init_baseline = false;
   options.distributed_timeout_s = 30;
+  if (!env("DPP_DIE_AT").empty()) {  // this rank dies mid-epoch
+    absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(options);
+    if (!trainer.ok()) return 1;
+    (*trainer)->AddObserver(std::make_unique<DieAtStep>(std::stoll(env("DPP_DIE_AT"))));
+    return (*trainer)->Run().ok() ? 0 : 1;
+  }
   absl::StatusOr<PretrainSummary> summary = RunPretraining(options);
   if (!summary.ok()) {
     std::cerr << "rank " << env("RANK") << ": " << summary.status() << "\n";
+    if (!env("DPP_ERROR_FILE").empty()) std::ofstream(env("DPP_ERROR_FILE")) << summary.status();
     return 1;
   }
   return summary->stopped_by_signal ? kExitStopped : 0;
@@ -193,6 +220,26 @@ TEST(PretrainDataParallelTest, RanksWithDifferentConfigsAreRefusedBeforeTheFirst
   EXPECT_EQ(testing::WaitExit(r1, 120), 1);
   EXPECT_FALSE(fs::exists(run_dir + "/checkpoint.ckpt"));
   EXPECT_FALSE(fs::exists(run_dir + "/metrics.csv"));
+}
+
+TEST(PretrainDataParallelTest, ARankKilledMidEpochMakesTheOthersFail) {
+  const std::string data_dir = MakeIdxDataset();
+  const std::string run_dir = data::MakeTempDir("dp_killed");
+  const int port = testing::FreePort();
+  std::vector<std::string> dying = WorkerEnv(data_dir, run_dir, false, 0);
+  dying.push_back("DPP_DIE_AT=2");
+  std::vector<std::string> surviving = WorkerEnv(data_dir, run_dir, false, 0);
+  const std::string error_file = run_dir + ".error";
+  surviving.push_back("DPP_ERROR_FILE=" + error_file);
+  const pid_t r0 = testing::SpawnRank(0, 2, port, surviving);
+  const pid_t r1 = testing::SpawnRank(1, 2, port, dying);
+  EXPECT_EQ(testing::WaitExit(r1, 120), 128 + SIGKILL);
+  EXPECT_EQ(testing::WaitExit(r0, 60), 1) << "rank 0 must fail, not hang (-1 = the guard)";
+  std::ifstream in(error_file);
+  const std::string error((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(error, ::testing::HasSubstr("failed on rank 0 of 2 (rank 1 exited or lost its "
+                                          "connection)"));
+  EXPECT_FALSE(fs::exists(run_dir + "/checkpoint.ckpt"));  // no checkpoint from a broken step
 }
 
 }  // namespace

@@ -150,10 +150,13 @@ class GlooCommunicator final : public Communicator {
     } catch (const std::exception& e) {
       const std::string text = ErrorText(e);
       const bool timed_out = absl::StrContains(text, "imed out") || absl::StrContains(text, "imeout");
+      // In a world of two the peer is known; beyond, the launcher (or the scheduler) names the
+      // rank that died.
+      const std::string peer =
+          world_ == 2 ? absl::StrCat("rank ", 1 - rank_) : std::string("a peer rank");
       const std::string message =
-          absl::StrCat(op, " failed on rank ", rank_, " of ", world_,
-                       timed_out ? " (a peer rank stopped responding): "
-                                 : " (a peer rank exited or lost its connection): ",
+          absl::StrCat(op, " failed on rank ", rank_, " of ", world_, " (", peer,
+                       timed_out ? " stopped responding): " : " exited or lost its connection): ",
                        text);
       return timed_out ? absl::DeadlineExceededError(message) : absl::UnavailableError(message);
     }
