@@ -233,6 +233,31 @@ void CheckRun(const ExperimentConfig& c, ConfigErrorList& e) {
   }
 }
 
+// Data parallelism: run.batch_size is the global batch, split evenly over the processes; each
+// process's share is further split into moco.bn_splits BN groups. moco.queue_size needs no rule
+// of its own here: every process enqueues the all-gathered keys, run.batch_size of them per key
+// batch, which CheckMoco's multiple-of-run.batch_size rule already covers.
+void CheckDataParallel(const ExperimentConfig& c, int world, ConfigErrorList& e) {
+  if (world <= 1) return;
+  const int batch = c.run().batch_size();
+  const std::string processes = absl::StrCat(world, " processes (WORLD_SIZE)");
+  if (batch > 0) {
+    e.Require(batch % world == 0, "run.batch_size", batch,
+              absl::StrCat("is the global batch and must be a multiple of the world size: ",
+                           processes));
+    const int splits = c.moco().method() == "moco_v3" ? 1 : c.moco().bn_splits();  // v3: SyncBN
+    if (batch % world == 0 && splits >= 1) {
+      const int local = batch / world;
+      e.Require(local % splits == 0, "moco.bn_splits", splits,
+                absl::StrCat("must divide each process's batch (run.batch_size ", batch, " / ",
+                             processes, " = ", local, ")"));
+    }
+  }
+  e.Require(!c.run().online_probe().enabled(), "run.online_probe.enabled", "true",
+            absl::StrCat("is not supported in data-parallel runs yet (", processes,
+                         "): turn it off, or run one process"));
+}
+
 }  // namespace
 
 void CheckBackendConfig(const BackendConfig& b, ConfigErrorList& e) {
@@ -260,6 +285,7 @@ std::vector<ConfigError> FindConfigErrors(const ExperimentConfig& config,
   CheckOptimizer(config, errors);
   CheckRun(config, errors);
   CheckBackendConfig(config.backend(), errors);
+  CheckDataParallel(config, options.world_size, errors);
   return errors.Take();
 }
 

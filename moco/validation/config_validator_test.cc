@@ -248,6 +248,43 @@ TEST(ConfigValidatorTest, V3HeadsBelongToV3) {
   EXPECT_THAT(errors[1].message, HasSubstr("the queue step has no predictor"));
 }
 
+// Data parallelism: run.batch_size (64) is the global batch; bn_splits (4) splits each
+// process's share.
+TEST(ConfigValidatorTest, DataParallelRulesNameTheFieldsAndTheWorldSize) {
+  ValidationOptions world;
+  for (int w : {1, 2, 4, 16}) {
+    world.world_size = w;
+    EXPECT_THAT(FindConfigErrors(ValidConfig(), world), IsEmpty()) << "world " << w;
+  }
+  ExperimentConfig c = ValidConfig();
+  world.world_size = 3;
+  std::vector<ConfigError> errors = FindConfigErrors(c, world);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].message,
+            "run.batch_size (64) is the global batch and must be a multiple of the world "
+            "size: 3 processes (WORLD_SIZE)");
+  world.world_size = 32;  // 2 images per process cannot make 4 BN groups
+  errors = FindConfigErrors(c, world);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].message,
+            "moco.bn_splits (4) must divide each process's batch (run.batch_size 64 / 32 "
+            "processes (WORLD_SIZE) = 2)");
+  // The queue rule is on the global keys per step, whatever the world.
+  world.world_size = 2;
+  c.mutable_moco()->set_queue_size(96);
+  errors = FindConfigErrors(c, world);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].field, "moco.queue_size");
+  EXPECT_THAT(errors[0].message, HasSubstr("multiple of run.batch_size (64)"));
+  c = ValidConfig();
+  c.mutable_run()->mutable_online_probe()->set_enabled(true);
+  EXPECT_THAT(FindConfigErrors(c), IsEmpty());
+  errors = FindConfigErrors(c, world);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].field, "run.online_probe.enabled");
+  EXPECT_THAT(errors[0].message, HasSubstr("2 processes"));
+}
+
 TEST(ConfigValidatorTest, PathChecksCanBeTurnedOff) {
   ExperimentConfig c = ValidConfig();
   c.mutable_data()->set_train_path("/data/elsewhere");
