@@ -76,6 +76,11 @@ absl::StatusOr<MethodStepResult> MocoV3Method::Step(const Tensor& view1, const T
   if (view1.shape() != view2.shape()) {
     return absl::InvalidArgumentError("the two views of a batch must have the same shape");
   }
+  if (context.communicator != nullptr && context.communicator->world_size() > 1) {
+    // The validator refuses this first (moco.method); SyncBN across ranks is not written yet.
+    return absl::UnimplementedError(
+        "moco_v3 runs in one process only: SyncBatchNorm across processes is not implemented");
+  }
   query_->ZeroGrad();
   RETURN_IF_ERROR(key_->MomentumUpdateFrom(*query_, context.key_momentum));
   ASSIGN_OR_RETURN(TensorPtr k1, key_->Forward(view1, /*train_bn=*/true, /*record=*/false));

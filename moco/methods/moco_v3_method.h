@@ -10,6 +10,9 @@
 // with L2-normalized q and k (ContrastiveLoss::ComputeInBatch). BN statistics are those of the
 // whole batch (SyncBN across ranks: bn_splits is 1). The reported top1 averages the two terms.
 //
+// One process only: data-parallel v3 needs SyncBatchNorm across ranks (not implemented; the
+// validator refuses moco_v3 with WORLD_SIZE > 1).
+//
 // Checkpoint arrays: "query/<param>" (with "query/predictor.*"), "key/<param>",
 // "optimizer/<...>" (the optimizer's own names).
 #ifndef MOCO_METHODS_MOCO_V3_METHOD_H_

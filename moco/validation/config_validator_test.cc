@@ -238,6 +238,15 @@ TEST(ConfigValidatorTest, V3RejectsQueueFieldsInsteadOfIgnoringThem) {
   EXPECT_THAT(FindConfigErrors(ok), IsEmpty());
 }
 
+TEST(ConfigValidatorTest, V3IsRefusedUnderDataParallelism) {
+  ValidationOptions world;
+  world.world_size = 2;
+  const auto errors = FindConfigErrors(ValidV3Config(), world);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].field, "moco.method");
+  EXPECT_THAT(errors[0].message, HasSubstr("SyncBN"));
+}
+
 TEST(ConfigValidatorTest, V3HeadsBelongToV3) {
   ExperimentConfig c = ValidConfig();
   c.mutable_model()->set_projector_hidden_dim(64);
