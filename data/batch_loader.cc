@@ -221,7 +221,8 @@ BatchLoader::Produced BatchLoader::Produce(const std::vector<int64_t>& perm, int
     batch.indices[i] = index;
     for (int v = 0; v < options_.num_views; ++v) {
       std::mt19937_64 rng = SampleRng(options_.seed, epoch, index, v);
-      transform_->Apply(image, rng, batch.views[v].mutable_data().data() + i * sample_floats_);
+      transform_->ApplyView(v, image, rng,
+                            batch.views[v].mutable_data().data() + i * sample_floats_);
     }
   }
   result.batch = std::move(batch);

@@ -207,11 +207,54 @@ TEST(ConfigValidatorTest, BackendsMethodsAndDeviceRulesComeFromTheRegistries) {
   c.mutable_moco()->set_method("byol");
   const auto errors = FindConfigErrors(c);
   ASSERT_EQ(errors.size(), 2u);
-  EXPECT_THAT(errors[0].message, HasSubstr("(available: moco_v1, moco_v2)"));
+  EXPECT_THAT(errors[0].message, HasSubstr("(available: moco_v1, moco_v2, moco_v3)"));
   EXPECT_EQ(errors[1].message, "backend.device (cuda) must be \"cpu\" for the cpu_only backend");
   c.mutable_backend()->set_name("gpu_capable");
   c.mutable_moco()->set_method("moco_v1");
   EXPECT_THAT(FindConfigErrors(c), IsEmpty());
+}
+
+ExperimentConfig ValidV3Config() {
+  ExperimentConfig c = ValidConfig();
+  c.clear_moco();
+  c.mutable_moco()->set_method("moco_v3");
+  c.mutable_model()->set_projector_hidden_dim(64);
+  c.mutable_model()->set_predictor_hidden_dim(64);
+  return c;
+}
+
+TEST(ConfigValidatorTest, V3RejectsQueueFieldsInsteadOfIgnoringThem) {
+  ExperimentConfig c = ValidV3Config();
+  EXPECT_THAT(FindConfigErrors(c), IsEmpty());
+  c.mutable_moco()->set_queue_size(512);
+  c.mutable_moco()->set_bn_splits(4);
+  c.mutable_moco()->set_symmetric_loss(true);
+  c.mutable_model()->set_predictor_hidden_dim(0);
+  EXPECT_THAT(ErrorFields(c), ElementsAre("moco.queue_size", "moco.bn_splits",
+                                          "moco.symmetric_loss", "model.predictor_hidden_dim"));
+  // bn_splits 1 says what v3 does anyway: accepted.
+  ExperimentConfig ok = ValidV3Config();
+  ok.mutable_moco()->set_bn_splits(1);
+  EXPECT_THAT(FindConfigErrors(ok), IsEmpty());
+}
+
+TEST(ConfigValidatorTest, V3IsRefusedUnderDataParallelism) {
+  ValidationOptions world;
+  world.world_size = 2;
+  const auto errors = FindConfigErrors(ValidV3Config(), world);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].field, "moco.method");
+  EXPECT_THAT(errors[0].message, HasSubstr("SyncBN"));
+}
+
+TEST(ConfigValidatorTest, V3HeadsBelongToV3) {
+  ExperimentConfig c = ValidConfig();
+  c.mutable_model()->set_projector_hidden_dim(64);
+  c.mutable_model()->set_predictor_hidden_dim(64);
+  const auto errors = FindConfigErrors(c);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].field, "model.projector_hidden_dim");
+  EXPECT_THAT(errors[1].message, HasSubstr("the queue step has no predictor"));
 }
 
 // Data parallelism: run.batch_size (64) is the global batch; bn_splits (4) splits each
