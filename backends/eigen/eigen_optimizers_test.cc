@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/eigen/array_parameters.h"
 #include "backends/eigen/eigen_adamw.h"
 #include "backends/eigen/eigen_lars.h"
 #include "backends/torch/optimizer_golden.h"
@@ -34,44 +35,6 @@ OptimizerConfig ConfigOf(const OptimizerGolden& g) {
   return c;
 }
 
-// Parameters in plain arrays, served to the optimizer as an encoder serves its own.
-class Params {
- public:
-  explicit Params(const NamedArrays& init) {
-    for (const auto& [name, a] : init) {
-      Entry& e = entries_[name];
-      e.shape = a.shape();
-      e.value = a.data();
-      e.grad.assign(e.value.size(), 0.0f);
-    }
-  }
-  ParameterSource Source() {
-    return [this] {
-      std::vector<StateRef<float>> refs;
-      for (auto& [name, e] : entries_) {
-        refs.push_back({name, e.shape, e.value.data(), e.grad.data(),
-                        static_cast<int64_t>(e.value.size())});
-      }
-      return refs;
-    };
-  }
-  void SetGrads(const NamedArrays& grads) {
-    for (auto& [name, e] : entries_) e.grad = grads.at(name).data();
-  }
-  NamedArrays Values() const {
-    NamedArrays out;
-    for (const auto& [name, e] : entries_) out[name] = HostArray(e.shape, e.value);
-    return out;
-  }
-
- private:
-  struct Entry {
-    std::vector<int64_t> shape;
-    std::vector<float> value, grad;
-  };
-  std::map<std::string, Entry> entries_;
-};
-
 using Factory =
     std::function<std::unique_ptr<Optimizer>(ParameterSource, const OptimizerConfig&)>;
 
@@ -89,7 +52,7 @@ class EigenOptimizerGoldenTest : public ::testing::TestWithParam<Case> {};
 TEST_P(EigenOptimizerGoldenTest, ReproducesPyTorchStepByStep) {
   absl::StatusOr<OptimizerGolden> g = LoadOptimizerGolden(GetParam().name);
   ASSERT_TRUE(g.ok()) << g.status();
-  Params params(g->init);
+  ArrayParameters params(g->init);
   std::unique_ptr<Optimizer> opt = GetParam().make(params.Source(), ConfigOf(*g));
   double worst = 0;
   std::string worst_name;
@@ -119,11 +82,11 @@ TEST_P(EigenOptimizerGoldenTest, ReproducesPyTorchStepByStep) {
 TEST_P(EigenOptimizerGoldenTest, ImportedStateContinuesBitwise) {
   absl::StatusOr<OptimizerGolden> g = LoadOptimizerGolden(GetParam().name);
   ASSERT_TRUE(g.ok()) << g.status();
-  Params params(g->init);
+  ArrayParameters params(g->init);
   std::unique_ptr<Optimizer> opt = GetParam().make(params.Source(), ConfigOf(*g));
   params.SetGrads(g->grads[0]);
   ASSERT_TRUE(opt->Step(g->lr[0]).ok());
-  Params resumed_params(params.Values());
+  ArrayParameters resumed_params(params.Values());
   std::unique_ptr<Optimizer> resumed = GetParam().make(resumed_params.Source(), ConfigOf(*g));
   ASSERT_TRUE(resumed->ImportState(opt->ExportState()).ok());
   EXPECT_EQ(resumed->ExportState(), opt->ExportState());
@@ -140,7 +103,7 @@ TEST_P(EigenOptimizerGoldenTest, ImportedStateContinuesBitwise) {
 TEST_P(EigenOptimizerGoldenTest, BadStateIsRefusedAndChangesNothing) {
   absl::StatusOr<OptimizerGolden> g = LoadOptimizerGolden(GetParam().name);
   ASSERT_TRUE(g.ok()) << g.status();
-  Params params(g->init);
+  ArrayParameters params(g->init);
   std::unique_ptr<Optimizer> opt = GetParam().make(params.Source(), ConfigOf(*g));
   params.SetGrads(g->grads[0]);
   ASSERT_TRUE(opt->Step(g->lr[0]).ok());
@@ -172,7 +135,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 TEST(EigenAdamWTest, StepCountIsPerParameterAndValidatedOnImport) {
-  Params params({{"a", HostArray({2}, {1, 2})}});
+  ArrayParameters params({{"a", HostArray({2}, {1, 2})}});
   EigenAdamW adamw(params.Source(), OptimizerConfig());
   params.SetGrads({{"a", HostArray({2}, {1, 1})}});
   ASSERT_TRUE(adamw.Step(0.1f).ok());

@@ -1,6 +1,8 @@
 // TorchLars and TorchAdamW against the PyTorch goldens (testdata/make_optimizer_goldens.py:
 // torch.optim.AdamW and moco-v3's LARS rule), a hand-computed LARS step, and their state.
+#include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -77,6 +79,7 @@ TEST_P(TorchOptimizerGoldenTest, ReproducesPyTorchStepByStep) {
   ASSERT_TRUE(g.ok()) << g.status();
   auto params = ParamsFrom(g->init);
   std::unique_ptr<Optimizer> opt = GetParam().make(params, ConfigOf(*g));
+  double worst = 0;
   for (size_t k = 0; k < g->lr.size(); ++k) {
     SCOPED_TRACE("step " + std::to_string(k + 1));
     SetGrads(params, g->grads[k]);
@@ -84,14 +87,17 @@ TEST_P(TorchOptimizerGoldenTest, ReproducesPyTorchStepByStep) {
     const NamedArrays values = Values(params), state = opt->ExportState();
     ASSERT_EQ(values.size(), g->params[k].size());
     for (const auto& [name, expected] : g->params[k]) {
+      worst = std::max(worst, RelativeDifference(values.at(name), expected));
       EXPECT_LE(RelativeDifference(values.at(name), expected), 1e-6) << name;
     }
     ASSERT_EQ(state.size(), g->states[k].size());
     for (const auto& [name, expected] : g->states[k]) {
       ASSERT_EQ(state.count(name), 1u) << name;
+      worst = std::max(worst, RelativeDifference(state.at(name), expected));
       EXPECT_LE(RelativeDifference(state.at(name), expected), 1e-6) << name;
     }
   }
+  std::cout << GetParam().name << ": largest relative difference from PyTorch " << worst << "\n";
 }
 
 // Export after step 1, import into a fresh optimizer over copies of the parameters, take steps
