@@ -108,6 +108,8 @@ double Worst(const NamedArrays& a, const NamedArrays& b, const NamedArrays* base
 
 enum class Algo { kLars, kAdamW };
 
+void PrintTo(Algo a, std::ostream* os) { *os << (a == Algo::kLars ? "LARS" : "AdamW"); }
+
 class OptimizerConformanceTest : public ::testing::TestWithParam<Algo> {};
 
 // Scale-relative per tensor (parameters: their displacement from the start). Measured
@@ -157,8 +159,8 @@ TEST_P(OptimizerConformanceTest, TorchAndEigenAgreeOnTheSameStateAndGradients) {
     const double d_params = Worst(eigen_params.Values(), torch_values, &init, &where_p);
     const double d_state = Worst(e->ExportState(), t->ExportState(), nullptr, &where_s);
     std::cout << (GetParam() == Algo::kLars ? "LARS" : "AdamW") << " step " << k + 1
-              << ": parameter displacement " << d_params << " (" << where_p << "), state " << d_state << " ("
-              << where_s << ")\n";
+              << ": parameter displacement " << d_params << " (" << where_p << "), state "
+              << d_state << " (" << where_s << ")\n";
     EXPECT_LT(d_params, 2e-4) << where_p;
     EXPECT_LT(d_state, 2e-4) << where_s;
   }

@@ -31,7 +31,8 @@ absl::Status EigenLars::Step(float lr) {
 NamedArrays EigenLars::ExportState() const {
   NamedArrays state;
   for (size_t i = 0; i < mu_.size(); ++i) {
-    if (!mu_[i].empty()) state[layout_.EntryName(i, 0)] = HostArray(layout_.EntryShape(i, 0), mu_[i]);
+    if (mu_[i].empty()) continue;
+    state[layout_.EntryName(i, 0)] = HostArray(layout_.EntryShape(i, 0), mu_[i]);
   }
   return state;
 }

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,8 @@ struct Case {
   std::string name;
   Factory make;
 };
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 class EigenOptimizerGoldenTest : public ::testing::TestWithParam<Case> {};
 

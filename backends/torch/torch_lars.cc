@@ -66,7 +66,8 @@ absl::Status TorchLars::ImportState(const NamedArrays& state) {
   return GuardTorch("LARS::ImportState", [&]() -> absl::Status {
     std::vector<torch::Tensor> mu(params_.size());
     for (size_t i = 0; i < mu.size(); ++i) {
-      if ((*matched)[i][0] != nullptr) mu[i] = FromHostArray(*(*matched)[i][0], params_[i].device());
+      const HostArray* entry = (*matched)[i][0];
+      if (entry != nullptr) mu[i] = FromHostArray(*entry, params_[i].device());
     }
     mu_ = std::move(mu);
     return absl::OkStatus();

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "backends/torch/optimizer_golden.h"
@@ -69,6 +70,8 @@ struct Case {
   std::string name;
   Factory make;
 };
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 class TorchOptimizerGoldenTest : public ::testing::TestWithParam<Case> {};
 
