@@ -42,6 +42,22 @@ absl::StatusOr<std::unique_ptr<BatchLoader>> BatchLoader::Create(
   if (options.max_batches_per_epoch < 0) {
     return bad("max_batches_per_epoch", options.max_batches_per_epoch, "must be >= 0");
   }
+  if (options.world_size < 1) return bad("world_size", options.world_size, "must be >= 1");
+  if (options.rank < 0 || options.rank >= options.world_size) {
+    return absl::InvalidArgumentError(absl::StrCat("loader option rank (", options.rank,
+                                                   ") must be in [0, world_size (",
+                                                   options.world_size, "))"));
+  }
+  if (options.batch_size % options.world_size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "loader option batch_size (", options.batch_size, ") is the global batch and must be a "
+        "multiple of world_size (", options.world_size, ")"));
+  }
+  if (options.world_size > 1 && !options.drop_last) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "loader option drop_last must be set with world_size (", options.world_size,
+        ") > 1: every rank needs a full share of every batch"));
+  }
   const int64_t n = dataset->size();
   int64_t batches = options.drop_last ? n / options.batch_size
                                       : (n + options.batch_size - 1) / options.batch_size;
@@ -157,8 +173,10 @@ BatchLoader::Produced BatchLoader::Produce(const std::vector<int64_t>& perm, int
                                            int64_t b, uint64_t generation) {
   Produced result{absl::UnknownError("unset")};
   const int64_t n_total = static_cast<int64_t>(perm.size());
-  const int64_t first = b * options_.batch_size;
-  const int64_t n = std::min<int64_t>(options_.batch_size, n_total - first);
+  // This rank's contiguous block of global batch b (the whole batch in world 1).
+  const int64_t local = options_.batch_size / options_.world_size;
+  const int64_t first = b * options_.batch_size + options_.rank * local;
+  const int64_t n = std::min<int64_t>(local, n_total - first);
   HostBatch batch = TakeBuffers(n);
   thread_local Image image;
   for (int64_t i = 0; i < n; ++i) {
@@ -203,7 +221,8 @@ BatchLoader::Produced BatchLoader::Produce(const std::vector<int64_t>& perm, int
     batch.indices[i] = index;
     for (int v = 0; v < options_.num_views; ++v) {
       std::mt19937_64 rng = SampleRng(options_.seed, epoch, index, v);
-      transform_->Apply(image, rng, batch.views[v].mutable_data().data() + i * sample_floats_);
+      transform_->ApplyView(v, image, rng,
+                            batch.views[v].mutable_data().data() + i * sample_floats_);
     }
   }
   result.batch = std::move(batch);

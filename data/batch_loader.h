@@ -15,6 +15,14 @@
 // view v of dataset image i in epoch e draws from SampleRng(seed, e, i, v) (data/random.h).
 // Nothing depends on thread timing, so any num_workers gives identical batches, and a run
 // resumed at epoch 7 gets exactly the batches an uninterrupted run would have.
+//
+// Data parallelism (DistributedSampler semantics, drop_last): batch_size is the GLOBAL batch and
+// every rank draws the same epoch permutation from (seed, epoch). Rank r of W takes the
+// contiguous block [r * b, (r + 1) * b), b = batch_size / W, of every global batch. So the data
+// order of world W is the data order of world 1 regrouped: global batch k of world 1 is the
+// concatenation, in rank order, of batch k of ranks 0..W-1 -- same images, same augmentations
+// (the augmentation streams depend on the dataset index, never on the rank), same SKIP
+// replacements (the next readable image in the global order).
 #ifndef DATA_BATCH_LOADER_H_
 #define DATA_BATCH_LOADER_H_
 
@@ -45,7 +53,12 @@ struct HostBatch {
 };
 
 struct LoaderOptions {
+  // The global batch: each rank's batches hold batch_size / world_size images.
   int batch_size = 256;
+  // This process's share of the data (see the header comment): rank in [0, world_size);
+  // world_size must divide batch_size, and world_size > 1 requires drop_last.
+  int rank = 0;
+  int world_size = 1;
   // Worker threads; 0 produces batches on the calling thread inside Next().
   int num_workers = 2;
   // Batches produced ahead of the consumer (bounded; >= 1).
@@ -78,7 +91,11 @@ class BatchLoader {
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
+  // Global batches per epoch (the same on every rank).
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
+  // Images per batch this rank gets: batch_size / world_size (a last partial batch may be
+  // smaller in world 1 without drop_last).
+  int local_batch_size() const { return options_.batch_size / options_.world_size; }
 
   // Starts producing epoch `epoch` (any number, >= 0), abandoning what remains of the current
   // one. Order = f(seed, epoch).

@@ -242,6 +242,110 @@ TEST(BatchLoaderTest, ImageFolderWithTruncatedJpeg) {
   for (int64_t i : batches[0].indices) EXPECT_NE((*ds)->Describe(i), root + "/b/bad.jpg");
 }
 
+// Rank r's batch k, for every rank in order, concatenated: what world 1 gives as batch k.
+HostBatch ConcatenateRanks(const std::vector<std::vector<HostBatch>>& ranks, size_t k) {
+  HostBatch out;
+  out.views.resize(ranks[0][k].views.size());
+  std::vector<std::vector<float>> data(out.views.size());
+  int64_t n = 0;
+  for (const auto& rank : ranks) {
+    const HostBatch& b = rank[k];
+    out.indices.insert(out.indices.end(), b.indices.begin(), b.indices.end());
+    out.labels.insert(out.labels.end(), b.labels.begin(), b.labels.end());
+    n += static_cast<int64_t>(b.indices.size());
+    for (size_t v = 0; v < b.views.size(); ++v) {
+      data[v].insert(data[v].end(), b.views[v].data().begin(), b.views[v].data().end());
+    }
+  }
+  for (size_t v = 0; v < out.views.size(); ++v) {
+    std::vector<int64_t> shape = ranks[0][k].views[v].shape();
+    shape[0] = n;
+    out.views[v] = HostArray(shape, std::move(data[v]));
+  }
+  return out;
+}
+
+// DistributedSampler semantics: world W's data order is world 1's regrouped; augmentations and
+// SKIP replacements follow the global position, not the rank.
+TEST(BatchLoaderTest, RanksSplitEveryGlobalBatchIntoContiguousBlocks) {
+  const std::set<int64_t> corrupt = {3, 4, 17};
+  auto ds = std::make_shared<FakeDataset>(50, corrupt);
+  auto transform = CifarAugment(6);
+  for (DataConfig::CorruptImagePolicy policy : {DataConfig::SKIP, DataConfig::FAIL}) {
+    if (policy == DataConfig::FAIL) ds = std::make_shared<FakeDataset>(50);
+    LoaderOptions o = Options(2, 8);
+    o.on_corrupt_image = policy;
+    auto world1 = BatchLoader::Create(ds, transform, o);
+    ASSERT_TRUE(world1.ok()) << world1.status();
+    for (int world : {2, 4}) {
+      for (int64_t epoch : {0, 3}) {
+        const std::vector<HostBatch> want = Epoch(**world1, epoch);
+        ASSERT_EQ(want.size(), 6u);  // 50 / 8 with drop_last
+        std::vector<std::vector<HostBatch>> ranks;
+        int64_t skipped = 0;
+        for (int r = 0; r < world; ++r) {
+          LoaderOptions ro = o;
+          ro.rank = r;
+          ro.world_size = world;
+          ro.num_workers = r % 2;  // threading never matters
+          auto loader = BatchLoader::Create(ds, transform, ro);
+          ASSERT_TRUE(loader.ok()) << loader.status();
+          EXPECT_EQ((*loader)->batches_per_epoch(), 6);
+          EXPECT_EQ((*loader)->local_batch_size(), 8 / world);
+          ranks.push_back(Epoch(**loader, epoch));
+          skipped += (*loader)->skipped_in_epoch();
+          ASSERT_EQ(ranks.back().size(), 6u);
+          for (const HostBatch& b : ranks.back()) {
+            EXPECT_EQ(b.indices.size(), static_cast<size_t>(8 / world));
+            EXPECT_EQ(b.views[0].shape()[0], 8 / world);
+          }
+        }
+        for (size_t k = 0; k < want.size(); ++k) {
+          ExpectSameBatches({want[k]}, {ConcatenateRanks(ranks, k)});
+        }
+        // The ranks' shares are disjoint.
+        std::set<int64_t> seen;
+        for (const auto& rank : ranks) {
+          for (const HostBatch& b : rank) seen.insert(b.indices.begin(), b.indices.end());
+        }
+        if (policy == DataConfig::FAIL) {
+          EXPECT_EQ(seen.size(), 48u);
+        }
+        if (policy == DataConfig::SKIP) {
+          EXPECT_EQ(skipped, (*world1)->skipped_in_epoch());
+          for (const auto& rank : ranks) {
+            for (const HostBatch& b : rank) {
+              for (int64_t i : b.indices) EXPECT_EQ(corrupt.count(i), 0u);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(BatchLoaderTest, BadRankOptionsNameTheOption) {
+  auto ds = std::make_shared<FakeDataset>(40);
+  LoaderOptions o = Options(1, 6);
+  o.world_size = 4;
+  absl::Status s = BatchLoader::Create(ds, CifarAugment(4), o).status();
+  EXPECT_THAT(s.message(), HasSubstr("batch_size (6)"));
+  EXPECT_THAT(s.message(), HasSubstr("world_size (4)"));
+  o = Options(1, 8);
+  o.world_size = 2;
+  o.rank = 2;
+  EXPECT_THAT(BatchLoader::Create(ds, CifarAugment(4), o).status().message(),
+              HasSubstr("rank (2) must be in [0, world_size (2))"));
+  o.rank = 1;
+  o.drop_last = false;
+  EXPECT_THAT(BatchLoader::Create(ds, CifarAugment(4), o).status().message(),
+              HasSubstr("drop_last"));
+  o.drop_last = true;
+  o.world_size = 0;
+  EXPECT_THAT(BatchLoader::Create(ds, CifarAugment(4), o).status().message(),
+              HasSubstr("world_size (0)"));
+}
+
 TEST(BatchLoaderTest, BadOptionsAndUsage) {
   auto ds = std::make_shared<FakeDataset>(5);
   auto too_small = BatchLoader::Create(ds, CifarAugment(4), Options(1, 8));

@@ -106,6 +106,10 @@ void Grayscale(FloatImage* img) {
   for (size_t i = 0; i < n; ++i) r[i] = g[i] = b[i] = Gray(r[i], g[i], b[i]);
 }
 
+void Solarize(float threshold, FloatImage* img) {
+  for (float& v : img->data) v = v >= threshold ? 1.0f - v : v;
+}
+
 void AdjustBrightness(float factor, FloatImage* img) {
   for (float& v : img->data) v = Clamp01(factor * v);
 }

@@ -67,6 +67,11 @@ void AdjustSaturation(float factor, FloatImage* img);
 // RGB -> HSV -> RGB. No-op on 1 channel (as torchvision).
 void AdjustHue(float shift, FloatImage* img);
 
+// The threshold of MoCo v3's Solarize (PIL ImageOps.solarize(img, 128) on 8-bit images).
+inline constexpr float kSolarizeThreshold = 128.0f / 255.0f;
+// Every value >= threshold becomes 1 - value (torchvision F.solarize on float images).
+void Solarize(float threshold, FloatImage* img);
+
 // The kernel size GaussianBlur uses for `sigma`: 2 * ceil(3 sigma) + 1.
 int BlurKernelSize(float sigma);
 // Separable Gaussian blur with torchvision's kernel (linspace(-r, r, 2r+1), normalized exp)

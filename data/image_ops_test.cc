@@ -137,6 +137,12 @@ TEST(ImageOpsGoldenTest, GaussianBlur) {
   }
 }
 
+TEST(ImageOpsGoldenTest, Solarize) {
+  FloatImage f = ToFloat(InputImage("input_rgb"));
+  Solarize(kSolarizeThreshold, &f);
+  ExpectMatches(f, "solarize");
+}
+
 TEST(ImageOpsGoldenTest, Flip) {
   FloatImage f = ToFloat(InputImage("input_rgb"));
   FlipHorizontal(&f);

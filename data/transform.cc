@@ -80,18 +80,28 @@ void WriteNormalized(const FloatImage& img, const Normalization& norm, bool flip
   }
 }
 
-enum class Op { kJitter, kGrayscale, kBlur, kFlip };
+enum class Op { kJitter, kGrayscale, kBlur, kSolarize, kFlip };
+
+// The probabilities that differ between the views of a sample (MoCo v3); view 2 falls back to
+// view 1's where its own field is unset.
+struct ViewProbabilities {
+  float blur = 0;
+  float solarize = 0;
+};
 
 class AugmentTransform final : public Transform {
  public:
   AugmentTransform(const AugmentationConfig& a, int size, int channels, Normalization norm)
       : a_(a), size_(size), channels_(channels), norm_(norm) {
     if (a.preset() == AugmentationConfig::MOCO_V1) {
-      ops_ = {Op::kGrayscale, Op::kJitter, Op::kBlur, Op::kFlip};
+      ops_ = {Op::kGrayscale, Op::kJitter, Op::kBlur, Op::kSolarize, Op::kFlip};
     } else {
-      ops_ = {Op::kJitter, Op::kGrayscale, Op::kBlur, Op::kFlip};
+      ops_ = {Op::kJitter, Op::kGrayscale, Op::kBlur, Op::kSolarize, Op::kFlip};
     }
     color_ = channels == 3;
+    views_[0] = {a.blur_prob(), a.solarize_prob()};
+    views_[1] = {a.has_view2_blur_prob() ? a.view2_blur_prob() : a.blur_prob(),
+                 a.has_view2_solarize_prob() ? a.view2_solarize_prob() : a.solarize_prob()};
   }
 
   int out_channels() const override { return channels_; }
@@ -99,6 +109,11 @@ class AugmentTransform final : public Transform {
   int out_width() const override { return size_; }
 
   void Apply(const Image& in, std::mt19937_64& rng, float* out) const override {
+    ApplyView(0, in, rng, out);
+  }
+
+  void ApplyView(int view, const Image& in, std::mt19937_64& rng, float* out) const override {
+    const ViewProbabilities& p = views_[view == 0 ? 0 : 1];
     thread_local FloatImage img;
     thread_local std::vector<float> scratch;
     const CropBox box =
@@ -116,10 +131,13 @@ class AugmentTransform final : public Transform {
           if (Bernoulli(rng, a_.grayscale_prob()) && color_) Grayscale(&img);
           break;
         case Op::kBlur:
-          if (a_.blur_prob() > 0 && Bernoulli(rng, a_.blur_prob())) {
+          if (p.blur > 0 && Bernoulli(rng, p.blur)) {
             const float sigma = UniformFloat(rng, a_.blur_sigma_min(), a_.blur_sigma_max());
             GaussianBlur(sigma, &img, &scratch);
           }
+          break;
+        case Op::kSolarize:
+          if (p.solarize > 0 && Bernoulli(rng, p.solarize)) Solarize(kSolarizeThreshold, &img);
           break;
         case Op::kFlip:
           flip = Bernoulli(rng, a_.hflip_prob());
@@ -163,6 +181,7 @@ class AugmentTransform final : public Transform {
   const Normalization norm_;
   std::vector<Op> ops_;
   bool color_;
+  ViewProbabilities views_[2];
 };
 
 class EvalTransform final : public Transform {
@@ -226,7 +245,10 @@ absl::Status CheckAugmentation(const AugmentationConfig& a) {
   const std::pair<const char*, float> probs[] = {{"hflip_prob", a.hflip_prob()},
                                                  {"color_jitter_prob", a.color_jitter_prob()},
                                                  {"grayscale_prob", a.grayscale_prob()},
-                                                 {"blur_prob", a.blur_prob()}};
+                                                 {"blur_prob", a.blur_prob()},
+                                                 {"solarize_prob", a.solarize_prob()},
+                                                 {"view2_blur_prob", a.view2_blur_prob()},
+                                                 {"view2_solarize_prob", a.view2_solarize_prob()}};
   for (const auto& [name, p] : probs) {
     if (!(p >= 0 && p <= 1)) return bad(name, p, "must be in [0, 1]");
   }
@@ -237,7 +259,7 @@ absl::Status CheckAugmentation(const AugmentationConfig& a) {
     if (!(s >= 0)) return bad(name, s, "must be >= 0");
   }
   if (!(a.hue() >= 0 && a.hue() <= 0.5f)) return bad("hue", a.hue(), "must be in [0, 0.5]");
-  if (a.blur_prob() > 0) {
+  if (a.blur_prob() > 0 || a.view2_blur_prob() > 0) {
     if (!(a.blur_sigma_min() > 0)) {
       return bad("blur_sigma_min", a.blur_sigma_min(), "must be > 0 when blur_prob > 0");
     }

@@ -36,13 +36,19 @@ class Transform {
   // out_channels() is converted (1 -> 3 replicates, 3 -> 1 takes the luminance). `rng` is the
   // sample's own stream (data/random.h SampleRng); deterministic transforms ignore it.
   virtual void Apply(const Image& in, std::mt19937_64& rng, float* out) const = 0;
+  // As Apply, for view `view` (0-based) of a multi-view sample: asymmetric augmentations (MoCo
+  // v3's blur and solarize probabilities) differ per view. Symmetric transforms: Apply.
+  virtual void ApplyView(int view, const Image& in, std::mt19937_64& rng, float* out) const {
+    Apply(in, rng, out);
+  }
 };
 
 // The config's augmentation (moco/config/augmentation_presets.h ResolveAugmentation: preset values
 // with explicit fields overriding) at data.image_size, producing `in_channels` channels.
 // Operation order: MOCO_V1: crop, grayscale, jitter, flip. MOCO_V2 / CUSTOM: crop,
 // jitter(p), grayscale, blur(p), flip. CIFAR: crop, jitter(p), grayscale, flip (blur too if
-// blur_prob is set). Jitter applies brightness, contrast, saturation, hue in a random order.
+// blur_prob is set). MOCO_V3: crop, jitter(p), grayscale, blur(p), solarize(p), flip, with
+// view 2 (ApplyView(1, ...)) using view2_blur_prob and view2_solarize_prob. Jitter applies brightness, contrast, saturation, hue in a random order.
 // With 1 output channel, saturation, hue and grayscale have no effect and are skipped (one
 // LOG(INFO)). Normalize uses normalize_mean/std (1 value broadcasts; none = no normalization).
 // Errors name the config field, e.g. "data.augmentation.crop_scale_min (0) must be in (0, 1]".

@@ -191,6 +191,42 @@ TEST(TransformTest, BlurRateAndDeterminism) {
   EXPECT_NEAR(blurred / static_cast<double>(n), 0.5, 0.045);
 }
 
+// MoCo v3's asymmetric views: view 2 alone is solarized here; everything else (crop, draws)
+// is shared, so view 2 is exactly view 1 solarized at 128/255.
+TEST(TransformTest, SecondViewUsesItsOwnSolarizeProbability) {
+  DataConfig c = Plain(12);
+  c.mutable_augmentation()->set_solarize_prob(0.0f);
+  c.mutable_augmentation()->set_view2_solarize_prob(1.0f);
+  auto t = MakeTrainTransform(c, 3);
+  ASSERT_TRUE(t.ok()) << t.status();
+  const Image img = ColorImage(12, 12);
+  const size_t n = 3 * 12 * 12;
+  std::vector<float> v1(n), v2(n);
+  std::mt19937_64 r1(5), r2(5);
+  (*t)->ApplyView(0, img, r1, v1.data());
+  (*t)->ApplyView(1, img, r2, v2.data());
+  int changed = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float expected = v1[i] >= 128.0f / 255.0f ? 1.0f - v1[i] : v1[i];
+    ASSERT_EQ(v2[i], expected) << i;
+    changed += v2[i] != v1[i];
+  }
+  EXPECT_GT(changed, 50);  // the test image has many bright pixels
+  // Apply is view 1.
+  std::vector<float> again(n);
+  std::mt19937_64 r3(5);
+  (*t)->Apply(img, r3, again.data());
+  EXPECT_EQ(again, v1);
+}
+
+TEST(TransformTest, SolarizeProbabilityOutsideZeroOneIsRejected) {
+  DataConfig c = Plain(8);
+  c.mutable_augmentation()->set_view2_solarize_prob(1.5f);
+  auto t = MakeTrainTransform(c, 3);
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(std::string(t.status().message()), HasSubstr("view2_solarize_prob"));
+}
+
 TEST(TransformTest, MocoV2PresetProducesNormalizedViewsThatDiffer) {
   DataConfig c;
   c.set_image_size(32);

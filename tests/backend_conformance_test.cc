@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "moco/core/backend.h"
 #include "moco/core/backend_registry.h"
+#include "moco/core/method_registry.h"
 #include "moco/methods/moco_step.h"
 
 namespace moco {
@@ -139,6 +140,16 @@ ModelConfig Model(const std::string& arch, bool cifar, double width, int in, int
   return m;
 }
 
+// MoCo v3 heads on the quickstart-like backbone: projector w -> 24 [BN] -> dim [BN, no affine],
+// predictor dim -> 12 [BN] -> dim.
+ModelConfig V3Model(double width, int dim) {
+  ModelConfig m = Model("resnet18", true, width, 1, dim, true);
+  m.set_projector_hidden_dim(24);
+  m.set_predictor_hidden_dim(12);
+  m.set_zero_init_residual(true);
+  return m;
+}
+
 class BackendConformanceTest : public ::testing::TestWithParam<Pair> {
  protected:
   void SetUp() override {
@@ -170,6 +181,9 @@ TEST_P(BackendConformanceTest, EncoderForwardBackwardMatchReference) {
       {Model("resnet18", true, 0.125, 3, 16, false), {6, 3, 17, 15}, 3, 1e-5, 1e-5, 1e-4},
       // ImageNet stem, max pool, bottlenecks
       {Model("resnet50", false, 0.125, 3, 16, true), {8, 3, 61, 58}, 2, 1e-3, 1e-3, 5e-2},
+      // MoCo v3 heads (bias-free linears, BN1d with and without affine, predictor); BN over
+      // the whole batch
+      {V3Model(0.25, 16), {8, 1, 28, 28}, 1, 1e-5, 1e-5, 1e-4},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.model.ShortDebugString());
@@ -424,6 +438,77 @@ void RunMoco(Backend& tested, Backend& reference, bool symmetric) {
                         "SGD momentum buffers");
     }
   }
+}
+
+// The MoCo v3 step (moco/methods/moco_v3_method.h) for 5 steps, teacher-forced as RunMoco: before
+// every step the tested method imports the reference's whole state (query with predictor, key,
+// optimizer), so each step is compared from identical inputs. Checked per step: the loss
+// (2T-scaled, both terms), top-1 and whole-state relative L2 differences of the query and key
+// encoders (parameters and running statistics) and the optimizer state.
+void RunMocoV3(Backend& tested, Backend& reference, OptimizerConfig::Algorithm algorithm) {
+  ExperimentConfig config;
+  *config.mutable_model() = V3Model(0.125, 16);
+  config.mutable_moco()->set_method("moco_v3");
+  config.mutable_moco()->set_momentum(0.9f);  // small m so the key encoder moves visibly
+  config.mutable_moco()->set_temperature(0.5f);
+  OptimizerConfig& oc = *config.mutable_optimizer();
+  oc.set_algorithm(algorithm);
+  oc.set_lr(algorithm == OptimizerConfig::SGD ? 0.05f : 0.5f);
+  oc.set_momentum(0.9f);
+  oc.set_weight_decay(1e-2f);
+  config.mutable_run()->set_seed(3);
+  const int64_t batch = 8;
+  std::unique_ptr<TrainingMethod> methods[2];
+  Backend* backends[2] = {&tested, &reference};
+  for (int s = 0; s < 2; ++s) {
+    auto m = CreateTrainingMethod(config, *backends[s]);
+    ASSERT_TRUE(m.ok()) << m.status();
+    methods[s] = std::move(m).value();
+  }
+  auto export_state = [](const TrainingMethod& m) {
+    auto s = m.ExportState();
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(s).value() : NamedArrays();
+  };
+  auto prefix = [](const std::string& p) {
+    return [p](const std::string& n) { return n.rfind(p, 0) == 0; };
+  };
+  for (int step = 0; step < 5; ++step) {
+    SCOPED_TRACE("v3 step " + std::to_string(step));
+    ASSERT_TRUE(methods[0]->ImportState(export_state(*methods[1])).ok());
+    const HostArray v1 = Random({batch, 1, 16, 16}, 300 + step);
+    const HostArray v2 = Random({batch, 1, 16, 16}, 400 + step);
+    MethodStepResult r[2];
+    for (int s = 0; s < 2; ++s) {
+      auto t1 = backends[s]->Upload(v1).value();
+      auto t2 = backends[s]->Upload(v2).value();
+      StepContext context;
+      context.lr = oc.lr();
+      context.key_momentum = config.moco().momentum();
+      context.step_seed = 1000 + step;
+      auto res = methods[s]->Step(*t1, *t2, context);
+      ASSERT_TRUE(res.ok()) << res.status();
+      r[s] = *res;
+    }
+    const NamedArrays a = export_state(*methods[0]), b = export_state(*methods[1]);
+    ASSERT_EQ(a.size(), b.size());
+    const double d_query = GlobalRelative(a, b, prefix("query/"));
+    const double d_key = GlobalRelative(a, b, prefix("key/"));
+    const double d_opt = GlobalRelative(a, b, prefix("optimizer/"));
+    std::cout << "v3 step " << step << ": loss " << r[0].loss << " vs " << r[1].loss
+              << "; relative L2 differences: query " << d_query << ", key " << d_key
+              << ", optimizer " << d_opt << "\n";
+    // Bounds as RunMoco's (one step from identical state; ReLU routing events at most).
+    EXPECT_NEAR(r[0].loss, r[1].loss, 1e-5 * std::abs(r[1].loss)) << "loss";
+    EXPECT_NEAR(r[0].top1, r[1].top1, 1.0 / batch + 1e-6) << "top1";
+    EXPECT_LT(d_query, 2e-3);
+    EXPECT_LT(d_key, 2e-3);
+    EXPECT_LT(d_opt, 5e-2);
+  }
+}
+
+TEST_P(BackendConformanceTest, MocoV3RunMatchesReference) {
+  RunMocoV3(*tested_, *reference_, OptimizerConfig::SGD);
 }
 
 TEST_P(BackendConformanceTest, MocoRunMatchesReference) {

@@ -24,7 +24,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-ModelConfig TinyModel() {
+// With v3_heads: moco-v3's bias-free projector and predictor with BatchNorm1d (affine and not).
+ModelConfig TinyModel(bool v3_heads = false) {
   ModelConfig m;
   m.set_arch("resnet18");
   m.set_cifar_stem(true);
@@ -32,6 +33,10 @@ ModelConfig TinyModel() {
   m.set_in_channels(1);
   m.set_feature_dim(8);
   m.set_mlp_head(true);
+  if (v3_heads) {
+    m.set_projector_hidden_dim(16);
+    m.set_predictor_hidden_dim(16);
+  }
   return m;
 }
 
@@ -56,8 +61,8 @@ class OptimizerContractTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(b.ok()) << b.status();
     backend_ = *std::move(b);
   }
-  std::unique_ptr<Encoder> NewEncoder(uint64_t seed) {
-    auto e = backend_->CreateEncoder(TinyModel(), seed);
+  std::unique_ptr<Encoder> NewEncoder(uint64_t seed, bool v3_heads = false) {
+    auto e = backend_->CreateEncoder(TinyModel(v3_heads), seed);
     EXPECT_TRUE(e.ok()) << e.status();
     return e.ok() ? *std::move(e) : nullptr;
   }
@@ -81,50 +86,54 @@ class OptimizerContractTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(OptimizerContractTest, LarsStepFollowsTheRuleOnEveryEncoderParameter) {
-  OptimizerConfig oc;
-  oc.set_algorithm(OptimizerConfig::LARS);
-  oc.set_momentum(0.9f);
-  oc.set_weight_decay(0.05f);
-  oc.set_lars_trust_coefficient(0.02f);  // large enough that a missing trust ratio shows
-  const float lr = 0.5f;
-  auto enc = NewEncoder(1);
-  auto opt = CreateOptimizer(*backend_, *enc, oc);
-  ASSERT_TRUE(opt.ok()) << opt.status();
-  Gradients(*enc, 0);
-  const NamedArrays p0 = Params(*enc), g = *enc->ExportGradients();
-  ASSERT_TRUE((*opt)->Step(lr).ok());
-  const NamedArrays p1 = Params(*enc), mu = (*opt)->ExportState();
-  ASSERT_EQ(mu.size(), p0.size());
-  int matrices = 0, vectors = 0;
-  for (const auto& [name, w] : p0) {
-    const std::vector<float>& gv = g.at(name).data();
-    const std::vector<float>& wv = w.data();
-    const bool adapt = w.shape().size() > 1;
-    ++(adapt ? matrices : vectors);
-    double q = 1, pp = 0, dd = 0;
-    std::vector<double> d(wv.size());
-    for (size_t i = 0; i < wv.size(); ++i) {
-      d[i] = adapt ? gv[i] + double{oc.weight_decay()} * wv[i] : gv[i];
-      pp += double{wv[i]} * wv[i];
-      dd += d[i] * d[i];
+  for (const bool v3_heads : {false, true}) {
+    SCOPED_TRACE(v3_heads ? "v3 heads" : "v2 head");
+    OptimizerConfig oc;
+    oc.set_algorithm(OptimizerConfig::LARS);
+    oc.set_momentum(0.9f);
+    oc.set_weight_decay(0.05f);
+    oc.set_lars_trust_coefficient(0.02f);  // large enough that a missing trust ratio shows
+    const float lr = 0.5f;
+    auto enc = NewEncoder(1, v3_heads);
+    auto opt = CreateOptimizer(*backend_, *enc, oc);
+    ASSERT_TRUE(opt.ok()) << opt.status();
+    Gradients(*enc, 0);
+    const NamedArrays p0 = Params(*enc), g = *enc->ExportGradients();
+    ASSERT_TRUE((*opt)->Step(lr).ok());
+    const NamedArrays p1 = Params(*enc), mu = (*opt)->ExportState();
+    ASSERT_EQ(mu.size(), p0.size());
+    int matrices = 0, vectors = 0;
+    for (const auto& [name, w] : p0) {
+      const std::vector<float>& gv = g.at(name).data();
+      const std::vector<float>& wv = w.data();
+      const bool adapt = w.shape().size() > 1;
+      ++(adapt ? matrices : vectors);
+      double q = 1, pp = 0, dd = 0;
+      std::vector<double> d(wv.size());
+      for (size_t i = 0; i < wv.size(); ++i) {
+        d[i] = adapt ? gv[i] + double{oc.weight_decay()} * wv[i] : gv[i];
+        pp += double{wv[i]} * wv[i];
+        dd += d[i] * d[i];
+      }
+      if (adapt && pp > 0 && dd > 0) q = oc.lars_trust_coefficient() * std::sqrt(pp / dd);
+      HostArray expected(w.shape()), expected_mu(w.shape());
+      for (size_t i = 0; i < wv.size(); ++i) {
+        expected_mu.mutable_data()[i] = static_cast<float>(q * d[i]);
+        expected.mutable_data()[i] = static_cast<float>(wv[i] - lr * q * d[i]);
+      }
+      // Scale-relative bounds: torch's float32 norms (float lane sums) are off by up to ~1e-6
+      // relative on these tensors (measured 1.2e-6 in mu); a wrong rule is off by > 1e-3.
+      const double tol = 1e-6 * MaxAbs(w) + 1e-5 * MaxAbs(expected_mu) * lr;
+      const double tol_mu = 1e-5 * MaxAbs(expected_mu);
+      for (size_t i = 0; i < wv.size(); ++i) {
+        ASSERT_NEAR(p1.at(name).data()[i], expected.data()[i], tol) << name << "[" << i << "]";
+        ASSERT_NEAR(mu.at(name).data()[i], expected_mu.data()[i], tol_mu)
+            << name << "[" << i << "]";
+      }
     }
-    if (adapt && pp > 0 && dd > 0) q = oc.lars_trust_coefficient() * std::sqrt(pp / dd);
-    HostArray expected(w.shape()), expected_mu(w.shape());
-    for (size_t i = 0; i < wv.size(); ++i) {
-      expected_mu.mutable_data()[i] = static_cast<float>(q * d[i]);
-      expected.mutable_data()[i] = static_cast<float>(wv[i] - lr * q * d[i]);
-    }
-    // Scale-relative bounds: torch's float32 norms (float lane sums) are off by up to ~1e-6
-    // relative on these tensors (measured 1.2e-6 in mu); a wrong rule is off by > 1e-3.
-    const double tol = 1e-6 * MaxAbs(w) + 1e-5 * MaxAbs(expected_mu) * lr;
-    const double tol_mu = 1e-5 * MaxAbs(expected_mu);
-    for (size_t i = 0; i < wv.size(); ++i) {
-      ASSERT_NEAR(p1.at(name).data()[i], expected.data()[i], tol) << name << "[" << i << "]";
-      ASSERT_NEAR(mu.at(name).data()[i], expected_mu.data()[i], tol_mu) << name << "[" << i << "]";
-    }
+    EXPECT_GT(matrices, 10);  // conv and linear weights
+    EXPECT_GT(vectors, 10);   // BN weights and biases, linear biases
   }
-  EXPECT_GT(matrices, 10);  // conv and linear weights
-  EXPECT_GT(vectors, 10);   // BN weights and biases, linear biases
 }
 
 TEST_P(OptimizerContractTest, AdamWFirstStepIsDecayPlusLrTimesGradientOverItsMagnitude) {

@@ -23,8 +23,10 @@
 #include "moco/interop/weights_file.h"
 #include "moco/run/pipeline_main.h"
 
-DEFINE_string(in, "", "Input file: native checkpoint, official MoCo, torchvision or detectron2.");
-DEFINE_string(to, "", "Output format: torchvision, moco, detectron2 or native.");
+DEFINE_string(in, "",
+              "Input file: native checkpoint, official MoCo (v1/v2 or v3), torchvision or "
+              "detectron2.");
+DEFINE_string(to, "", "Output format: torchvision, moco, moco_v3, detectron2 or native.");
 DEFINE_string(out, "", "Output file (written atomically).");
 DEFINE_string(config, "",
               "Experiment config (text proto) whose model the weights must fit; stored in native "
@@ -61,6 +63,7 @@ absl::Status Run() {
     if (w.queue && w.queue->shape().size() == 2) {
       config.mutable_moco()->set_queue_size(static_cast<int32_t>(w.queue->shape()[0]));
     }
+    if (file.format == interop::Format::kMocoV3) config.mutable_moco()->set_method("moco_v3");
     if (file.format == interop::Format::kMoco) {
       config.mutable_optimizer()->set_lr(static_cast<float>(w.lr));
       config.mutable_optimizer()->set_momentum(static_cast<float>(w.sgd_momentum));
@@ -79,7 +82,12 @@ absl::Status Run() {
   RETURN_IF_ERROR(interop::MatchArchitecture(expected, w.query, /*allow_missing_head=*/true,
                                              label + ", query encoder"));
   if (!w.key.empty()) {
-    RETURN_IF_ERROR(interop::MatchArchitecture(expected, w.key, true, label + ", key encoder"));
+    NamedArrays expected_key = expected;  // key encoders have no predictor (MoCo v3)
+    for (auto it = expected_key.begin(); it != expected_key.end();) {
+      it = absl::StartsWith(it->first, "predictor.") ? expected_key.erase(it) : std::next(it);
+    }
+    RETURN_IF_ERROR(
+        interop::MatchArchitecture(expected_key, w.key, true, label + ", key encoder"));
   }
   for (const auto& [name, buffer] : w.momentum) {
     auto it = w.query.find(name);
@@ -96,12 +104,15 @@ absl::Status Run() {
   }
   bool head = false;
   for (const auto& [name, a] : w.query) head = head || absl::StartsWith(name, "fc.");
-  if (!head && (to == interop::Format::kNative || to == interop::Format::kMoco)) {
-    // Needs a full encoder: a fresh head of the architecture.
+  if (!head && (to == interop::Format::kNative || to == interop::Format::kMoco ||
+                to == interop::Format::kMocoV3)) {
+    // Needs a full encoder: fresh heads of the architecture (v3: projector and predictor).
     ASSIGN_OR_RETURN(NamedArrays fresh,
                      interop::ArchitectureState(*backend, m, config.run().seed()));
     for (const auto& [name, a] : fresh) {
-      if (absl::StartsWith(name, "fc.")) w.query[name] = a;
+      if (absl::StartsWith(name, "fc.") || absl::StartsWith(name, "predictor.")) {
+        w.query[name] = a;
+      }
     }
     if (!w.key.empty()) {
       for (const auto& [name, a] : fresh) {

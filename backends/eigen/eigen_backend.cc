@@ -11,6 +11,7 @@
 #include "backends/eigen/eigen_info_nce_loss.h"
 #include "backends/eigen/eigen_key_queue.h"
 #include "backends/eigen/eigen_lars.h"
+#include "backends/eigen/eigen_rank_average.h"
 #include "backends/eigen/eigen_sgd.h"
 #include "backends/eigen/eigen_tensor.h"
 #include "moco/core/backend_registry.h"
@@ -103,6 +104,15 @@ absl::StatusOr<TensorPtr> EigenBackend::GatherRows(const Tensor& x,
     std::copy_n(a.data().begin() + rows[i] * row, row, out.mutable_data().begin() + static_cast<int64_t>(i) * row);
   }
   return TensorPtr(MakeEigenTensor(std::move(out)));
+}
+
+absl::Status EigenBackend::AverageAcrossRanks(Encoder& encoder, RankAveraged what,
+                                              Communicator& communicator) {
+  auto* eigen_encoder = dynamic_cast<EigenEncoder*>(&encoder);
+  if (eigen_encoder == nullptr) {
+    return absl::InvalidArgumentError("AverageAcrossRanks: the encoder is not an eigen encoder");
+  }
+  return AverageEigenEncoderAcrossRanks(*eigen_encoder, what, communicator);
 }
 
 static std::string CheckEigenDevice(const std::string& device) {

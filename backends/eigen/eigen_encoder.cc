@@ -31,11 +31,8 @@ std::vector<StateRef<float>> StatesOf(const ResNet<float>& net) {
 
 absl::StatusOr<std::unique_ptr<EigenEncoder>> EigenEncoder::Create(
     const ModelConfig& model, uint64_t seed, const EncoderOptions& options) {
-  if (options.bn_splits < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bn_splits (", options.bn_splits, ") must be >= 1"));
-  }
-  ASSIGN_OR_RETURN(const EncoderSpec spec, EncoderSpecFromConfig(model));
+  ASSIGN_OR_RETURN(const EncoderSpec spec,
+                   EncoderSpecForEncoder(model, options.bn_splits, options.with_predictor));
   ASSIGN_OR_RETURN(std::unique_ptr<ResNet<float>> net, ResNet<float>::Create(spec, seed));
   return std::unique_ptr<EigenEncoder>(new EigenEncoder(std::move(net), options.bn_splits));
 }

@@ -17,6 +17,10 @@ class EigenInfoNceLoss final : public ContrastiveLoss {
   absl::StatusOr<ContrastiveLossResult> Compute(const Tensor& q, const Tensor& k,
                                                 const Tensor& negatives,
                                                 float temperature) override;
+  absl::StatusOr<ContrastiveLossResult> ComputeInBatch(const Tensor& q, const Tensor& keys,
+                                                       int64_t positive_offset,
+                                                       float temperature,
+                                                       float loss_scale) override;
 };
 
 }  // namespace eigen_backend

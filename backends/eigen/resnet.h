@@ -7,11 +7,12 @@
 //   conv1, bn1, [maxpool], layer1..layer4 of BasicBlock (conv1, bn1, conv2, bn2) or Bottleneck
 //   (conv1..3, bn1..3), each optionally with downsample.0 (1x1 conv) / downsample.1 (BN),
 //   avgpool, head "fc" (v1: Linear(width, dim)) or "fc.0"/"fc.2" (v2: Linear(width, width), ReLU,
-//   Linear(width, dim)). Stage widths round(64 w), round(128 w), ... (at least 1); Bottleneck
-//   expansion 4. cifar_stem: conv1 is 3x3 stride 1 padding 1 and there is no max pool.
+//   Linear(width, dim)) or the v3 projector, and v3's predictor (backends/eigen/mlp_head.h).
+//   Stage widths round(64 w), round(128 w), ... (at least 1); Bottleneck expansion 4. cifar_stem: conv1 is 3x3 stride 1 padding 1 and there is no max pool.
 // Buffers per BN: running_mean, running_var, num_batches_tracked (shape {}, an exact integer).
 // Initialization as torchvision: conv kaiming_normal_(fan_out, relu), BN weight 1 bias 0, Linear
-// torch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+// torch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias; zero_init_residual sets
+// every block's last BN weight to 0.
 //
 //   ASSIGN_OR_RETURN(EncoderSpec spec, EncoderSpecFromConfig(config.model()));
 //   ASSIGN_OR_RETURN(std::unique_ptr<ResNet<float>> net, ResNet<float>::Create(spec, seed));
@@ -24,6 +25,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
@@ -35,51 +37,14 @@
 #include "backends/eigen/blob.h"
 #include "backends/eigen/conv2d.h"
 #include "backends/eigen/elementwise.h"
-#include "backends/eigen/linear.h"
+#include "backends/eigen/mlp_head.h"
+#include "backends/eigen/params.h"
 #include "backends/eigen/pooling.h"
 #include "glog/logging.h"
 #include "moco/core/model_spec.h"
 
 namespace moco {
 namespace eigen_backend {
-
-// One named parameter or buffer: `value` (and `grad` for parameters, null for buffers) point
-// at `size` contiguous elements owned by the network.
-template <typename T>
-struct StateRef {
-  std::string name;
-  std::vector<int64_t> shape;
-  T* value = nullptr;
-  T* grad = nullptr;
-  int64_t size = 0;
-  bool is_parameter() const { return grad != nullptr; }
-};
-
-template <typename T>
-struct Param {
-  std::vector<int64_t> shape;
-  std::vector<T> value, grad;
-  void Init(std::vector<int64_t> s) {
-    shape = std::move(s);
-    value.assign(static_cast<size_t>(Blob<T>::NumElements(shape)), T(0));
-    grad.assign(value.size(), T(0));
-  }
-};
-
-template <typename T>
-struct BatchNormParams {
-  Param<T> weight, bias;
-  std::vector<T> running_mean, running_var;
-  std::vector<T> num_batches_tracked{T(0)};  // one exact integer, shape {}
-  void Init(int64_t c) {
-    weight.Init({c});
-    std::fill(weight.value.begin(), weight.value.end(), T(1));
-    bias.Init({c});
-    running_mean.assign(static_cast<size_t>(c), T(0));
-    running_var.assign(static_cast<size_t>(c), T(1));
-    num_batches_tracked = {T(0)};
-  }
-};
 
 // conv (no bias) -> BN -> optional ReLU.
 template <typename T>
@@ -88,12 +53,6 @@ struct ConvBnUnit {
   Param<T> weight;
   BatchNormParams<T> bn;
   bool relu = true;
-};
-
-template <typename T>
-struct LinearParams {
-  Param<T> weight, bias;
-  int64_t in = 0, out = 0;
 };
 
 // Activations of one ConvBnUnit's forward and scratch for its backward.
@@ -122,15 +81,15 @@ struct ResNetWorkspace {
   Blob<T> pooled;  // after the max pool (ImageNet stem)
   std::vector<int32_t> pool_argmax;
   std::vector<BlockCache<T>> blocks;
-  Blob<T> features;               // (N, backbone_dim)
-  std::vector<Blob<T>> head_out;  // per head Linear (ReLU applied to all but the last)
-  Blob<T> output;                 // L2-normalized head output
+  Blob<T> features;  // (N, backbone_dim)
+  MlpHeadCache<T> projector, predictor;
+  const Blob<T>* head_output = nullptr;  // the last head's output, before normalization
+  Blob<T> output;                        // L2-normalized head output
   std::vector<T> norms;
   bool recorded = false;
   BatchNormOptions bn_options;
   // Backward scratch.
-  Blob<T> d_output, d_features, d_backbone, d_pooled;
-  std::vector<Blob<T>> d_head;
+  Blob<T> d_output, d_projected, d_features, d_backbone, d_pooled;
 };
 
 struct ForwardOptions {
@@ -142,7 +101,7 @@ struct ForwardOptions {
 template <typename T>
 class ResNet {
  public:
-  // `spec` from EncoderSpecFromConfig; InvalidArgument for a predictor head (not supported yet).
+  // `spec` from EncoderSpecFromConfig (or EncoderSpecForEncoder).
   static absl::StatusOr<std::unique_ptr<ResNet>> Create(const EncoderSpec& spec, uint64_t seed);
 
   ResNet(const ResNet&) = delete;
@@ -160,7 +119,7 @@ class ResNet {
   // Forward recorded in ws (which must be the last Forward on ws).
   void Backward(const Blob<T>& grad_output, ResNetWorkspace<T>* ws);
   // As Backward, but given d(loss)/d(head output before the L2 normalization), i.e. of
-  // ws->head_out.back() (for checks against torchvision, whose model output is unnormalized).
+  // *ws->head_output (for checks against torchvision, whose model output is unnormalized).
   void BackwardFromHeadOutput(const Blob<T>& grad_head_output, ResNetWorkspace<T>* ws);
 
   // Each layer's output in the last Forward recorded in ws, in execution order, named as
@@ -196,7 +155,8 @@ class ResNet {
   EncoderSpec spec_;
   ConvBnUnit<T> stem_;
   std::vector<Block> blocks_;  // as spec_.backbone.blocks
-  std::vector<LinearParams<T>> head_;  // spec_.projector's Linear layers
+  MlpHead<T> projector_;
+  std::optional<MlpHead<T>> predictor_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -225,32 +185,6 @@ ConvBnUnit<T> MakeUnit(const ConvSpec& c, bool relu, std::mt19937_64* rng) {
 }
 
 template <typename T>
-LinearParams<T> MakeLinear(int64_t in, int64_t out, std::mt19937_64* rng) {
-  LinearParams<T> l;
-  l.in = in;
-  l.out = out;
-  l.weight.Init({out, in});
-  l.bias.Init({out});
-  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-  std::uniform_real_distribution<double> dist(-bound, bound);
-  for (T& v : l.weight.value) v = static_cast<T>(dist(*rng));
-  for (T& v : l.bias.value) v = static_cast<T>(dist(*rng));
-  return l;
-}
-
-template <typename T>
-void AddParam(const std::string& name, Param<T>* p, std::vector<StateRef<T>>* out) {
-  out->push_back({name, p->shape, p->value.data(), p->grad.data(),
-                  static_cast<int64_t>(p->value.size())});
-}
-
-template <typename T>
-void AddBuffer(const std::string& name, std::vector<int64_t> shape, std::vector<T>* b,
-               std::vector<StateRef<T>>* out) {
-  out->push_back({name, std::move(shape), b->data(), nullptr, static_cast<int64_t>(b->size())});
-}
-
-template <typename T>
 void AddUnitParams(const std::string& conv, const std::string& bn, ConvBnUnit<T>* u,
                    std::vector<StateRef<T>>* out) {
   AddParam(conv + ".weight", &u->weight, out);
@@ -271,9 +205,6 @@ void AddUnitBuffers(const std::string& bn, ConvBnUnit<T>* u, std::vector<StateRe
 template <typename T>
 absl::StatusOr<std::unique_ptr<ResNet<T>>> ResNet<T>::Create(const EncoderSpec& spec,
                                                              uint64_t seed) {
-  if (spec.predictor.has_value()) {
-    return absl::InvalidArgumentError("the eigen backend has no predictor heads yet");
-  }
   std::unique_ptr<ResNet<T>> net(new ResNet<T>(spec));
   net->Build(seed);
   return net;
@@ -296,9 +227,13 @@ void ResNet<T>::Build(uint64_t seed) {
     }
     blocks_.push_back(std::move(block));
   }
-  const HeadSpec& head = spec_.projector;
-  for (int i = 0; i < head.num_layers(); ++i) {
-    head_.push_back(MakeLinear<T>(head.widths[i], head.widths[i + 1], &rng));
+  projector_ = MlpHead<T>::Make(spec_.projector, &rng);
+  if (spec_.predictor) predictor_ = MlpHead<T>::Make(*spec_.predictor, &rng);
+  if (backbone.zero_init_residual) {
+    for (Block& block : blocks_) {
+      std::fill(block.units.back().bn.weight.value.begin(),
+                block.units.back().bn.weight.value.end(), T(0));
+    }
   }
 }
 
@@ -317,11 +252,8 @@ std::vector<StateRef<T>> ResNet<T>::Parameters() {
       AddUnitParams(p + ".downsample.0", p + ".downsample.1", &blocks_[b].downsample, &out);
     }
   }
-  for (size_t i = 0; i < head_.size(); ++i) {
-    const std::string name = spec_.projector.LinearName(static_cast<int>(i));
-    AddParam(name + ".weight", &head_[i].weight, &out);
-    AddParam(name + ".bias", &head_[i].bias, &out);
-  }
+  projector_.AddParameters(&out);
+  if (predictor_) predictor_->AddParameters(&out);
   return out;
 }
 
@@ -339,6 +271,8 @@ std::vector<StateRef<T>> ResNet<T>::States() {
       AddUnitBuffers(p + ".downsample.1", &blocks_[b].downsample, &out);
     }
   }
+  projector_.AddBuffers(&out);
+  if (predictor_) predictor_->AddBuffers(&out);
   return out;
 }
 
@@ -429,9 +363,8 @@ std::vector<std::pair<std::string, const Blob<T>*>> ResNet<T>::LayerOutputs(
     out.emplace_back(p, &bc.units.back().y);
   }
   out.emplace_back("avgpool", &ws.features);
-  for (size_t i = 0; i < head_.size(); ++i) {  // hidden layers after their ReLU
-    out.emplace_back(spec_.projector.OutputName(static_cast<int>(i)), &ws.head_out[i]);
-  }
+  projector_.AddOutputs(ws.projector, &out);
+  if (predictor_) predictor_->AddOutputs(ws.predictor, &out);
   return out;
 }
 
@@ -447,14 +380,9 @@ template <typename T>
 const Blob<T>& ResNet<T>::Forward(const Blob<T>& images, const ForwardOptions& options,
                                   ResNetWorkspace<T>* ws) {
   ForwardBackbone(images, options, ws);
-  ws->head_out.resize(head_.size());
-  const Blob<T>* h = &ws->features;
-  for (size_t i = 0; i < head_.size(); ++i) {
-    LinearForward(*h, head_[i].weight.value.data(), head_[i].bias.value.data(), head_[i].out,
-                  &ws->head_out[i]);
-    if (i + 1 < head_.size()) ReluInPlace(&ws->head_out[i]);
-    h = &ws->head_out[i];
-  }
+  const Blob<T>* h = &projector_.Forward(ws->features, ws->bn_options, &ws->projector);
+  if (predictor_) h = &predictor_->Forward(*h, ws->bn_options, &ws->predictor);
+  ws->head_output = h;
   L2NormalizeRowsForward(*h, &ws->output, &ws->norms);
   ws->recorded = true;
   return ws->output;
@@ -471,24 +399,20 @@ void ResNet<T>::Backward(const Blob<T>& grad_output, ResNetWorkspace<T>* ws) {
 template <typename T>
 void ResNet<T>::BackwardFromHeadOutput(const Blob<T>& grad_head_output, ResNetWorkspace<T>* ws) {
   CHECK(ws->recorded) << "Backward without a recorded Forward";
-  CHECK(grad_head_output.shape == ws->head_out.back().shape);
+  CHECK(grad_head_output.shape == ws->head_output->shape);
   ws->recorded = false;
-  // Head. The last Linear reads grad_head_output; later gradients live in ws scratch.
-  ws->d_head.resize(head_.size());
-  const Blob<T>* d_in = &grad_head_output;
-  Blob<T>* d = nullptr;
-  for (size_t i = head_.size(); i-- > 0;) {
-    if (i + 1 < head_.size()) ReluBackwardInPlace(ws->head_out[i], d);
-    const Blob<T>& in = i == 0 ? ws->features : ws->head_out[i - 1];
-    Blob<T>* dx = i == 0 ? &ws->d_features : &ws->d_head[i];
-    LinearBackward(in, head_[i].weight.value.data(), d == nullptr ? *d_in : *d, dx,
-                   head_[i].weight.grad.data(), head_[i].bias.grad.data());
-    d = dx;
+  // Heads, last first.
+  const Blob<T>* d_projector_out = &grad_head_output;
+  if (predictor_) {
+    predictor_->Backward(ws->projector.out.back(), grad_head_output, &ws->predictor,
+                         &ws->d_projected);
+    d_projector_out = &ws->d_projected;
   }
+  projector_.Backward(ws->features, *d_projector_out, &ws->projector, &ws->d_features);
   // Backbone.
   const Blob<T>& last = blocks_.empty() ? ws->stem.y : ws->blocks.back().units.back().y;
   GlobalAvgPoolBackward(last.shape, ws->d_features, &ws->d_backbone);
-  d = &ws->d_backbone;
+  Blob<T>* d = &ws->d_backbone;
   for (size_t b = blocks_.size(); b-- > 0;) {
     Block& block = blocks_[b];
     BlockCache<T>& bc = ws->blocks[b];

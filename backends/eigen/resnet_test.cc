@@ -241,12 +241,12 @@ TEST_P(ResNetGoldenTest, MatchesTorchvisionForwardRunningStatsAndGradients) {
   };
   ResNetWorkspace<double> ws;
   net.Forward(x, {/*train_bn=*/false}, &ws);
-  EXPECT_TRUE(AllClose(ws.head_out.back().data, golden["eval.output"].data, 1e-5, 1e-4));
+  EXPECT_TRUE(AllClose((*ws.head_output).data, golden["eval.output"].data, 1e-5, 1e-4));
   EXPECT_TRUE(AllClose(net.Features(x, {false}, &ws).data, golden["eval.features"].data, 1e-5,
                        1e-4));
 
   net.Forward(x, {/*train_bn=*/true, /*splits=*/1}, &ws);
-  const Blob<double>& out = ws.head_out.back();
+  const Blob<double>& out = (*ws.head_output);
   EXPECT_TRUE(AllClose(out.data, golden["train.output"].data, 1e-4, 0));
   Blob<double> grad = out;  // d sum(out^2) / d out = 2 out
   for (double& v : grad.data) v *= 2;

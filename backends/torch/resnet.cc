@@ -138,12 +138,45 @@ torch::Tensor BottleneckImpl::Run(const torch::Tensor& x, LayerCapture* capture,
   return FinishBlock(ConvBn(conv3, bn3, out, capture, name, 3), x, downsample, capture, name);
 }
 
+// ---- v3 heads ------------------------------------------------------------------------------
+namespace {
+
+// Sequential(Linear(no bias), BatchNorm1d, ReLU, ..., Linear(no bias)[, BatchNorm1d(affine=False)])
+// as HeadSpec describes (moco-v3's _build_mlp).
+nn::Sequential MakeV3Head(const HeadSpec& head) {
+  nn::Sequential seq;
+  for (int i = 0; i < head.num_layers(); ++i) {
+    const int64_t out = head.widths[i + 1];
+    const bool hidden = i + 1 < head.num_layers();
+    seq->push_back(nn::Linear(nn::LinearOptions(head.widths[i], out).bias(false)));
+    if (head.HasNorm(i)) seq->push_back(nn::BatchNorm1d(nn::BatchNorm1dOptions(out).affine(hidden)));
+    if (hidden) seq->push_back(nn::ReLU());
+  }
+  return seq;
+}
+
+// A v3 head's forward, adding each layer's output to `capture` (nullable) under
+// HeadSpec::OutputName.
+torch::Tensor RunV3Head(nn::Sequential& seq, const HeadSpec& head, torch::Tensor h,
+                        LayerCapture* capture) {
+  if (capture == nullptr) return seq->forward(h);
+  size_t j = 0;
+  for (int i = 0; i < head.num_layers(); ++i) {
+    h = seq->ptr(j++)->as<nn::Linear>()->forward(h);
+    if (head.HasNorm(i)) h = seq->ptr(j++)->as<nn::BatchNorm1d>()->forward(h);
+    if (i + 1 < head.num_layers()) h = seq->ptr(j++)->as<nn::ReLU>()->forward(h);
+    capture->Add(head.OutputName(i), h);
+  }
+  return h;
+}
+
+}  // namespace
+
 // ---- ResNet ----------------------------------------------------------------------------------
 
 ResNetImpl::ResNetImpl(const EncoderSpec& spec) : spec_(spec) { reset(); }
 
 void ResNetImpl::reset() {
-  TORCH_CHECK(!spec_.predictor.has_value(), "ResNet: predictor heads are not supported");
   const BackboneSpec& b = spec_.backbone;
   conv1 = register_module("conv1", Conv(b.stem));
   bn1 = register_module("bn1", SplitBatchNorm2d(b.stem.out_channels));
@@ -159,8 +192,11 @@ void ResNetImpl::reset() {
   avgpool = register_module("avgpool", nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)));
   fc_linear = nullptr;
   fc_mlp = nullptr;
+  predictor = nullptr;
   const HeadSpec& head = spec_.projector;
-  if (head.num_layers() == 1) {
+  if (head.batch_norm) {
+    fc_mlp = register_module(head.name, MakeV3Head(head));
+  } else if (head.num_layers() == 1) {
     fc_linear = register_module(head.name, nn::Linear(head.in_dim(), head.out_dim()));
   } else {
     // Kept as one expression: the Linear layers draw their initialization from torch's global
@@ -170,11 +206,18 @@ void ResNetImpl::reset() {
         head.name, nn::Sequential(nn::Linear(head.widths[0], head.widths[1]), nn::ReLU(),
                                   nn::Linear(head.widths[1], head.widths[2])));
   }
+  if (spec_.predictor) predictor = register_module(spec_.predictor->name, MakeV3Head(*spec_.predictor));
   // torchvision's initialization; Linear layers keep torch's default.
   torch::NoGradGuard no_grad;
   for (const auto& module : modules(/*include_self=*/false)) {
     if (auto* conv = module->as<nn::Conv2d>()) {
       nn::init::kaiming_normal_(conv->weight, /*a=*/0, torch::kFanOut, torch::kReLU);
+    }
+  }
+  if (b.zero_init_residual) {
+    for (const auto& module : modules(/*include_self=*/false)) {
+      if (auto* block = module->as<BasicBlockImpl>()) block->bn2->weight.zero_();
+      if (auto* block = module->as<BottleneckImpl>()) block->bn3->weight.zero_();
     }
   }
 }
@@ -235,6 +278,10 @@ torch::Tensor ResNetImpl::RunStage(nn::Sequential& stage, const std::string& nam
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
   torch::Tensor f = features(x);
+  if (spec_.projector.batch_norm) {
+    torch::Tensor z = RunV3Head(fc_mlp, spec_.projector, f, capture_);
+    return predictor ? RunV3Head(predictor, *spec_.predictor, z, capture_) : z;
+  }
   if (capture_ == nullptr) return fc_mlp ? fc_mlp->forward(f) : fc_linear->forward(f);
   const HeadSpec& head = spec_.projector;
   if (fc_linear) {
@@ -263,9 +310,6 @@ void ResNetImpl::set_bn_splits(int64_t num_splits) {
 }
 
 absl::StatusOr<ResNet> MakeResNet(const EncoderSpec& spec) {
-  if (spec.predictor.has_value()) {
-    return absl::InvalidArgumentError("the torch backend has no predictor heads yet");
-  }
   try {
     return ResNet(spec);
   } catch (const c10::Error& e) {

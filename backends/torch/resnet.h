@@ -12,11 +12,12 @@
 // of BasicBlock (conv1, bn1, conv2, bn2, downsample.0/.1) or Bottleneck (conv1..3, bn1..3,
 // downsample.0/.1; stride on the 3x3 conv, "ResNet v1.5"), and MoCo's head `fc`: v1 linear
 // (fc.weight, fc.bias) or the v2 MLP Sequential(Linear(w, w), ReLU, Linear(w, dim))
-// (fc.0.*, fc.2.*), as the official MoCo code names them. Every BatchNorm is a
+// (fc.0.*, fc.2.*), as the official MoCo code names them; or moco-v3's heads (fc.0, fc.1, fc.3,
+// fc.4 and predictor.0/.1/.3; moco/core/model_spec.h HeadSpec). Every BatchNorm is a
 // SplitBatchNorm2d (torchvision's buffer names). A torchvision state_dict therefore maps
 // one-to-one onto these modules.
 //
-// Initialization as torchvision (zero_init_residual false): convs kaiming_normal_(fan_out,
+// Initialization as torchvision (zero_init_residual from the spec): convs kaiming_normal_(fan_out,
 // relu), BN weight 1 and bias 0, Linear layers torch's default. Construction draws from torch's
 // global generator; so does clone() (torch's Cloneable re-runs reset(), which initializes, before
 // copying the values over), so seed before building both encoders for reproducible runs.
@@ -88,13 +89,14 @@ TORCH_MODULE(Bottleneck);
 // The encoder: backbone + MoCo head (the spec's projector). Build it with MakeResNet().
 class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
  public:
-  // `spec` comes from EncoderSpecFromConfig (valid by construction); no predictor head.
+  // `spec` comes from EncoderSpecFromConfig (valid by construction).
   explicit ResNetImpl(const EncoderSpec& spec);
 
   // (Re)builds every submodule and initializes it; called by the constructor and clone().
   void reset() override;
 
-  // Head output (N, feature_dim) for images x (N, in_channels, H, W); not normalized.
+  // Head output (N, feature_dim) for images x (N, in_channels, H, W): the predictor's when
+  // there is one, else the projector's; not normalized.
   torch::Tensor forward(const torch::Tensor& x);
 
   // Pooled backbone features (N, feature_width()), the input of the head.
@@ -126,6 +128,8 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   torch::nn::AdaptiveAvgPool2d avgpool{nullptr};
   torch::nn::Linear fc_linear{nullptr};   // the projector's one Linear, registered as "fc"
   torch::nn::Sequential fc_mlp{nullptr};  // or Linear, ReLU, Linear, ... registered as "fc"
+                                          // (v3: Linear, BN, ReLU, Linear, BN)
+  torch::nn::Sequential predictor{nullptr};  // v3 query encoders: "predictor"
 
  private:
   EncoderSpec spec_;
@@ -137,8 +141,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
 };
 TORCH_MODULE(ResNet);
 
-// Builds the network of `spec` on the CPU. InvalidArgument for a spec with a predictor head
-// (not supported yet); Internal if LibTorch fails.
+// Builds the network of `spec` on the CPU. Internal if LibTorch fails.
 absl::StatusOr<ResNet> MakeResNet(const EncoderSpec& spec);
 
 }  // namespace moco::torch_backend

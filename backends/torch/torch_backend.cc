@@ -10,6 +10,7 @@
 #include "backends/torch/torch_info_nce.h"
 #include "backends/torch/torch_key_queue.h"
 #include "backends/torch/torch_lars.h"
+#include "backends/torch/torch_rank_average.h"
 #include "backends/torch/torch_sgd.h"
 #include "backends/torch/torch_tensor.h"
 #include "moco/core/backend_registry.h"
@@ -110,6 +111,15 @@ absl::StatusOr<TensorPtr> TorchBackend::GatherRows(const Tensor& x,
             .to(t.device());
     return Wrap(t.index_select(0, index));
   });
+}
+
+absl::Status TorchBackend::AverageAcrossRanks(Encoder& encoder, RankAveraged what,
+                                              Communicator& communicator) {
+  auto* torch_encoder = dynamic_cast<TorchEncoder*>(&encoder);
+  if (torch_encoder == nullptr) {
+    return absl::InvalidArgumentError("AverageAcrossRanks: the encoder is not a torch encoder");
+  }
+  return AverageTorchEncoderAcrossRanks(*torch_encoder, what, communicator);
 }
 
 // "cpu", "cuda" or "cuda:N"; whether that GPU exists is Create's question.

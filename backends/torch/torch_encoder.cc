@@ -28,13 +28,11 @@ std::vector<std::pair<std::string, torch::Tensor>> NamedStateTensors(const ResNe
 absl::StatusOr<std::unique_ptr<TorchEncoder>> TorchEncoder::Create(
     const ModelConfig& model, uint64_t seed, const EncoderOptions& encoder_options,
     const torch::Device& device) {
-  if (encoder_options.bn_splits < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bn_splits (", encoder_options.bn_splits, ") must be >= 1"));
-  }
   return GuardTorch("TorchEncoder::Create",
                     [&]() -> absl::StatusOr<std::unique_ptr<TorchEncoder>> {
-    ASSIGN_OR_RETURN(const EncoderSpec spec, EncoderSpecFromConfig(model));
+    ASSIGN_OR_RETURN(const EncoderSpec spec,
+                     EncoderSpecForEncoder(model, encoder_options.bn_splits,
+                                           encoder_options.with_predictor));
     torch::manual_seed(seed);
     ASSIGN_OR_RETURN(ResNet module, MakeResNet(spec));
     module->set_bn_splits(encoder_options.bn_splits);

@@ -14,6 +14,10 @@ class TorchInfoNce final : public ContrastiveLoss {
   absl::StatusOr<ContrastiveLossResult> Compute(const Tensor& q, const Tensor& k,
                                                 const Tensor& negatives,
                                                 float temperature) override;
+  absl::StatusOr<ContrastiveLossResult> ComputeInBatch(const Tensor& q, const Tensor& keys,
+                                                       int64_t positive_offset,
+                                                       float temperature,
+                                                       float loss_scale) override;
 };
 
 }  // namespace moco::torch_backend

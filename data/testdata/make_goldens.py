@@ -74,6 +74,8 @@ def main():
         k = blur_kernel_size(s)
         add("blur_%g" % s, F.gaussian_blur(x, [k, k], [s, s]))
     add("hflip", F.hflip(x))
+    # MoCo v3's Solarize is PIL's at 128 on 8-bit images: 128/255 on [0, 1] floats.
+    add("solarize", F.solarize(x, 128.0 / 255.0))
     # The evaluation view of an ImageFolder image at image_size 6: Resize(round(6 / 0.875) = 7)
     # then CenterCrop(6).
     add("eval_resize7_crop6", F.center_crop(F.resize(x, 7, interpolation=bil, antialias=False), 6))

@@ -32,9 +32,21 @@ AugmentationConfig PresetValues(AugmentationConfig::Preset preset) {
   a.set_grayscale_prob(0.2f);
   const bool cifar = preset == AugmentationConfig::CIFAR;
   a.set_crop_scale_min(cifar ? 0.08f : 0.2f);
+  if (preset == AugmentationConfig::MOCO_V3) {
+    // moco-v3 main_moco.py: augmentation1 (view 1) and augmentation2 (view 2); crop_min 0.08
+    // by default (0.2 in its ResNet-50 recipes: set crop_scale_min).
+    a.set_crop_scale_min(0.08f);
+    a.set_saturation(0.2f);
+    a.set_blur_prob(1.0f);
+    a.set_view2_blur_prob(0.1f);
+    a.set_solarize_prob(0.0f);
+    a.set_view2_solarize_prob(0.2f);
+  }
   a.set_hue(preset == AugmentationConfig::MOCO_V1 ? 0.4f : 0.1f);
   a.set_color_jitter_prob(preset == AugmentationConfig::MOCO_V1 ? 1.0f : 0.8f);
-  a.set_blur_prob(preset == AugmentationConfig::MOCO_V2 ? 0.5f : 0.0f);
+  if (preset != AugmentationConfig::MOCO_V3) {
+    a.set_blur_prob(preset == AugmentationConfig::MOCO_V2 ? 0.5f : 0.0f);
+  }
   if (cifar) {
     for (float m : {0.4914f, 0.4822f, 0.4465f}) a.add_normalize_mean(m);
     for (float s : {0.2470f, 0.2435f, 0.2616f}) a.add_normalize_std(s);

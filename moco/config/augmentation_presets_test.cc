@@ -40,6 +40,25 @@ TEST(AugmentationPresetsTest, CifarUsesTorchvisionDefaultScaleAndNoBlur) {
   EXPECT_FLOAT_EQ(a.normalize_mean(0), 0.4914f);
 }
 
+TEST(AugmentationPresetsTest, V3IsAsymmetricBlurAndSolarize) {
+  AugmentationConfig in;
+  in.set_preset(AugmentationConfig::MOCO_V3);
+  const AugmentationConfig a = ResolveAugmentation(in);
+  EXPECT_FLOAT_EQ(a.crop_scale_min(), 0.08f);
+  EXPECT_FLOAT_EQ(a.brightness(), 0.4f);
+  EXPECT_FLOAT_EQ(a.saturation(), 0.2f);
+  EXPECT_FLOAT_EQ(a.hue(), 0.1f);
+  EXPECT_FLOAT_EQ(a.color_jitter_prob(), 0.8f);
+  EXPECT_FLOAT_EQ(a.blur_prob(), 1.0f);
+  EXPECT_FLOAT_EQ(a.view2_blur_prob(), 0.1f);
+  EXPECT_FLOAT_EQ(a.solarize_prob(), 0.0f);
+  EXPECT_FLOAT_EQ(a.view2_solarize_prob(), 0.2f);
+  // v2 leaves view 2 unset: both views share view 1's probabilities.
+  AugmentationConfig v2;
+  v2.set_preset(AugmentationConfig::MOCO_V2);
+  EXPECT_FALSE(ResolveAugmentation(v2).has_view2_blur_prob());
+}
+
 TEST(AugmentationPresetsTest, ExplicitFieldsOverrideThePreset) {
   AugmentationConfig in;
   in.set_preset(AugmentationConfig::MOCO_V2);

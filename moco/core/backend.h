@@ -5,9 +5,10 @@
 // single tensor op, so a virtual call per batch is the only dispatch cost. On an accelerator,
 // tensors stay on the device; only ToHost() and the loss scalars cross to the host.
 //
-// Data parallelism across processes (later) fits behind these interfaces: gradient all-reduce
-// inside Optimizer::Step, key all-gather inside KeyQueue::Enqueue, and the cross-process
-// shuffle inside GatherRows, with the MoCo step unchanged.
+// Data parallelism across processes goes through the Communicator (moco/core/communicator.h):
+// the MoCo step all-gathers key images and keys itself, and asks the backend to average an
+// encoder's gradients or BN statistics over the ranks (AverageAcrossRanks), the one place that
+// needs the encoder's own memory.
 #ifndef MOCO_CORE_BACKEND_H_
 #define MOCO_CORE_BACKEND_H_
 
@@ -18,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "moco/config/config.pb.h"
+#include "moco/core/communicator.h"
 #include "moco/core/contrastive_loss.h"
 #include "moco/core/encoder.h"
 #include "moco/core/host_array.h"
@@ -26,6 +28,12 @@
 #include "moco/core/tensor.h"
 
 namespace moco {
+
+// What Backend::AverageAcrossRanks averages.
+enum class RankAveraged {
+  kGradients,            // every parameter gradient accumulated so far (after backward)
+  kBatchNormStatistics,  // BN running_mean and running_var (not num_batches_tracked)
+};
 
 struct BackendOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
@@ -71,6 +79,17 @@ class Backend {
   // Rows of `x` (along dim 0) in the order `rows`: out[i] = x[rows[i]]. Shuffle and unshuffle.
   virtual absl::StatusOr<TensorPtr> GatherRows(const Tensor& x,
                                                const std::vector<int64_t>& rows) = 0;
+
+  // Data parallelism: replaces `what` of `encoder` (one of this backend's) by its mean over the
+  // ranks of `communicator`, in place. Every rank calls it at the same point with an encoder of
+  // the same architecture. Gradients travel as one flat bucket in one all-reduce after the
+  // backward (not yet overlapped with it). World 1: nothing happens.
+  virtual absl::Status AverageAcrossRanks(Encoder& encoder, RankAveraged what,
+                                          Communicator& communicator) {
+    if (communicator.world_size() == 1) return absl::OkStatus();
+    return absl::UnimplementedError(
+        "backend '" + name() + "' does not support data-parallel training (AverageAcrossRanks)");
+  }
 };
 
 }  // namespace moco

@@ -1,4 +1,4 @@
-// An encoder network (ResNet backbone + MoCo projection head) owned by a backend.
+// An encoder network (ResNet backbone + MoCo projection head [+ v3 predictor]) owned by a backend.
 //
 // The MoCo step holds two: the query encoder (trained by SGD) and the key encoder (a momentum
 // average of the query encoder). Parameter and buffer names are torchvision's ("conv1.weight",
@@ -26,13 +26,17 @@ struct EncoderOptions {
   // many equal groups of consecutive samples (as over that many GPUs). >= 1; the batch size of a
   // train_bn Forward must be divisible by it. Ignored by architectures without BatchNorm.
   int bn_splits = 1;
+  // Build the config's predictor head (MoCo v3's query encoder). False for key encoders, which
+  // never have one. Without a predictor in the config this changes nothing.
+  bool with_predictor = true;
 };
 
 class Encoder {
  public:
   virtual ~Encoder() = default;
 
-  // images (N, C, H, W) -> L2-normalized head output (N, feature_dim).
+  // images (N, C, H, W) -> L2-normalized head output (N, feature_dim): the predictor's output
+  // when the encoder has one, else the projector's.
   // train_bn: BatchNorm uses batch statistics, computed separately over EncoderOptions::bn_splits
   //   equal groups of the batch (shuffling BN), and updates the running statistics; otherwise
   //   running stats.

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "moco/core/status_macros.h"
 
 namespace moco {
 namespace {
@@ -71,12 +72,32 @@ void AddConvBn(const std::string& conv, const std::string& bn, const ConvSpec& c
   buffers->push_back({bn + ".num_batches_tracked", {}, false});
 }
 
-void AddHead(const HeadSpec& head, std::vector<StateEntry>* params) {
+void AddHead(const HeadSpec& head, std::vector<StateEntry>* params,
+             std::vector<StateEntry>* buffers) {
   for (int i = 0; i < head.num_layers(); ++i) {
     const std::string name = head.LinearName(i);
-    params->push_back({name + ".weight", {head.widths[i + 1], head.widths[i]}});
-    params->push_back({name + ".bias", {head.widths[i + 1]}});
+    const int64_t out = head.widths[i + 1];
+    params->push_back({name + ".weight", {out, head.widths[i]}});
+    if (head.has_bias()) params->push_back({name + ".bias", {out}});
+    if (!head.HasNorm(i)) continue;
+    const std::string bn = head.NormName(i);
+    if (i + 1 < head.num_layers()) {  // the last BN is affine-free
+      params->push_back({bn + ".weight", {out}});
+      params->push_back({bn + ".bias", {out}});
+    }
+    buffers->push_back({bn + ".running_mean", {out}, false});
+    buffers->push_back({bn + ".running_var", {out}, false});
+    buffers->push_back({bn + ".num_batches_tracked", {}, false});
   }
+}
+
+HeadSpec V3Head(std::string name, std::vector<int64_t> widths, bool last_batch_norm) {
+  HeadSpec head;
+  head.name = std::move(name);
+  head.widths = std::move(widths);
+  head.batch_norm = true;
+  head.last_batch_norm = last_batch_norm;
+  return head;
 }
 
 }  // namespace
@@ -110,12 +131,15 @@ int64_t ScaledWidth(int64_t base, double width_multiplier) {
 }
 
 std::string HeadSpec::LinearName(int i) const {
-  return num_layers() == 1 ? name : absl::StrCat(name, ".", 2 * i);
+  return num_layers() == 1 && !batch_norm ? name : absl::StrCat(name, ".", stride() * i);
 }
 
+std::string HeadSpec::NormName(int i) const { return absl::StrCat(name, ".", stride() * i + 1); }
+
 std::string HeadSpec::OutputName(int i) const {
-  if (num_layers() == 1) return name;
-  return absl::StrCat(name, ".", i + 1 < num_layers() ? 2 * i + 1 : 2 * i);
+  if (num_layers() == 1 && !batch_norm) return name;
+  if (i + 1 < num_layers()) return absl::StrCat(name, ".", stride() * i + stride() - 1);
+  return HasNorm(i) ? NormName(i) : LinearName(i);
 }
 
 absl::StatusOr<EncoderSpec> EncoderSpecFromConfig(const ModelConfig& model) {
@@ -137,12 +161,47 @@ absl::StatusOr<EncoderSpec> EncoderSpecFromConfig(const ModelConfig& model) {
     return absl::InvalidArgumentError(
         absl::StrCat("model.feature_dim (", model.feature_dim(), ") must be >= 1"));
   }
+  if (model.projector_hidden_dim() < 0 || model.predictor_hidden_dim() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.", model.projector_hidden_dim() < 0 ? "projector" : "predictor",
+        "_hidden_dim (", std::min(model.projector_hidden_dim(), model.predictor_hidden_dim()),
+        ") must be >= 0"));
+  }
+  if (model.predictor_hidden_dim() > 0 && model.projector_hidden_dim() == 0) {
+    return absl::InvalidArgumentError(
+        "model.predictor_hidden_dim needs the v3 projector: set model.projector_hidden_dim > 0");
+  }
   EncoderSpec spec;
   spec.backbone = MakeBackbone(*arch, model);
+  spec.backbone.zero_init_residual = model.zero_init_residual();
   const int64_t width = spec.backbone.output_dim;
+  const int64_t dim = model.feature_dim();
+  if (model.projector_hidden_dim() > 0) {
+    // v3: w -> hidden [BN, ReLU] -> dim [BN affine=False]; predictor dim -> hidden -> dim.
+    spec.projector = V3Head("fc", {width, model.projector_hidden_dim(), dim}, true);
+    if (model.predictor_hidden_dim() > 0) {
+      spec.predictor = V3Head("predictor", {dim, model.predictor_hidden_dim(), dim}, false);
+    }
+    return spec;
+  }
   // v2: Linear(w, w), ReLU, Linear(w, dim) (hidden = backbone width); v1: Linear(w, dim).
-  spec.projector.widths = model.mlp_head() ? std::vector<int64_t>{width, width, model.feature_dim()}
-                                           : std::vector<int64_t>{width, model.feature_dim()};
+  spec.projector.widths = model.mlp_head() ? std::vector<int64_t>{width, width, dim}
+                                           : std::vector<int64_t>{width, dim};
+  return spec;
+}
+
+absl::StatusOr<EncoderSpec> EncoderSpecForEncoder(const ModelConfig& model, int bn_splits,
+                                                  bool with_predictor) {
+  if (bn_splits < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("bn_splits (", bn_splits, ") must be >= 1"));
+  }
+  ASSIGN_OR_RETURN(EncoderSpec spec, EncoderSpecFromConfig(model));
+  if (!with_predictor) spec.predictor.reset();
+  if (bn_splits > 1 && spec.projector.batch_norm) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bn_splits (", bn_splits, ") must be 1 for the v3 heads (model.projector_hidden_dim > 0):"
+        " their BatchNorm normalizes over the whole batch"));
+  }
   return spec;
 }
 
@@ -160,8 +219,8 @@ std::vector<StateEntry> EncoderStateLayout(const EncoderSpec& spec) {
                 &params, &buffers);
     }
   }
-  AddHead(spec.projector, &params);
-  if (spec.predictor) AddHead(*spec.predictor, &params);
+  AddHead(spec.projector, &params, &buffers);
+  if (spec.predictor) AddHead(*spec.predictor, &params, &buffers);
   params.insert(params.end(), buffers.begin(), buffers.end());
   return params;
 }

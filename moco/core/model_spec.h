@@ -89,37 +89,63 @@ struct BackboneSpec {
   std::array<int64_t, kNumStages> planes = {};  // scaled stage widths
   std::vector<BlockSpec> blocks;              // every stage's blocks, in execution order
   int64_t output_dim = 0;                     // pooled features: the last block's out_channels
+  // torchvision's zero_init_residual: the last BN weight of every block starts at 0.
+  bool zero_init_residual = false;
 };
 
-// A head of Linear layers with ReLUs between them, torchvision/MoCo-named: one layer is the
-// module itself ("fc": the v1 head); several form a Sequential(Linear, ReLU, Linear, ...)
-// ("fc.0", "fc.2", ...: the v2 MLP head).
+// A head of Linear layers, torchvision/MoCo-named. v1/v2 (batch_norm false): Linear layers with
+// bias and ReLUs between them; one layer is the module itself ("fc": the v1 head), several form a
+// Sequential(Linear, ReLU, Linear, ...) ("fc.0", "fc.2", ...: the v2 MLP head). v3
+// (batch_norm true, moco-v3's _build_mlp): bias-free Linear layers, each hidden one followed by
+// BatchNorm1d and ReLU, Sequential(Linear, BN, ReLU, Linear, [BN(affine=False)]) ("fc.0",
+// "fc.1", "fc.3", "fc.4"), the last BN only with last_batch_norm.
 struct HeadSpec {
   std::string name = "fc";
   std::vector<int64_t> widths;  // {in, out} or {in, hidden, ..., out}
+  bool batch_norm = false;       // v3 head (see above)
+  bool last_batch_norm = false;  // v3 projector: BatchNorm1d(affine=False) after the last Linear
 
   int num_layers() const { return static_cast<int>(widths.size()) - 1; }
   int64_t in_dim() const { return widths.front(); }
   int64_t out_dim() const { return widths.back(); }
-  // Module name of Linear layer i: "fc" (one layer) or "fc.<2i>".
+  bool has_bias() const { return !batch_norm; }
+  // Sequential modules per hidden layer: 2 (Linear, ReLU) or 3 (Linear, BN, ReLU).
+  int stride() const { return batch_norm ? 3 : 2; }
+  // Module name of Linear layer i: "fc" (one layer without BN), else "fc.<stride * i>".
   std::string LinearName(int i) const;
-  // Name of layer i's output in activation captures: "fc" (one layer), else "fc.<2i+1>" (after
-  // the ReLU) for hidden layers and "fc.<2i>" for the last.
+  // Module name of the BatchNorm after Linear i (hidden layers, and the last with
+  // last_batch_norm): "fc.<stride * i + 1>".
+  std::string NormName(int i) const;
+  // Whether Linear i is followed by a BatchNorm.
+  bool HasNorm(int i) const {
+    return batch_norm && (i + 1 < num_layers() || last_batch_norm);
+  }
+  // Name of layer i's output in activation captures: "fc" (one layer), else the module that
+  // ends the layer: the ReLU for hidden layers ("fc.1" v2, "fc.2" v3), for the last one its BN
+  // if any, else its Linear.
   std::string OutputName(int i) const;
 };
 
 struct EncoderSpec {
   BackboneSpec backbone;
   HeadSpec projector;
-  std::optional<HeadSpec> predictor;  // MoCo v3's query-side head; none today
+  std::optional<HeadSpec> predictor;  // MoCo v3's query-side head ("predictor.*")
 
   // The encoder's output width (before L2 normalization).
   int64_t feature_dim() const { return (predictor ? *predictor : projector).out_dim(); }
 };
 
 // InvalidArgument naming the model.* field for an unknown arch, a width_multiplier that is not a
-// finite number > 0, in_channels < 1 or feature_dim < 1.
+// finite number > 0, in_channels < 1, feature_dim < 1, a negative head width or a predictor
+// without the v3 projector.
 absl::StatusOr<EncoderSpec> EncoderSpecFromConfig(const ModelConfig& model);
+
+// The spec of one encoder a backend builds (Backend::CreateEncoder): EncoderSpecFromConfig,
+// without the predictor unless `with_predictor` (key encoders never have one). InvalidArgument
+// for bn_splits < 1, or bn_splits > 1 with BatchNorm in a head (v3 heads normalize over the
+// whole batch; shuffling BN splits only the backbone's BatchNorms).
+absl::StatusOr<EncoderSpec> EncoderSpecForEncoder(const ModelConfig& model, int bn_splits,
+                                                  bool with_predictor);
 
 // One entry of an encoder's state (Encoder::ExportState): torchvision's state_dict name and
 // shape; buffers are BN running_mean, running_var and num_batches_tracked (shape {}).

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "moco/core/communicator.h"
 #include "moco/core/encoder.h"
 #include "moco/core/host_array.h"
 #include "moco/core/tensor.h"
@@ -25,10 +26,14 @@ struct StepContext {
   // Seed of this step's random choices (the shuffling-BN permutation): a function of the run's
   // seed and the global step, so a resumed run draws what an uninterrupted one does.
   uint64_t step_seed = 0;
+  // Data parallelism: the process group this step runs in (not owned). Null or world 1: the
+  // single-process step, bit for bit. In world W the views are this rank's batch / W images
+  // and the method synchronizes through it (every rank calls Step with the same context).
+  Communicator* communicator = nullptr;
 };
 
 struct MethodStepResult {
-  float loss = 0;  // the optimized loss
+  float loss = 0;  // the optimized loss (data parallel: averaged over the ranks)
   float top1 = 0;  // contrastive accuracy: share of queries whose positive scored highest
 };
 

@@ -16,6 +16,8 @@ run --in="$OUT/zip.ckpt" --to=moco --out="$OUT/zip.moco.pth"
 run --in="$OUT/zip.ckpt" --to=detectron2 --out="$OUT/zip.d2.pkl"
 run --in="$OUT/legacy.ckpt" --to=moco --out="$OUT/legacy.moco.pth"
 run --in="$OUT/zip.ckpt" --to=moco --with_optimizer=false --out="$OUT/zip.noopt.moco.pth"
+run --in=$DATA/moco_v3_zip.pth --to=native --out="$OUT/v3.ckpt"
+run --in="$OUT/v3.ckpt" --to=moco_v3 --out="$OUT/v3.moco_v3.pth"
 # A mismatching architecture is refused and nothing is written.
 cat > "$OUT/wide.pbtxt" <<'PB'
 model { arch: "resnet18" width_multiplier: 0.0625 feature_dim: 16 }

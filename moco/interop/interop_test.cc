@@ -170,6 +170,70 @@ TEST(InteropTest, ImportReproducesTorchvisionForwardOnEveryBackend) {
   }
 }
 
+// facebookresearch/moco-v3's layout (testdata/make_moco_v3_file.py): the query encoder (base
+// encoder + predictor) and the momentum encoder reproduce PyTorch's eval-mode outputs.
+TEST(InteropTest, MocoV3FileReproducesItsForwardOnEveryBackend) {
+  auto golden_bytes = ReadFileBytes(kDir + "moco_v3_golden.pth");
+  ASSERT_TRUE(golden_bytes.ok());
+  auto golden = LoadPickleFile(*golden_bytes, "moco_v3_golden.pth");
+  ASSERT_TRUE(golden.ok()) << golden.status();
+  const HostArray& input = DictGet(*golden->value, "input")->array;
+  WeightsFile v3 = MustRead(kDir + "moco_v3_zip.pth");
+  ASSERT_EQ(v3.format, Format::kMocoV3);
+  EXPECT_EQ(v3.weights.epoch, 7);
+  EXPECT_TRUE(v3.weights.query.count("predictor.3.weight"));
+  EXPECT_FALSE(v3.weights.key.count("predictor.0.weight"));
+  const ExperimentConfig config = ConfigFor(v3.weights);
+  EXPECT_EQ(config.model().projector_hidden_dim(), 12);
+  EXPECT_EQ(config.model().predictor_hidden_dim(), 12);
+  EXPECT_EQ(config.model().feature_dim(), 8);
+  for (const char* backend_name : {"eigen", "torch"}) {
+    SCOPED_TRACE(backend_name);
+    auto backend = CreateBackend(backend_name, BackendOptions{});
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    auto query = (*backend)->CreateEncoder(config.model(), 7);
+    ASSERT_TRUE(query.ok()) << query.status();
+    ASSERT_TRUE(InitEncoderFromFile(kDir + "moco_v3_zip.pth", **query).ok());
+    EncoderOptions key_options;
+    key_options.with_predictor = false;
+    auto key = (*backend)->CreateEncoder(config.model(), 8, key_options);
+    ASSERT_TRUE(key.ok()) << key.status();
+    ASSERT_TRUE((*key)->ImportState(v3.weights.key).ok());
+    auto x = (*backend)->Upload(input);
+    ASSERT_TRUE(x.ok());
+    auto f = (*query)->BackboneFeatures(**x);
+    auto q = (*query)->Forward(**x, /*train_bn=*/false, /*record_for_backward=*/false);
+    auto k = (*key)->Forward(**x, /*train_bn=*/false, /*record_for_backward=*/false);
+    ASSERT_TRUE(f.ok() && q.ok() && k.ok());
+    const double ef = RelErr(*(*f)->ToHost(), DictGet(*golden->value, "features")->array);
+    const double eq = RelErr(*(*q)->ToHost(), DictGet(*golden->value, "query")->array);
+    const double ek = RelErr(*(*k)->ToHost(), DictGet(*golden->value, "key")->array);
+    std::cout << backend_name << " moco-v3: rel err features " << ef << ", query " << eq
+              << ", key " << ek << "\n";
+    EXPECT_LE(ef, 1e-5);
+    EXPECT_LE(eq, 1e-5);
+    EXPECT_LE(ek, 1e-5);
+  }
+}
+
+TEST(InteropTest, MocoV3RoundTripsAreBitExact) {
+  WeightsFile v3 = MustRead(kDir + "moco_v3_zip.pth");
+  const ExperimentConfig config = ConfigFor(v3.weights);
+  ASSERT_TRUE(WriteWeightsFile(Tmp("v3.ckpt"), Format::kNative, v3.weights, config).ok());
+  WeightsFile native = MustRead(Tmp("v3.ckpt"));
+  ASSERT_TRUE(WriteWeightsFile(Tmp("v3.pth"), Format::kMocoV3, native.weights, *native.config).ok());
+  WeightsFile back = MustRead(Tmp("v3.pth"));
+  EXPECT_EQ(back.format, Format::kMocoV3);
+  EXPECT_EQ(Diff(back.weights.query, v3.weights.query), "");
+  EXPECT_EQ(Diff(back.weights.key, v3.weights.key), "");
+  EXPECT_EQ(back.weights.arch, "resnet18");
+  // torchvision export drops both heads.
+  ASSERT_TRUE(WriteWeightsFile(Tmp("v3_tv.pth"), Format::kTorchvision, v3.weights, config).ok());
+  for (const auto& [n, a] : MustRead(Tmp("v3_tv.pth")).weights.query) {
+    EXPECT_TRUE(n.rfind("fc.", 0) != 0 && n.rfind("predictor.", 0) != 0) << n;
+  }
+}
+
 TEST(InteropTest, HeadlessFilesKeepTheEncodersHead) {
   // The detectron2 file has no fc: the backbone comes from the file, the head stays.
   auto backend = CreateBackend("eigen", BackendOptions{});

@@ -17,6 +17,11 @@ namespace {
 
 constexpr char kQ[] = "encoder_q.";
 constexpr char kK[] = "encoder_k.";
+// moco-v3 (main_moco.py's MoCo_ResNet): query backbone + projector, the query-only predictor,
+// and the momentum (key) encoder.
+constexpr char kV3Base[] = "base_encoder.";
+constexpr char kV3Momentum[] = "momentum_encoder.";
+constexpr char kV3Predictor[] = "predictor.";
 
 // Sort key of one dotted name component: numbers by value, known module/tensor names in
 // torchvision's registration order, anything else after them alphabetically.
@@ -24,7 +29,7 @@ std::pair<int64_t, std::string> Rank(const std::string& token) {
   static const std::map<std::string, int64_t> kOrder = {
       {"conv1", 0}, {"bn1", 1}, {"conv2", 2}, {"bn2", 3}, {"conv3", 4}, {"bn3", 5},
       {"downsample", 6}, {"layer1", 10}, {"layer2", 11}, {"layer3", 12}, {"layer4", 13},
-      {"fc", 20}, {"weight", 0}, {"bias", 1}, {"running_mean", 2}, {"running_var", 3},
+      {"fc", 20}, {"predictor", 21}, {"weight", 0}, {"bias", 1}, {"running_mean", 2}, {"running_var", 3},
       {"num_batches_tracked", 4}};
   int64_t n;
   if (absl::SimpleAtoi(token, &n)) return {n, ""};
@@ -84,9 +89,14 @@ DType TorchDType(const std::string& name) {
   return absl::EndsWith(name, "num_batches_tracked") ? DType::kInt64 : DType::kFloat32;
 }
 
+// Heads: MoCo's projector (fc.*) and v3's predictor (predictor.*).
+bool IsHead(const std::string& name) {
+  return absl::StartsWith(name, "fc.") || absl::StartsWith(name, kV3Predictor);
+}
+
 void AddEncoder(PyObject& sd, const std::string& prefix, const NamedArrays& e, bool with_fc) {
   for (const std::string& n : TorchvisionOrder(e)) {
-    if (!with_fc && absl::StartsWith(n, "fc.")) continue;
+    if (!with_fc && IsHead(n)) continue;
     DictSet(sd, prefix + n, MakeTensor(e.at(n), TorchDType(n)));
   }
 }
@@ -146,6 +156,9 @@ std::string DetectLayout(const PyObject& root) {
   const PyObject* sd = StateDict(root);
   if (sd == nullptr) return "";
   if (HasPrefix(*sd, std::string("module.") + kQ) || HasPrefix(*sd, kQ)) return "moco";
+  if (HasPrefix(*sd, std::string("module.") + kV3Base) || HasPrefix(*sd, kV3Base)) {
+    return "moco_v3";
+  }
   if (HasPrefix(*sd, "conv1.") || HasPrefix(*sd, "module.conv1.")) return "torchvision";
   return "";
 }
@@ -206,6 +219,23 @@ absl::StatusOr<MocoWeights> FromOfficialMoco(const PyObject& root, const std::st
       num("weight_decay", &w.weight_decay);
     }
   }
+  return w;
+}
+
+absl::StatusOr<MocoWeights> FromOfficialMocoV3(const PyObject& root, const std::string& label) {
+  const PyObject* sd = StateDict(root);
+  if (sd == nullptr) return Bad(label, "not a dict");
+  const std::string module = HasPrefix(*sd, std::string("module.") + kV3Base) ? "module." : "";
+  if (!HasPrefix(*sd, module + kV3Base)) {
+    return Bad(label, "no base_encoder.* entries: not a moco-v3 checkpoint");
+  }
+  MocoWeights w;
+  ASSIGN_OR_RETURN(w.query, Tensors(*sd, module + kV3Base, label));
+  ASSIGN_OR_RETURN(w.key, Tensors(*sd, module + kV3Momentum, label));
+  ASSIGN_OR_RETURN(NamedArrays predictor, Tensors(*sd, module + kV3Predictor, label));
+  for (auto& [n, a] : predictor) w.query[kV3Predictor + n] = std::move(a);
+  if (PyRef e = DictGet(root, "epoch"); e && e->kind == PyKind::kInt) w.epoch = e->i;
+  if (PyRef a = DictGet(root, "arch"); a && a->kind == PyKind::kString) w.arch = a->s;
   return w;
 }
 
@@ -281,6 +311,27 @@ PyRef ToOfficialMoco(const MocoWeights& w, bool with_optimizer) {
   return root;
 }
 
+PyRef ToOfficialMocoV3(const MocoWeights& w) {
+  PyRef sd = MakeDict(/*ordered=*/true);
+  NamedArrays base, predictor;
+  for (const auto& [n, a] : w.query) {
+    if (absl::StartsWith(n, kV3Predictor)) {
+      predictor[n.substr(sizeof(kV3Predictor) - 1)] = a;
+    } else {
+      base[n] = a;
+    }
+  }
+  // MoCo_ResNet registers base_encoder, then momentum_encoder, then predictor.
+  AddEncoder(*sd, std::string("module.") + kV3Base, base, true);
+  AddEncoder(*sd, std::string("module.") + kV3Momentum, w.key.empty() ? base : w.key, true);
+  AddEncoder(*sd, std::string("module.") + kV3Predictor, predictor, true);
+  PyRef root = MakeDict();
+  DictSet(*root, "epoch", MakeInt(w.epoch));
+  DictSet(*root, "arch", MakeString(w.arch));
+  DictSet(*root, "state_dict", sd);
+  return root;
+}
+
 PyRef ToTorchvision(const MocoWeights& w) {
   PyRef sd = MakeDict(/*ordered=*/true);
   AddEncoder(*sd, "", w.query, false);
@@ -290,7 +341,7 @@ PyRef ToTorchvision(const MocoWeights& w) {
 PyRef ToDetectron2(const MocoWeights& w) {
   PyRef model = MakeDict();
   for (const std::string& n : TorchvisionOrder(w.query)) {
-    if (absl::StartsWith(n, "fc.")) continue;
+    if (IsHead(n)) continue;
     model->entries.emplace_back(MakeString(ToDetectron2Name(n)),
                                 MakeNdarray(w.query.at(n), TorchDType(n)));
   }

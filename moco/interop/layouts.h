@@ -7,6 +7,10 @@
 //                 num_batches_tracked int64; optimizer in torch.optim.SGD's state_dict layout
 //                 over MoCo.parameters() (encoder_q then encoder_k; momentum buffers for
 //                 encoder_q only);
+//   moco_v3       facebookresearch/moco-v3's checkpoint: {"epoch", "arch", "state_dict"},
+//                 state_dict "module.base_encoder.*" (backbone + projector fc.*),
+//                 "module.momentum_encoder.*" and "module.predictor.*"; the project keeps the
+//                 predictor in the query encoder as "predictor.*";
 //   detectron2    {"model": {name: numpy array}, "__author__": "MOCO",
 //                 "matching_heuristics": True}, names as the official converter renames them
 //                 (stem., resN, convK.norm, shortcut[.norm]), fc dropped.
@@ -54,19 +58,25 @@ std::string FromDetectron2Name(const std::string& detectron2_name);
 // Readers: `root` is what the file unpickled to. Errors name `label` and the entry.
 // FromOfficialMoco accepts "module.encoder_q." and "encoder_q." prefixes.
 absl::StatusOr<MocoWeights> FromOfficialMoco(const PyObject& root, const std::string& label);
+// FromOfficialMocoV3 accepts "module.base_encoder." and "base_encoder." prefixes; the optimizer
+// state is not read (a v3 file starts a fresh optimizer).
+absl::StatusOr<MocoWeights> FromOfficialMocoV3(const PyObject& root, const std::string& label);
 // A state_dict (or {"state_dict": ...}) of torchvision names, optional "module." prefix; fc.*
 // is dropped.
 absl::StatusOr<MocoWeights> FromTorchvision(const PyObject& root, const std::string& label);
 absl::StatusOr<MocoWeights> FromDetectron2(const PyObject& root, const std::string& label);
 
-// Which reader fits `root`: "moco", "torchvision", "detectron2", or "" when none does.
+// Which reader fits `root`: "moco", "moco_v3", "torchvision", "detectron2", or "" when none does.
 std::string DetectLayout(const PyObject& root);
 
 // Writers (trees for SaveTorchZip / SavePlainPickle). ToOfficialMoco: a missing key encoder
 // is written as a copy of the query encoder (MoCo's initialization); the queue only when
 // present; the optimizer only when `with_optimizer` and momentum buffers are present.
 PyRef ToOfficialMoco(const MocoWeights& w, bool with_optimizer);
-PyRef ToTorchvision(const MocoWeights& w);  // backbone only, no fc
+// moco-v3's layout (no optimizer): base_encoder = the query without predictor.*, the key encoder
+// (a copy of base_encoder when missing), predictor.*.
+PyRef ToOfficialMocoV3(const MocoWeights& w);
+PyRef ToTorchvision(const MocoWeights& w);  // backbone only, no fc, no predictor
 PyRef ToDetectron2(const MocoWeights& w);   // backbone only
 
 }  // namespace interop

@@ -39,16 +39,19 @@ bool HasHead(const NamedArrays& a) {
 absl::StatusOr<Format> ParseFormat(const std::string& name) {
   if (name == "native") return Format::kNative;
   if (name == "moco") return Format::kMoco;
+  if (name == "moco_v3") return Format::kMocoV3;
   if (name == "torchvision") return Format::kTorchvision;
   if (name == "detectron2") return Format::kDetectron2;
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown format '", name, "' (expected native, moco, torchvision or detectron2)"));
+      "unknown format '", name,
+      "' (expected native, moco, moco_v3, torchvision or detectron2)"));
 }
 
 const char* FormatName(Format format) {
   switch (format) {
     case Format::kNative: return "native";
     case Format::kMoco: return "moco";
+    case Format::kMocoV3: return "moco_v3";
     case Format::kTorchvision: return "torchvision";
     case Format::kDetectron2: return "detectron2";
   }
@@ -106,6 +109,9 @@ absl::StatusOr<WeightsFile> ReadWeightsFile(const std::string& path) {
   if (layout == "moco") {
     out.format = Format::kMoco;
     ASSIGN_OR_RETURN(out.weights, FromOfficialMoco(*f.value, path));
+  } else if (layout == "moco_v3") {
+    out.format = Format::kMocoV3;
+    ASSIGN_OR_RETURN(out.weights, FromOfficialMocoV3(*f.value, path));
   } else if (layout == "torchvision") {
     out.format = Format::kTorchvision;
     ASSIGN_OR_RETURN(out.weights, FromTorchvision(*f.value, path));
@@ -115,8 +121,9 @@ absl::StatusOr<WeightsFile> ReadWeightsFile(const std::string& path) {
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": a ", FileKindName(f.kind),
-        " file, but not in the official MoCo, torchvision or detectron2 layout (no "
-        "state_dict with encoder_q.* or conv1.*, no \"model\" of numpy arrays)"));
+        " file, but not in the official MoCo (v1/v2 or v3), torchvision or detectron2 layout "
+        "(no state_dict with encoder_q.*, base_encoder.* or conv1.*, no \"model\" of numpy "
+        "arrays)"));
   }
   return out;
 }
@@ -131,6 +138,12 @@ absl::Status WriteWeightsFile(const std::string& path, Format format, const Moco
       MocoWeights named = w;
       if (named.arch.empty()) named.arch = config.model().arch();
       ASSIGN_OR_RETURN(bytes, SaveTorchZip(*ToOfficialMoco(named, with_optimizer)));
+      break;
+    }
+    case Format::kMocoV3: {
+      MocoWeights named = w;
+      if (named.arch.empty()) named.arch = config.model().arch();
+      ASSIGN_OR_RETURN(bytes, SaveTorchZip(*ToOfficialMocoV3(named)));
       break;
     }
     case Format::kTorchvision: {
@@ -179,7 +192,14 @@ absl::StatusOr<ModelConfig> InferModelConfig(const NamedArrays& q, const std::st
                                                    "' but its blocks are a ", arch));
   }
   m.set_arch(arch);
-  if (q.count("fc.0.weight") && q.count("fc.2.weight")) {
+  if (q.count("fc.0.weight") && q.count("fc.1.weight") && q.count("fc.3.weight")) {
+    // moco-v3's heads: fc.0 (hidden, width), fc.3 (dim, hidden); predictor.0 (hidden, dim).
+    m.set_projector_hidden_dim(static_cast<int32_t>(q.at("fc.0.weight").shape()[0]));
+    m.set_feature_dim(static_cast<int32_t>(q.at("fc.3.weight").shape()[0]));
+    if (q.count("predictor.0.weight")) {
+      m.set_predictor_hidden_dim(static_cast<int32_t>(q.at("predictor.0.weight").shape()[0]));
+    }
+  } else if (q.count("fc.0.weight") && q.count("fc.2.weight")) {
     m.set_mlp_head(true);
     m.set_feature_dim(static_cast<int32_t>(q.at("fc.2.weight").shape()[0]));
   } else if (q.count("fc.weight")) {
@@ -193,7 +213,7 @@ absl::Status MatchArchitecture(const NamedArrays& expected, const NamedArrays& g
                                bool allow_missing_head, const std::string& label) {
   const bool skip_head = allow_missing_head && !HasHead(got);
   for (const std::string& n : TorchvisionOrder(expected)) {
-    if (skip_head && absl::StartsWith(n, "fc.")) continue;
+    if (skip_head && (absl::StartsWith(n, "fc.") || absl::StartsWith(n, "predictor."))) continue;
     const auto& want = expected.at(n).shape();
     auto it = got.find(n);
     if (it == got.end()) {

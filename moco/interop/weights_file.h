@@ -25,7 +25,7 @@
 namespace moco {
 namespace interop {
 
-enum class Format { kNative, kMoco, kTorchvision, kDetectron2 };
+enum class Format { kNative, kMoco, kMocoV3, kTorchvision, kDetectron2 };
 // "native", "moco", "torchvision", "detectron2".
 absl::StatusOr<Format> ParseFormat(const std::string& name);
 const char* FormatName(Format format);

@@ -14,7 +14,8 @@ absl::StatusOr<std::unique_ptr<TrainingMethod>> MocoQueueMethod::Create(
 absl::StatusOr<MethodStepResult> MocoQueueMethod::Step(const Tensor& view1, const Tensor& view2,
                                                        const StepContext& context) {
   ASSIGN_OR_RETURN(MocoStepResult r,
-                   step_.Run(view1, view2, context.lr, context.key_momentum, context.step_seed));
+                   step_.Run(view1, view2, context.lr, context.key_momentum, context.step_seed,
+                             context.communicator));
   return MethodStepResult{r.loss, r.top1};
 }
 

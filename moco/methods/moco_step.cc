@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "moco/core/split_mix.h"
 #include "moco/core/status_macros.h"
 
@@ -38,6 +39,13 @@ MocoStep::MocoStep(Backend& backend, Encoder& query, Encoder& key, KeyQueue& que
       optimizer_(optimizer),
       config_(config) {}
 
+absl::Status MocoStep::CheckFinite(float loss) const {
+  if (std::isfinite(loss)) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("contrastive loss is ", loss,
+                   " (diverged: try a lower optimizer.lr or a higher moco.temperature)"));
+}
+
 absl::StatusOr<MocoStep::Pass> MocoStep::ContrastivePass(const Tensor& x_q, const Tensor& x_k,
                                                          uint64_t seed) {
   ASSIGN_OR_RETURN(TensorPtr q, query_.Forward(x_q, /*train_bn=*/true, /*record=*/true));
@@ -50,42 +58,97 @@ absl::StatusOr<MocoStep::Pass> MocoStep::ContrastivePass(const Tensor& x_q, cons
   ASSIGN_OR_RETURN(TensorPtr k, backend_.GatherRows(*k_shuffled, InversePermutation(perm)));
   ASSIGN_OR_RETURN(ContrastiveLossResult loss,
                    loss_.Compute(*q, *k, queue_.keys(), config_.temperature()));
-  if (!std::isfinite(loss.loss)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("contrastive loss is ", loss.loss,
-                     " (diverged: try a lower optimizer.lr or a higher moco.temperature)"));
-  }
+  RETURN_IF_ERROR(CheckFinite(loss.loss));
   RETURN_IF_ERROR(query_.Backward(*loss.grad_q));
   return Pass{std::move(loss), std::move(k)};
 }
 
+absl::StatusOr<MocoStep::Pass> MocoStep::DistributedContrastivePass(const Tensor& x_q,
+                                                                    const Tensor& x_k,
+                                                                    uint64_t seed,
+                                                                    Communicator& comm) {
+  const int64_t n = x_k.shape()[0];
+  const int64_t world = comm.world_size();
+  const int64_t first = comm.rank() * n;  // this rank's rows of the global batch
+  ASSIGN_OR_RETURN(TensorPtr q, query_.Forward(x_q, /*train_bn=*/true, /*record=*/true));
+  // Shuffling BN across processes: the global key batch, one global permutation (a function of
+  // the step seed, so the same on every rank), this rank's slice of it through the key encoder.
+  // AllGather takes a shared handle; `x_k` is borrowed for the call (no copy).
+  const TensorPtr x_k_borrowed(TensorPtr(), const_cast<Tensor*>(&x_k));
+  ASSIGN_OR_RETURN(TensorPtr x_all, comm.AllGather(x_k_borrowed));
+  const std::vector<int64_t> perm = RandomPermutation(n * world, seed);
+  ASSIGN_OR_RETURN(TensorPtr x_mine,
+                   backend_.GatherRows(*x_all, std::vector<int64_t>(perm.begin() + first,
+                                                                    perm.begin() + first + n)));
+  x_all.reset();
+  ASSIGN_OR_RETURN(TensorPtr k_mine, key_.Forward(*x_mine, /*train_bn=*/true, /*record=*/false));
+  // Row j of the gathered keys is the key of global image perm[j]; undo the permutation for the
+  // whole batch (to enqueue) and for this rank's rows (for the loss).
+  ASSIGN_OR_RETURN(TensorPtr k_shuffled, comm.AllGather(k_mine));
+  const std::vector<int64_t> inverse = InversePermutation(perm);
+  ASSIGN_OR_RETURN(TensorPtr k_all, backend_.GatherRows(*k_shuffled, inverse));
+  ASSIGN_OR_RETURN(TensorPtr k,
+                   backend_.GatherRows(*k_shuffled, std::vector<int64_t>(
+                                                        inverse.begin() + first,
+                                                        inverse.begin() + first + n)));
+  ASSIGN_OR_RETURN(ContrastiveLossResult loss,
+                   loss_.Compute(*q, *k, queue_.keys(), config_.temperature()));
+  // The global batch's loss and top-1 (equal shares): every rank reports, and judges, the same.
+  float stats[2] = {loss.loss, loss.top1};
+  RETURN_IF_ERROR(comm.AllReduceSumHost(absl::MakeSpan(stats)));
+  loss.loss = stats[0] / static_cast<float>(world);
+  loss.top1 = stats[1] / static_cast<float>(world);
+  RETURN_IF_ERROR(CheckFinite(loss.loss));
+  RETURN_IF_ERROR(query_.Backward(*loss.grad_q));
+  return Pass{std::move(loss), std::move(k_all)};
+}
+
+absl::StatusOr<MocoStep::Pass> MocoStep::AnyContrastivePass(const Tensor& x_q, const Tensor& x_k,
+                                                            uint64_t seed, Communicator* comm) {
+  if (comm == nullptr || comm->world_size() == 1) return ContrastivePass(x_q, x_k, seed);
+  return DistributedContrastivePass(x_q, x_k, seed, *comm);
+}
+
 absl::StatusOr<MocoStepResult> MocoStep::Run(const Tensor& view1, const Tensor& view2, float lr,
-                                             float key_momentum, uint64_t shuffle_seed) {
+                                             float key_momentum, uint64_t shuffle_seed,
+                                             Communicator* communicator) {
   if (view1.shape() != view2.shape()) {
     return absl::InvalidArgumentError("the two views of a batch must have the same shape");
   }
+  const bool distributed = communicator != nullptr && communicator->world_size() > 1;
   query_.ZeroGrad();
   RETURN_IF_ERROR(key_.MomentumUpdateFrom(query_, key_momentum));
 
   MocoStepResult result;
+  std::vector<TensorPtr> to_enqueue;
   if (!config_.symmetric_loss()) {
-    ASSIGN_OR_RETURN(Pass pass, ContrastivePass(view1, view2, shuffle_seed));
-    RETURN_IF_ERROR(optimizer_.Step(lr));
-    RETURN_IF_ERROR(queue_.Enqueue(*pass.keys));
+    ASSIGN_OR_RETURN(Pass pass, AnyContrastivePass(view1, view2, shuffle_seed, communicator));
     result.loss = pass.loss.loss;
     result.top1 = pass.loss.top1;
     result.logits = pass.loss.logits;
-    return result;
+    to_enqueue.push_back(std::move(pass.keys));
+  } else {
+    // Both terms see the same queue; gradients of the two backward passes accumulate.
+    ASSIGN_OR_RETURN(Pass p12, AnyContrastivePass(view1, view2, shuffle_seed, communicator));
+    ASSIGN_OR_RETURN(Pass p21, AnyContrastivePass(view2, view1, ~shuffle_seed, communicator));
+    result.loss = p12.loss.loss + p21.loss.loss;
+    result.top1 = 0.5f * (p12.loss.top1 + p21.loss.top1);
+    result.logits = p12.loss.logits;
+    to_enqueue.push_back(std::move(p21.keys));  // k1
+    to_enqueue.push_back(std::move(p12.keys));  // k2
   }
-  // Both terms see the same queue; gradients of the two backward passes accumulate.
-  ASSIGN_OR_RETURN(Pass p12, ContrastivePass(view1, view2, shuffle_seed));
-  ASSIGN_OR_RETURN(Pass p21, ContrastivePass(view2, view1, ~shuffle_seed));
+  if (distributed) {
+    RETURN_IF_ERROR(
+        backend_.AverageAcrossRanks(query_, RankAveraged::kGradients, *communicator));
+  }
   RETURN_IF_ERROR(optimizer_.Step(lr));
-  RETURN_IF_ERROR(queue_.Enqueue(*p21.keys));  // k1
-  RETURN_IF_ERROR(queue_.Enqueue(*p12.keys));  // k2
-  result.loss = p12.loss.loss + p21.loss.loss;
-  result.top1 = 0.5f * (p12.loss.top1 + p21.loss.top1);
-  result.logits = p12.loss.logits;
+  for (const TensorPtr& keys : to_enqueue) RETURN_IF_ERROR(queue_.Enqueue(*keys));
+  if (distributed) {
+    RETURN_IF_ERROR(
+        backend_.AverageAcrossRanks(query_, RankAveraged::kBatchNormStatistics, *communicator));
+    RETURN_IF_ERROR(
+        backend_.AverageAcrossRanks(key_, RankAveraged::kBatchNormStatistics, *communicator));
+  }
   return result;
 }
 

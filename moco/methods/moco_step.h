@@ -10,8 +10,26 @@
 // With symmetric_loss: loss = InfoNCE(q1, k2) + InfoNCE(q2, k1), both key batches enqueued
 // (k1 then k2). BN statistics are computed over moco.bn_splits groups in both encoders.
 //
+// Data parallel (a Communicator of world W > 1; official MoCo's DDP semantics): each rank holds
+// n = N / W images of the global batch N (rank r: rows [r n, (r + 1) n) of it).
+//   - shuffling BN across processes (_batch_shuffle_ddp / _batch_unshuffle_ddp): the key images
+//     are all-gathered (N), permuted by one global permutation from the step seed (the same on
+//     every rank), rank r runs rows [r n, (r + 1) n) of the permuted batch through the key
+//     encoder (its own BN statistics, further split into moco.bn_splits groups), the keys are
+//     all-gathered and unpermuted; rank r's loss uses its own n rows;
+//   - the loss is InfoNCE on the local batch; the reported loss and top-1 are the means over the
+//     ranks (the global batch's), and a non-finite loss stops every rank at the same step;
+//   - after the backward the query gradients are averaged over the ranks (one flat bucket, one
+//     all-reduce, not overlapped with the backward), so the update is the global batch's;
+//   - every rank enqueues all N keys (global order), so all queues stay identical;
+//   - after the update both encoders' BN running statistics are averaged over the ranks (as
+//     bn_splits averages them over its groups), so every rank's whole state is identical.
+// Hence world W with local batch n and bn_splits s computes what one process computes with
+// batch N = W n and bn_splits W s, up to float summation order.
+//
 //   MocoStep step(*backend, *query, *key, *queue, *loss, *sgd, config.moco());
 //   ASSIGN_OR_RETURN(MocoStepResult r, step.Run(*view1, *view2, lr, m, shuffle_seed));
+//   ASSIGN_OR_RETURN(MocoStepResult r, step.Run(*view1, *view2, lr, m, shuffle_seed, &comm));
 #ifndef MOCO_METHODS_MOCO_STEP_H_
 #define MOCO_METHODS_MOCO_STEP_H_
 
@@ -20,6 +38,7 @@
 
 #include "absl/status/statusor.h"
 #include "moco/core/backend.h"
+#include "moco/core/communicator.h"
 #include "moco/config/config.pb.h"
 
 namespace moco {
@@ -27,7 +46,9 @@ namespace moco {
 struct MocoStepResult {
   float loss = 0;       // the optimized loss (the sum of both terms when symmetric)
   float top1 = 0;       // fraction of queries whose positive key scored highest (mean of terms)
-  TensorPtr logits;     // logits of the (first) loss term, (N, 1 + K), for tests and debugging
+  // Logits of the (first) loss term, (N, 1 + K), for tests and debugging; data parallel: this
+  // rank's rows.
+  TensorPtr logits;
 };
 
 class MocoStep {
@@ -40,16 +61,26 @@ class MocoStep {
   // `shuffle_seed` determines the shuffling-BN permutations (derive it from the run's seed and
   // the global step, so a resumed run shuffles exactly as an uninterrupted one).
   // A non-finite loss returns FailedPrecondition before the optimizer step and the enqueue.
+  // `communicator` (not owned): null or world 1 runs the single-process step unchanged;
+  // otherwise the data-parallel step above (every rank calls Run with the same arguments but
+  // its own views).
   absl::StatusOr<MocoStepResult> Run(const Tensor& view1, const Tensor& view2, float lr,
-                                     float key_momentum, uint64_t shuffle_seed);
+                                     float key_momentum, uint64_t shuffle_seed,
+                                     Communicator* communicator = nullptr);
 
  private:
   struct Pass {
     ContrastiveLossResult loss;
-    TensorPtr keys;
+    TensorPtr keys;  // to enqueue: this batch's keys (data parallel: the global batch's)
   };
   // Query forward on x_q, shuffled key forward on x_k, loss, backward into the query encoder.
   absl::StatusOr<Pass> ContrastivePass(const Tensor& x_q, const Tensor& x_k, uint64_t seed);
+  // The same across the ranks of `comm` (world > 1).
+  absl::StatusOr<Pass> DistributedContrastivePass(const Tensor& x_q, const Tensor& x_k,
+                                                  uint64_t seed, Communicator& comm);
+  absl::StatusOr<Pass> AnyContrastivePass(const Tensor& x_q, const Tensor& x_k, uint64_t seed,
+                                          Communicator* comm);
+  absl::Status CheckFinite(float loss) const;
 
   Backend& backend_;
   Encoder& query_;

@@ -119,6 +119,10 @@ class FakeLoss final : public ContrastiveLoss {
     r.grad_q = Make(HostArray(q.shape()));
     return r;
   }
+  absl::StatusOr<ContrastiveLossResult> ComputeInBatch(const Tensor&, const Tensor&, int64_t,
+                                                       float, float) override {
+    return absl::UnimplementedError("the queue step never calls the in-batch loss");
+  }
 
   std::vector<float> next_losses;  // loss of the i-th call (default 1)
   std::vector<HostArray> queries, positives;

@@ -12,6 +12,8 @@ namespace moco {
 
 absl::StatusOr<PretrainSummary> RunPretraining(const PretrainOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer, Trainer::Create(options));
+  // Data parallel: rank 0 alone reports (and writes the run folder).
+  if (trainer->rank() != 0) return trainer->Run();
   trainer->AddObserver(std::make_unique<MetricsCsvObserver>());
   trainer->AddObserver(std::make_unique<ProgressObserver>());
   // TensorBoard event files and report.html (rank 0); after metrics.csv, which the report reads.

@@ -4,6 +4,11 @@
 // Run folder (run.run_dir): config.pbtxt (the config used), metrics.csv, checkpoint.ckpt
 // (latest, written atomically every run.checkpoint_every_epochs epochs, at the end, and on
 // SIGINT/SIGTERM) and checkpoint.prev.ckpt (the one before).
+//
+// Data parallel: with torchrun's variables (WORLD_SIZE > 1, RANK, MASTER_ADDR, MASTER_PORT) the
+// process joins a Gloo process group; run.batch_size is the global batch. Rank 0 alone writes
+// the run folder (config, checkpoints, metrics, reports); every rank reads the checkpoint on
+// --resume. The checkpoint does not depend on the world size.
 #ifndef MOCO_PRETRAIN_PRETRAIN_H_
 #define MOCO_PRETRAIN_PRETRAIN_H_
 
@@ -27,6 +32,9 @@ struct PretrainOptions {
   int64_t stop_at_step = 0;
   // Compare against a randomly initialized encoder of the same architecture at the end.
   bool random_init_baseline = true;
+  // Data parallelism (WORLD_SIZE > 1 in the environment, torchrun's contract): how long the
+  // rendezvous and every collective may wait for the other ranks before failing.
+  int distributed_timeout_s = 300;
 };
 
 struct PretrainSummary {
@@ -37,6 +45,7 @@ struct PretrainSummary {
   std::optional<double> knn_top1;              // learned encoder, percent, last measurement
   std::optional<double> random_init_knn_top1;  // same classifier, randomly initialized encoder
   std::optional<double> last_loss;  // loss of the last step trained by this process
+  int rank = 0;                     // this process's rank in a data-parallel run (0 alone)
 };
 
 // A Trainer (trainer.h) with the standard observers: metrics.csv, then the progress line.

@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "backends/distributed/dist_env.h"
+#include "backends/distributed/gloo_communicator.h"
 #include "eval/feature_extractor.h"
 #include "eval/knn_eval.h"
 #include "glog/logging.h"
@@ -37,6 +41,21 @@ uint64_t StepSeed(uint64_t seed, int64_t global_step) {
   return z ^ (z >> 31);
 }
 
+// What every rank of a data-parallel run must agree on before the first step: the config (its
+// run folder aside, which may be another path on another machine) and where the run starts.
+std::string RendezvousTag(const ExperimentConfig& config, const RunStart& start) {
+  ExperimentConfig c = config;
+  c.mutable_run()->clear_run_dir();
+  const std::string text = absl::StrCat(
+      ToTextProto(c), "\nstart step ",
+      start.checkpoint.has_value() ? start.checkpoint->global_step : int64_t{-1});
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ULL;
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
 absl::Status Annotate(absl::Status status, const std::string& context) {
   if (status.ok()) return status;
   return absl::Status(status.code(), absl::StrCat(context, ": ", status.message()));
@@ -49,19 +68,53 @@ Trainer::Trainer(PretrainOptions options, RunStart start)
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const PretrainOptions& options) {
   ASSIGN_OR_RETURN(RunStart start, ResolveRunStart(options));
-  RETURN_IF_ERROR(ValidateExperimentConfig(start.config, ValidationOptions{},
-                                           options.config_source));
+  // Every rank validates for the world size before the rendezvous, so a bad config fails all
+  // ranks at once instead of leaving the others waiting.
+  ASSIGN_OR_RETURN(distributed::DistributedEnv env, distributed::DistributedEnvFromEnvironment());
+  ValidationOptions validation;
+  validation.world_size = env.world_size;
+  RETURN_IF_ERROR(ValidateExperimentConfig(start.config, validation, options.config_source));
   std::unique_ptr<Trainer> trainer(new Trainer(options, std::move(start)));
-  const std::string& run_dir = trainer->config_.run().run_dir();
-  std::error_code ec;
-  fs::create_directories(run_dir, ec);
-  if (ec) return absl::UnknownError(absl::StrCat("cannot create ", run_dir, ": ", ec.message()));
-  RETURN_IF_ERROR(WriteTextFileAtomically((fs::path(run_dir) / "config.pbtxt").string(),
-                                          ToTextProto(trainer->config_)));
+  trainer->local_world_size_ = env.local_world_size;
+  RETURN_IF_ERROR(trainer->JoinProcessGroup(env.world_size));
+  if (trainer->rank() == 0) {
+    // After the rendezvous: every rank has resolved the run folder before rank 0 writes to it.
+    const std::string& run_dir = trainer->config_.run().run_dir();
+    std::error_code ec;
+    fs::create_directories(run_dir, ec);
+    if (ec) return absl::UnknownError(absl::StrCat("cannot create ", run_dir, ": ", ec.message()));
+    RETURN_IF_ERROR(WriteTextFileAtomically((fs::path(run_dir) / "config.pbtxt").string(),
+                                            ToTextProto(trainer->config_)));
+  }
   RETURN_IF_ERROR(trainer->OpenData());
   RETURN_IF_ERROR(trainer->BuildMethod());
   RETURN_IF_ERROR(trainer->Restore());
   return trainer;
+}
+
+absl::Status Trainer::JoinProcessGroup(int world_size) {
+  if (world_size <= 1) {
+    comm_ = MakeLocalCommunicator();
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(distributed::DistributedEnv env, distributed::DistributedEnvFromEnvironment());
+  distributed::GlooOptions gloo;
+  gloo.timeout = std::chrono::seconds(std::max(1, options_.distributed_timeout_s));
+  gloo.rendezvous_tag = RendezvousTag(config_, start_);
+  ASSIGN_OR_RETURN(comm_, distributed::CreateGlooCommunicator(env, gloo));
+  LOG(INFO) << "rank " << comm_->rank() << " of " << comm_->world_size()
+            << " joined the process group at " << env.master_addr << ":" << env.master_port
+            << "; " << config_.run().batch_size() / comm_->world_size()
+            << " images per rank of each global batch of " << config_.run().batch_size();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Trainer::StopAgreed() {
+  const bool local = StopRequested();
+  if (comm_->world_size() == 1) return local;
+  float flag[1] = {local ? 1.0f : 0.0f};
+  RETURN_IF_ERROR(comm_->AllReduceSumHost(absl::MakeSpan(flag)));
+  return flag[0] > 0;
 }
 
 absl::Status Trainer::OpenData() {
@@ -73,6 +126,8 @@ absl::Status Trainer::OpenData() {
   ASSIGN_OR_RETURN(data_.eval_view, data::MakeEvalTransform(data_config, channels));
   data::LoaderOptions loader;
   loader.batch_size = config_.run().batch_size();
+  loader.rank = comm_->rank();
+  loader.world_size = comm_->world_size();
   loader.num_workers = data_config.num_workers();
   loader.prefetch_batches = data_config.prefetch_batches();
   loader.num_views = 2;
@@ -91,7 +146,13 @@ absl::Status Trainer::OpenData() {
 }
 
 absl::Status Trainer::BuildMethod() {
-  ASSIGN_OR_RETURN(backend_, CreateBackendForConfig(config_));
+  // run.threads 0 = all cores, shared by the ranks on this machine.
+  ExperimentConfig backend_config = config_;
+  if (backend_config.run().threads() == 0 && local_world_size_ > 1) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    backend_config.mutable_run()->set_threads(std::max(1, cores / local_world_size_));
+  }
+  ASSIGN_OR_RETURN(backend_, CreateBackendForConfig(backend_config));
   ASSIGN_OR_RETURN(method_, CreateTrainingMethod(config_, *backend_));
   ASSIGN_OR_RETURN(LearningRateSchedule schedule,
                    LearningRateSchedule::Create(config_.optimizer(), config_.run().epochs(),
@@ -145,6 +206,7 @@ void Trainer::AddObserver(std::unique_ptr<TrainingObserver> observer) {
 
 absl::StatusOr<PretrainSummary> Trainer::Run() {
   process_start_ = NowSeconds();
+  summary_.rank = comm_->rank();
   if (global_step_ >= info_.total_steps) {
     // A finished run resumed: nothing to train, nothing new to report.
     summary_.already_finished = true;
@@ -220,6 +282,7 @@ absl::Status Trainer::TrainStep(const data::HostBatch& batch, int64_t epoch) {
   context.lr = schedule_->At(epoch, step_in_epoch);
   context.key_momentum = KeyMomentumAt(config_.moco(), global_step_, info_.total_steps);
   context.step_seed = StepSeed(config_.run().seed(), global_step_);
+  context.communicator = comm_.get();
   absl::StatusOr<MethodStepResult> result = method_->Step(*view1, *view2, context);
   if (!result.ok()) {
     return Annotate(result.status(),
@@ -246,7 +309,8 @@ absl::Status Trainer::TrainStep(const data::HostBatch& batch, int64_t epoch) {
   stats.data_wait_share = std::min(1.0, window_.wait_seconds / window_seconds);
   stats.epoch_end = step_in_epoch + 1 == info_.steps_per_epoch;
   const bool periodic = global_step_ % config_.run().log_every_steps() == 0;
-  if (StopRequested()) {
+  ASSIGN_OR_RETURN(const bool stop_requested, StopAgreed());
+  if (stop_requested) {
     stopped_ = true;
     stop_reason_ = "signal";
   } else if (options_.stop_at_step > 0 && global_step_ == options_.stop_at_step) {
@@ -282,8 +346,9 @@ absl::Status Trainer::EndOfEpoch(int64_t epoch) {
       epochs_done == epochs || epochs_done % config_.run().checkpoint_every_epochs() == 0;
   if (save_due) RETURN_IF_ERROR(Save(epochs_done));
   // A stop that arrived during the epoch's last step or its kNN monitor ends the run here.
-  if (!stopped_ && StopRequested()) stop_reason_ = "signal";
-  if (stopped_ || StopRequested()) {
+  ASSIGN_OR_RETURN(const bool stop_requested, StopAgreed());
+  if (!stopped_ && stop_requested) stop_reason_ = "signal";
+  if (stopped_ || stop_requested) {
     stopped_ = epochs_done < epochs;
     if (stopped_) return Stop(epoch, /*epoch_done=*/true, /*saved=*/save_due);
   }
@@ -291,6 +356,7 @@ absl::Status Trainer::EndOfEpoch(int64_t epoch) {
 }
 
 absl::Status Trainer::Save(int64_t epochs_done) {
+  if (comm_->rank() != 0) return absl::OkStatus();  // every rank holds the same state
   Checkpoint checkpoint;
   checkpoint.epoch = epochs_done;
   checkpoint.global_step = global_step_;

@@ -11,6 +11,15 @@
 // observer (training_observer.h) called in registration order; the loop itself writes nothing
 // but config.pbtxt and the checkpoints.
 //
+// Data parallel (WORLD_SIZE > 1 in the environment): Create joins a Gloo process group
+// (backends/distributed) after validating the config for that world size; ranks with another
+// config or another starting point are refused there. Each rank loads its share of every
+// global batch, the method synchronizes the step, and a stop (signal, --stop_at_step) is agreed
+// by all ranks at the same step. Rank 0 alone writes config.pbtxt and the checkpoints (and
+// should be the only one with observers); every rank reads the checkpoint when resuming. The
+// kNN monitor runs on every rank (identical results; not sharded yet). run.threads 0 means
+// cores / LOCAL_WORLD_SIZE per rank.
+//
 //   ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer, Trainer::Create(options));
 //   trainer->AddObserver(std::make_unique<MetricsCsvObserver>());
 //   ASSIGN_OR_RETURN(PretrainSummary summary, trainer->Run());
@@ -29,6 +38,7 @@
 #include "eval/feature_extractor.h"
 #include "moco/config/config.pb.h"
 #include "moco/core/backend.h"
+#include "moco/core/communicator.h"
 #include "moco/core/training_method.h"
 #include "moco/pretrain/pretrain.h"
 #include "moco/pretrain/run_start.h"
@@ -53,6 +63,9 @@ class Trainer {
   absl::StatusOr<PretrainSummary> Run();
 
   const RunInfo& run_info() const { return info_; }
+  // This process in its data-parallel group (0 of 1 alone).
+  int rank() const { return comm_->rank(); }
+  int world_size() const { return comm_->world_size(); }
 
  private:
   struct Data {
@@ -70,6 +83,11 @@ class Trainer {
 
   Trainer(PretrainOptions options, RunStart start);
 
+  // World 1: the local communicator. Otherwise the Gloo group of torchrun's variables, with a
+  // rendezvous tag from the config and the starting step.
+  absl::Status JoinProcessGroup(int world_size);
+  // StopRequested() on any rank (the same answer on every rank; one collective when W > 1).
+  absl::StatusOr<bool> StopAgreed();
   absl::Status OpenData();
   absl::Status BuildMethod();
   absl::Status Restore();
@@ -99,6 +117,8 @@ class Trainer {
   const ExperimentConfig& config_;  // start_.config
   RunInfo info_;
   Data data_;
+  std::unique_ptr<Communicator> comm_;
+  int local_world_size_ = 1;  // processes of this run on this machine (LOCAL_WORLD_SIZE)
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<TrainingMethod> method_;
   std::unique_ptr<OnlineProbe> probe_;  // null unless run.online_probe.enabled

@@ -44,6 +44,15 @@ absl::StatusOr<LearningRateSchedule> LearningRateSchedule::Create(const Optimize
     case OptimizerConfig::COSINE:
     case OptimizerConfig::CONSTANT:
       break;
+    case OptimizerConfig::COSINE_PER_STEP:
+      s.warmup_epochs_ = config.warmup_epochs();
+      if (s.warmup_epochs_ >= epochs) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("optimizer.warmup_epochs (", config.warmup_epochs(),
+                         ") must be less than run.epochs (", epochs, ") for COSINE_PER_STEP"));
+      }
+      s.warmup_steps_ = 0;  // the warmup is part of the schedule's own formula
+      break;
     case OptimizerConfig::MULTI_STEP:
       if (!std::isfinite(config.gamma()) || config.gamma() <= 0) {
         return absl::InvalidArgumentError(
@@ -70,6 +79,13 @@ absl::StatusOr<LearningRateSchedule> LearningRateSchedule::Create(const Optimize
 
 float LearningRateSchedule::At(int64_t epoch, int64_t step_in_epoch) const {
   double lr = base_lr_;
+  if (schedule_ == OptimizerConfig::COSINE_PER_STEP) {
+    const double e = static_cast<double>(epoch) +
+                     static_cast<double>(step_in_epoch) / static_cast<double>(steps_per_epoch_);
+    if (e < warmup_epochs_) return static_cast<float>(lr * e / warmup_epochs_);
+    const double progress = (e - warmup_epochs_) / (epochs_ - warmup_epochs_);
+    return static_cast<float>(lr * 0.5 * (1.0 + std::cos(kPi * progress)));
+  }
   switch (schedule_) {
     case OptimizerConfig::COSINE:
       lr *= 0.5 * (1.0 + std::cos(kPi * static_cast<double>(epoch) / epochs_));

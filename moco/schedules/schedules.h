@@ -24,9 +24,13 @@ namespace moco {
 //   COSINE:     lr * 0.5 * (1 + cos(pi * epoch / epochs)), constant within an epoch;
 //   MULTI_STEP: lr * gamma^(number of milestones <= epoch);
 //   CONSTANT:   lr.
+//   COSINE_PER_STEP (MoCo v3, per step on the fractional epoch e = epoch + step / steps):
+//               lr * e / warmup_epochs while e < warmup_epochs (0 at the first step), then
+//               lr * 0.5 * (1 + cos(pi * (e - warmup_epochs) / (epochs - warmup_epochs))).
 //
 // `epoch` is 0-based (the first epoch is 0). If optimizer.warmup_epochs > 0 the value is then
-// multiplied by (global_step + 1) / warmup_steps for global steps < warmup_steps, where
+// multiplied by (global_step + 1) / warmup_steps for global steps < warmup_steps (not
+// COSINE_PER_STEP, whose warmup is its own), where
 // global_step = epoch * steps_per_epoch + step_in_epoch and
 // warmup_steps = round(warmup_epochs * steps_per_epoch); it changes every step. The warmup
 // reaches the full schedule value exactly at its last step (global_step = warmup_steps - 1).
@@ -44,7 +48,8 @@ class LearningRateSchedule {
   // `epoch`. Epochs past the end are allowed (cosine keeps following its formula).
   float At(int64_t epoch, int64_t step_in_epoch) const;
 
-  // The number of warmup steps (0 without warmup).
+  // The number of warmup steps of the multiplicative warmup (0 without it, and for
+  // COSINE_PER_STEP).
   int64_t warmup_steps() const { return warmup_steps_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
 
@@ -58,6 +63,7 @@ class LearningRateSchedule {
   int epochs_ = 1;
   int64_t steps_per_epoch_ = 1;
   int64_t warmup_steps_ = 0;
+  double warmup_epochs_ = 0;  // COSINE_PER_STEP
 };
 
 // The key encoder's momentum m at `global_step` (0-based) of `total_steps` (> 0).

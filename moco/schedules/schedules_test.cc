@@ -42,6 +42,32 @@ TEST(LearningRateScheduleTest, CosineAtEpochBoundaries) {
   EXPECT_NEAR(s.At(199, 6), 1.850513e-6, 1.850513e-6 * 1e-5);
 }
 
+TEST(LearningRateScheduleTest, CosinePerStepWarmsUpThenFollowsTheCosinePerStep) {
+  // MoCo v3: 10 epochs of 4 steps, lr 2.4, warmup 2 epochs.
+  OptimizerConfig c = Optimizer(OptimizerConfig::COSINE_PER_STEP, 2.4f);
+  c.set_warmup_epochs(2);
+  const LearningRateSchedule s = MustCreate(c, 10, 4);
+  EXPECT_EQ(s.warmup_steps(), 0);
+  EXPECT_EQ(s.At(0, 0), 0.0f);                      // e = 0: v3's first step has lr 0
+  EXPECT_NEAR(s.At(0, 1), 0.3, 0.3 * kRel);         // e = 0.25: 2.4 * 0.25 / 2
+  EXPECT_NEAR(s.At(1, 3), 2.1, 2.1 * kRel);         // e = 1.75: 2.4 * 1.75 / 2
+  EXPECT_NEAR(s.At(2, 0), 2.4, 2.4 * kRel);         // e = 2: the cosine starts at 1
+  // e = 6: progress (6 - 2) / 8 = 0.5, cos(pi/2) = 0 -> 1.2.
+  EXPECT_NEAR(s.At(6, 0), 1.2, 1.2 * kRel);
+  // e = 9.75: progress 7.75 / 8, 0.5 * (1 + cos(0.96875 pi)) = 0.5 * (1 - 0.99518473) ->
+  // 2.4 * 0.00240764 = 0.00577833; it changes within an epoch.
+  EXPECT_NEAR(s.At(9, 3), 0.00577833, 0.00577833 * 1e-5);
+  EXPECT_GT(s.At(9, 2), s.At(9, 3));
+}
+
+TEST(LearningRateScheduleTest, CosinePerStepRejectsWarmupAsLongAsTraining) {
+  OptimizerConfig c = Optimizer(OptimizerConfig::COSINE_PER_STEP, 1.0f);
+  c.set_warmup_epochs(10);
+  absl::StatusOr<LearningRateSchedule> s = LearningRateSchedule::Create(c, 10, 4);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("optimizer.warmup_epochs"));
+}
+
 TEST(LearningRateScheduleTest, CosineChangesOnlyAtEpochBoundaries) {
   const LearningRateSchedule s = MustCreate(Optimizer(OptimizerConfig::COSINE, 0.1f), 10, 5);
   for (int epoch = 0; epoch < 10; ++epoch) {

@@ -70,6 +70,9 @@ void CheckDataConfig(const DataConfig& d, int in_channels, bool check_paths, Con
   CheckProbability(e, p + "color_jitter_prob", a.color_jitter_prob());
   CheckProbability(e, p + "grayscale_prob", a.grayscale_prob());
   CheckProbability(e, p + "blur_prob", a.blur_prob());
+  CheckProbability(e, p + "solarize_prob", a.solarize_prob());
+  CheckProbability(e, p + "view2_blur_prob", a.view2_blur_prob());
+  CheckProbability(e, p + "view2_solarize_prob", a.view2_solarize_prob());
   e.Require(a.brightness() >= 0, p + "brightness", a.brightness(), "must be >= 0");
   e.Require(a.contrast() >= 0, p + "contrast", a.contrast(), "must be >= 0");
   e.Require(a.saturation() >= 0, p + "saturation", a.saturation(), "must be >= 0");
@@ -112,7 +115,31 @@ void CheckModel(const ExperimentConfig& c, ConfigErrorList& e) {
   e.Require(m.feature_dim() > 0, "model.feature_dim", m.feature_dim(), "must be > 0");
 }
 
-void CheckMoco(const ExperimentConfig& c, ConfigErrorList& e) {
+// MoCo v3: no queue, no shuffling BN, always symmetric; fields that mean nothing to it are
+// errors when set, not silently ignored.
+void CheckMocoV3(const ExperimentConfig& c, ConfigErrorList& e) {
+  const MocoConfig& m = c.moco();
+  if (m.has_queue_size()) {
+    e.Add("moco.queue_size", "moco.queue_size is set but moco_v3 has no queue: remove it");
+  }
+  if (m.has_bn_splits() && m.bn_splits() != 1) {
+    e.Add("moco.bn_splits", absl::StrCat("moco.bn_splits (", m.bn_splits(),
+                                         ") must be 1 for moco_v3: its BatchNorm normalizes over "
+                                         "the whole batch (SyncBN), without shuffling"));
+  }
+  if (m.has_symmetric_loss()) {
+    e.Add("moco.symmetric_loss",
+          "moco.symmetric_loss is set but the moco_v3 loss is always symmetric: remove it");
+  }
+  e.Require(c.model().projector_hidden_dim() > 0, "model.projector_hidden_dim",
+            c.model().projector_hidden_dim(), "must be > 0 for moco_v3 (v3: 4096)");
+  e.Require(c.model().predictor_hidden_dim() > 0, "model.predictor_hidden_dim",
+            c.model().predictor_hidden_dim(), "must be > 0 for moco_v3 (v3: 4096)");
+  e.Require(c.run().batch_size() >= 2, "run.batch_size", c.run().batch_size(),
+            "must be >= 2 for moco_v3 (training-mode BatchNorm over the batch)");
+}
+
+void CheckMocoQueue(const ExperimentConfig& c, ConfigErrorList& e) {
   const MocoConfig& m = c.moco();
   const int batch = c.run().batch_size();
   const int keys_per_step = m.symmetric_loss() ? 2 * batch : batch;
@@ -125,6 +152,22 @@ void CheckMoco(const ExperimentConfig& c, ConfigErrorList& e) {
                   : absl::StrCat("must be a positive multiple of run.batch_size (", batch, ")"));
     e.Require(m.bn_splits() >= 1 && batch % std::max(1, m.bn_splits()) == 0, "moco.bn_splits",
               m.bn_splits(), absl::StrCat("must be >= 1 and divide run.batch_size (", batch, ")"));
+  }
+  const std::string method = absl::StrCat(" (moco.method \"", m.method(), "\")");
+  e.Require(c.model().projector_hidden_dim() == 0, "model.projector_hidden_dim",
+            c.model().projector_hidden_dim(),
+            "must be 0: the v3 heads belong to moco.method \"moco_v3\"" + method);
+  e.Require(c.model().predictor_hidden_dim() == 0, "model.predictor_hidden_dim",
+            c.model().predictor_hidden_dim(),
+            "must be 0: the queue step has no predictor" + method);
+}
+
+void CheckMoco(const ExperimentConfig& c, ConfigErrorList& e) {
+  const MocoConfig& m = c.moco();
+  if (m.method() == "moco_v3") {
+    CheckMocoV3(c, e);
+  } else {
+    CheckMocoQueue(c, e);
   }
   e.Require(m.momentum() > 0 && m.momentum() < 1, "moco.momentum", m.momentum(),
             "must be in (0, 1)");
@@ -201,6 +244,37 @@ void CheckRun(const ExperimentConfig& c, ConfigErrorList& e) {
   }
 }
 
+// Data parallelism: run.batch_size is the global batch, split evenly over the processes; each
+// process's share is further split into moco.bn_splits BN groups. moco.queue_size needs no rule
+// of its own here: every process enqueues the all-gathered keys, run.batch_size of them per key
+// batch, which CheckMoco's multiple-of-run.batch_size rule already covers.
+void CheckDataParallel(const ExperimentConfig& c, int world, ConfigErrorList& e) {
+  if (world <= 1) return;
+  const int batch = c.run().batch_size();
+  const std::string processes = absl::StrCat(world, " processes (WORLD_SIZE)");
+  if (batch > 0) {
+    e.Require(batch % world == 0, "run.batch_size", batch,
+              absl::StrCat("is the global batch and must be a multiple of the world size: ",
+                           processes));
+    const int splits = c.moco().method() == "moco_v3" ? 1 : c.moco().bn_splits();  // v3: SyncBN
+    if (batch % world == 0 && splits >= 1) {
+      const int local = batch / world;
+      e.Require(local % splits == 0, "moco.bn_splits", splits,
+                absl::StrCat("must divide each process's batch (run.batch_size ", batch, " / ",
+                             processes, " = ", local, ")"));
+    }
+  }
+  // v3 normalizes over the global batch (SyncBatchNorm); per-process BN would silently train
+  // something else.
+  e.Require(c.moco().method() != "moco_v3", "moco.method", c.moco().method(),
+            absl::StrCat("is single-process only for now: its BatchNorm must be synchronized "
+                         "across processes (SyncBN), which is not implemented (",
+                         processes, ")"));
+  e.Require(!c.run().online_probe().enabled(), "run.online_probe.enabled", "true",
+            absl::StrCat("is not supported in data-parallel runs yet (", processes,
+                         "): turn it off, or run one process"));
+}
+
 }  // namespace
 
 void CheckBackendConfig(const BackendConfig& b, ConfigErrorList& e) {
@@ -228,6 +302,7 @@ std::vector<ConfigError> FindConfigErrors(const ExperimentConfig& config,
   CheckOptimizer(config, errors);
   CheckRun(config, errors);
   CheckBackendConfig(config.backend(), errors);
+  CheckDataParallel(config, options.world_size, errors);
   return errors.Take();
 }
 

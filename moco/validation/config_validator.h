@@ -20,6 +20,10 @@ namespace moco {
 struct ValidationOptions {
   // Check that data.train_path / data.test_path exist (off for configs meant for other machines).
   bool check_paths = true;
+  // Processes of a data-parallel run (WORLD_SIZE; 1 = one process). run.batch_size is the
+  // global batch: it must divide by the world size, and moco.bn_splits must divide each
+  // process's share of it.
+  int world_size = 1;
 };
 
 // Every rule the config breaks, in field order; empty when it is valid.

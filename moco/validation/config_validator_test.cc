@@ -219,7 +219,7 @@ TEST(ConfigValidatorTest, BackendsMethodsAndDeviceRulesComeFromTheRegistries) {
   c.mutable_moco()->set_method("byol");
   const auto errors = FindConfigErrors(c);
   ASSERT_EQ(errors.size(), 2u);
-  EXPECT_THAT(errors[0].message, HasSubstr("(available: moco_v1, moco_v2)"));
+  EXPECT_THAT(errors[0].message, HasSubstr("(available: moco_v1, moco_v2, moco_v3)"));
   EXPECT_EQ(errors[1].message, "backend.device (cuda) must be \"cpu\" for the cpu_only backend");
   c.mutable_backend()->set_name("gpu_capable");
   c.mutable_moco()->set_method("moco_v1");
@@ -243,6 +243,86 @@ TEST(ConfigValidatorTest, OptimizerParametersAreCheckedForTheAlgorithmThatUsesTh
   o.set_adam_beta1(0);  // beta 0 is allowed (no averaging), as torch allows it
   o.set_adam_eps(1e-8);
   EXPECT_THAT(FindConfigErrors(c), IsEmpty());
+}
+
+ExperimentConfig ValidV3Config() {
+  ExperimentConfig c = ValidConfig();
+  c.clear_moco();
+  c.mutable_moco()->set_method("moco_v3");
+  c.mutable_model()->set_projector_hidden_dim(64);
+  c.mutable_model()->set_predictor_hidden_dim(64);
+  return c;
+}
+
+TEST(ConfigValidatorTest, V3RejectsQueueFieldsInsteadOfIgnoringThem) {
+  ExperimentConfig c = ValidV3Config();
+  EXPECT_THAT(FindConfigErrors(c), IsEmpty());
+  c.mutable_moco()->set_queue_size(512);
+  c.mutable_moco()->set_bn_splits(4);
+  c.mutable_moco()->set_symmetric_loss(true);
+  c.mutable_model()->set_predictor_hidden_dim(0);
+  EXPECT_THAT(ErrorFields(c), ElementsAre("moco.queue_size", "moco.bn_splits",
+                                          "moco.symmetric_loss", "model.predictor_hidden_dim"));
+  // bn_splits 1 says what v3 does anyway: accepted.
+  ExperimentConfig ok = ValidV3Config();
+  ok.mutable_moco()->set_bn_splits(1);
+  EXPECT_THAT(FindConfigErrors(ok), IsEmpty());
+}
+
+TEST(ConfigValidatorTest, V3IsRefusedUnderDataParallelism) {
+  ValidationOptions world;
+  world.world_size = 2;
+  const auto errors = FindConfigErrors(ValidV3Config(), world);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].field, "moco.method");
+  EXPECT_THAT(errors[0].message, HasSubstr("SyncBN"));
+}
+
+TEST(ConfigValidatorTest, V3HeadsBelongToV3) {
+  ExperimentConfig c = ValidConfig();
+  c.mutable_model()->set_projector_hidden_dim(64);
+  c.mutable_model()->set_predictor_hidden_dim(64);
+  const auto errors = FindConfigErrors(c);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].field, "model.projector_hidden_dim");
+  EXPECT_THAT(errors[1].message, HasSubstr("the queue step has no predictor"));
+}
+
+// Data parallelism: run.batch_size (64) is the global batch; bn_splits (4) splits each
+// process's share.
+TEST(ConfigValidatorTest, DataParallelRulesNameTheFieldsAndTheWorldSize) {
+  ValidationOptions world;
+  for (int w : {1, 2, 4, 16}) {
+    world.world_size = w;
+    EXPECT_THAT(FindConfigErrors(ValidConfig(), world), IsEmpty()) << "world " << w;
+  }
+  ExperimentConfig c = ValidConfig();
+  world.world_size = 3;
+  std::vector<ConfigError> errors = FindConfigErrors(c, world);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].message,
+            "run.batch_size (64) is the global batch and must be a multiple of the world "
+            "size: 3 processes (WORLD_SIZE)");
+  world.world_size = 32;  // 2 images per process cannot make 4 BN groups
+  errors = FindConfigErrors(c, world);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].message,
+            "moco.bn_splits (4) must divide each process's batch (run.batch_size 64 / 32 "
+            "processes (WORLD_SIZE) = 2)");
+  // The queue rule is on the global keys per step, whatever the world.
+  world.world_size = 2;
+  c.mutable_moco()->set_queue_size(96);
+  errors = FindConfigErrors(c, world);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].field, "moco.queue_size");
+  EXPECT_THAT(errors[0].message, HasSubstr("multiple of run.batch_size (64)"));
+  c = ValidConfig();
+  c.mutable_run()->mutable_online_probe()->set_enabled(true);
+  EXPECT_THAT(FindConfigErrors(c), IsEmpty());
+  errors = FindConfigErrors(c, world);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].field, "run.online_probe.enabled");
+  EXPECT_THAT(errors[0].message, HasSubstr("2 processes"));
 }
 
 TEST(ConfigValidatorTest, PathChecksCanBeTurnedOff) {

@@ -7,6 +7,7 @@ tools/convert wrote from the committed Python-made checkpoints and checks them w
     zip.moco.pth          full checkpoint with SGD state      (native -> moco)
     legacy.moco.pth       from the legacy file, no optimizer  (native -> moco)
     zip.d2.pkl            detectron2                          (native -> detectron2)
+    v3.moco_v3.pth        moco_v3_zip.pth through native and back (native -> moco_v3)
 """
 import os
 import pickle
@@ -103,6 +104,20 @@ def main(d):
     check(all(isinstance(v, np.ndarray) and v.dtype == ref["model"][k].dtype and
               v.shape == ref["model"][k].shape and np.array_equal(v, ref["model"][k])
               for k, v in ours["model"].items()), "detectron2: numpy arrays equal, same dtypes")
+
+    # moco-v3: the same keys in moco-v3's registration order, same values and dtypes, and a
+    # MoCo_ResNet-shaped module loads the state_dict strictly.
+    v3_ours = torch.load(os.path.join(d, "v3.moco_v3.pth"))
+    v3_ref = torch.load(os.path.join(HERE, "moco_v3_zip.pth"))
+    osd, rsd = v3_ours["state_dict"], v3_ref["state_dict"]
+    check(list(osd) == list(rsd), "moco_v3: keys in moco-v3's order")
+    check(all(osd[k].dtype == rsd[k].dtype and torch.equal(osd[k], rsd[k]) for k in rsd),
+          "moco_v3: tensors equal, same dtypes")
+    check(v3_ours["epoch"] == 7 and v3_ours["arch"] == "resnet18", "moco_v3: epoch and arch")
+    import make_moco_v3_file as v3
+    module = v3.Wrapper(torch.Generator().manual_seed(0))
+    module.load_state_dict(osd, strict=True)
+    check(True, "moco_v3: loads strictly into a MoCo_ResNet-shaped module")
 
     if failures:
         print("%d check(s) failed" % len(failures))

@@ -1,0 +1,338 @@
+// Data-parallel MoCo v1/v2 over real processes: this binary re-executes itself as rank 0 and
+// rank 1 of a Gloo group on loopback (MOCO_DP_TEST_WORKER=1 plus torchrun's variables). Each
+// rank runs, per loss (asymmetric, symmetric), 5 steps of
+//   world 2: local batch B = 4 (its rows of the global batch), BN per process (bn_splits 1),
+// and, in the same process, the single-process reference
+//   world 1: batch 2B = 8, bn_splits 2,
+// on both backends, from the same state, batches and step seeds, so with the same global
+// shuffling-BN permutation. Every step starts all four from one state (world-2 torch's after
+// the previous step; left to run freely, the runs drift apart ~10x per step from 1e-7, as BN
+// over groups of 4 samples amplifies float rounding). After every step each rank checks:
+//   - world 2 against world 1, per backend: loss and top-1 (averaged over the ranks), this
+//     rank's logits against world 1's rows of this rank, the queue and its pointer, the whole
+//     state (both encoders' parameters and BN statistics, the SGD buffers);
+//   - that the queue and the whole state are bit-identical on both ranks (a hash all-gathered);
+//   - world-2 eigen against world-2 torch, the same quantities.
+//
+// Tolerances: world 1 and world 2 compute the same sums in other orders (the gradient of the
+// global batch as two half-batch sums averaged by the all-reduce; one GEMM over 8 samples vs two
+// over 4), ~1e-7 relative per op; measured whole-state relative L2 1e-8..1e-7 per step on both
+// backends. The bounds (below, kModelBound etc.) are >= 100x that; a wrong permutation, a
+// missing gradient average or a rank enqueueing only its own keys gives differences of
+// 1e-2..1. Between the backends the conformance suite's bounds apply
+// (tests/backend_conformance_test.cc: a ReLU or max-pool tie can reroute one gradient).
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "backends/distributed/dist_env.h"
+#include "backends/distributed/gloo_communicator.h"
+#include "gtest/gtest.h"
+#include "moco/core/backend_registry.h"
+#include "moco/core/communicator.h"
+#include "moco/core/status_macros.h"
+#include "moco/methods/moco_queue_state.h"
+#include "moco/methods/moco_step.h"
+#include "tests/spawn_ranks.h"
+
+namespace moco {
+namespace {
+
+constexpr int kLocalBatch = 4;
+constexpr int kWorld = 2;
+constexpr int kSteps = 5;
+constexpr double kRtol = 1e-4;          // per tensor, scale-relative: logits, queue
+constexpr double kModelBound = 1e-4;    // whole-state relative L2: encoders, BN stats, queue
+constexpr double kSgdBound = 1e-3;      // the same for the SGD buffers (world 2 vs world 1)
+// Eigen vs torch: the conformance suite's bounds (measured here: model <= 4e-5, sgd <= 5e-4).
+constexpr double kCrossBackendModelBound = 2e-3;
+constexpr double kCrossBackendSgdBound = 5e-2;
+
+ExperimentConfig Config(bool symmetric, int bn_splits) {
+  ExperimentConfig c;
+  ModelConfig* m = c.mutable_model();
+  m->set_arch("resnet18");
+  m->set_cifar_stem(true);
+  m->set_width_multiplier(0.0625f);
+  m->set_in_channels(3);
+  m->set_feature_dim(16);
+  m->set_mlp_head(true);
+  MocoConfig* moco = c.mutable_moco();
+  moco->set_queue_size(32);
+  moco->set_temperature(0.2f);
+  moco->set_symmetric_loss(symmetric);
+  moco->set_bn_splits(bn_splits);
+  OptimizerConfig* o = c.mutable_optimizer();
+  o->set_lr(0.1f);
+  o->set_momentum(0.9f);
+  o->set_weight_decay(5e-4f);
+  c.mutable_run()->set_seed(7);
+  c.mutable_run()->set_batch_size(kLocalBatch * kWorld);
+  return c;
+}
+
+HostArray Random(std::vector<int64_t> shape, uint64_t seed) {
+  HostArray a(std::move(shape));
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd;
+  for (float& v : a.mutable_data()) v = nd(rng);
+  return a;
+}
+
+// Rows [first, first + count) of `a` along dim 0.
+HostArray Rows(const HostArray& a, int64_t first, int64_t count) {
+  std::vector<int64_t> shape = a.shape();
+  const int64_t row = a.numel() / shape[0];
+  shape[0] = count;
+  HostArray out(shape);
+  std::copy_n(a.data().begin() + first * row, count * row, out.mutable_data().begin());
+  return out;
+}
+
+// "" when every |a - b| <= atol + rtol * max|b|, else the worst element.
+std::string Close(const HostArray& a, const HostArray& b, double atol, double rtol,
+                  const std::string& what) {
+  if (a.shape() != b.shape()) {
+    return absl::StrCat(what, ": shape ", ShapeToString(a.shape()), " vs ",
+                        ShapeToString(b.shape()));
+  }
+  double scale = 0, worst = 0;
+  size_t at = 0;
+  for (float v : b.data()) scale = std::max(scale, static_cast<double>(std::fabs(v)));
+  for (size_t i = 0; i < a.data().size(); ++i) {
+    const double d = std::fabs(static_cast<double>(a.data()[i]) - b.data()[i]);
+    if (!(d <= worst)) {
+      worst = d;
+      at = i;
+    }
+  }
+  if (worst <= atol + rtol * scale) return "";
+  return absl::StrCat(what, ": max |diff| ", worst, " at ", at, " (", a.data()[at], " vs ",
+                      b.data()[at], "), scale ", scale);
+}
+
+// ||a - b|| / ||b|| over every array of `b`.
+double RelativeL2(const NamedArrays& a, const NamedArrays& b) {
+  double diff = 0, norm = 0;
+  for (const auto& [name, array] : b) {
+    const HostArray& other = a.at(name);
+    for (size_t i = 0; i < array.data().size(); ++i) {
+      const double d = static_cast<double>(other.data()[i]) - array.data()[i];
+      diff += d * d;
+      norm += static_cast<double>(array.data()[i]) * array.data()[i];
+    }
+  }
+  return std::sqrt(diff / std::max(norm, 1e-30));
+}
+
+// FNV-1a over every array's name and bits.
+int64_t Fingerprint(const NamedArrays& state) {
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](const void* p, size_t n) {
+    const auto* c = static_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ c[i]) * 1099511628211ULL;
+  };
+  for (const auto& [name, array] : state) {
+    mix(name.data(), name.size());
+    mix(array.data().data(), array.data().size() * sizeof(float));
+  }
+  return static_cast<int64_t>(h);
+}
+
+// One backend's world-1 reference and world-2 run, side by side in this rank.
+struct Side {
+  std::string name;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<MocoQueueState> world1, world2;
+  std::unique_ptr<MocoStep> step1, step2;
+  MocoStepResult result1, result2;
+};
+
+absl::Status MakeSide(const std::string& name, bool symmetric, Side* side) {
+  side->name = name;
+  ASSIGN_OR_RETURN(side->backend, CreateBackend(name, BackendOptions{"cpu", 1}));
+  ASSIGN_OR_RETURN(side->world1,
+                   MocoQueueState::Create(Config(symmetric, /*bn_splits=*/kWorld), *side->backend));
+  ASSIGN_OR_RETURN(side->world2,
+                   MocoQueueState::Create(Config(symmetric, /*bn_splits=*/1), *side->backend));
+  side->step1 = std::make_unique<MocoStep>(side->world1->MakeStep());
+  side->step2 = std::make_unique<MocoStep>(side->world2->MakeStep());
+  return absl::OkStatus();
+}
+
+// One step of both worlds on `side` from `state`: world 1 on the global batch, world 2 (with
+// `comm`) on this rank's rows.
+absl::Status StepSide(Side& side, const NamedArrays& state, const HostArray& v1,
+                      const HostArray& v2, uint64_t seed, Communicator& comm) {
+  RETURN_IF_ERROR(side.world1->Import(state));
+  RETURN_IF_ERROR(side.world2->Import(state));
+  Backend& b = *side.backend;
+  const int64_t first = comm.rank() * kLocalBatch;
+  ASSIGN_OR_RETURN(TensorPtr g1, b.Upload(v1));
+  ASSIGN_OR_RETURN(TensorPtr g2, b.Upload(v2));
+  ASSIGN_OR_RETURN(TensorPtr l1, b.Upload(Rows(v1, first, kLocalBatch)));
+  ASSIGN_OR_RETURN(TensorPtr l2, b.Upload(Rows(v2, first, kLocalBatch)));
+  const float lr = 0.1f, m = 0.99f;
+  ASSIGN_OR_RETURN(side.result1, side.step1->Run(*g1, *g2, lr, m, seed));
+  ASSIGN_OR_RETURN(side.result2, side.step2->Run(*l1, *l2, lr, m, seed, &comm));
+  return absl::OkStatus();
+}
+
+// Whole-state relative L2 difference of the entries whose name starts with `prefix`, split into
+// the SGD buffers and the rest.
+struct StateDifference {
+  double model = 0;  // encoders' parameters and BN statistics, queue
+  double sgd = 0;    // optimizer/ buffers
+};
+StateDifference Differences(const NamedArrays& a, const NamedArrays& b) {
+  NamedArrays a_model, b_model, a_sgd, b_sgd;
+  for (const auto& [name, array] : b) {
+    const bool sgd = name.rfind("optimizer/", 0) == 0;
+    (sgd ? b_sgd : b_model)[name] = array;
+    (sgd ? a_sgd : a_model)[name] = a.at(name);
+  }
+  return {RelativeL2(a_model, b_model), RelativeL2(a_sgd, b_sgd)};
+}
+
+// "" or what is wrong between two runs of the same step from the same state.
+std::string CompareStep(const MocoStepResult& got, const NamedArrays& got_state,
+                        const MocoStepResult& want, const NamedArrays& want_state,
+                        int64_t want_first_row, double model_bound, double sgd_bound,
+                        const std::string& at) {
+  if (std::fabs(got.loss - want.loss) > 1e-5 * std::max(1.0f, std::fabs(want.loss))) {
+    return absl::StrCat(at, ": loss ", got.loss, " vs ", want.loss);
+  }
+  // A near-tie may flip one row of the global batch.
+  if (std::fabs(got.top1 - want.top1) > 1.0 / (kLocalBatch * kWorld) + 1e-6) {
+    return absl::StrCat(at, ": top1 ", got.top1, " vs ", want.top1);
+  }
+  auto got_logits = got.logits->ToHost();
+  auto want_logits = want.logits->ToHost();
+  if (!got_logits.ok() || !want_logits.ok()) return at + ": logits to host";
+  HostArray want_rows = want_first_row < 0
+                            ? *want_logits
+                            : Rows(*want_logits, want_first_row, kLocalBatch);
+  if (std::string e = Close(*got_logits, want_rows, 1e-5, kRtol, at + " logits"); !e.empty()) {
+    return e;
+  }
+  if (std::string e = Close(got_state.at("queue/queue"), want_state.at("queue/queue"), 1e-5,
+                            kRtol, at + " queue");
+      !e.empty()) {
+    return e;
+  }
+  if (got_state.at("queue/queue_ptr").data() != want_state.at("queue/queue_ptr").data()) {
+    return at + ": queue pointers differ";
+  }
+  const StateDifference d = Differences(got_state, want_state);
+  if (std::getenv("DP_TEST_VERBOSE") != nullptr) {
+    std::cerr << at << ": relative L2 differences: model " << d.model << ", sgd " << d.sgd
+              << "\n";
+  }
+  if (!(d.model < model_bound) || !(d.sgd < sgd_bound)) {
+    return absl::StrCat(at, ": state differs: relative L2 model ", d.model, " (bound ",
+                        model_bound, "), sgd buffers ", d.sgd, " (bound ", sgd_bound, ")");
+  }
+  return "";
+}
+
+// Every check of the header, for one loss variant; "" or the first failure.
+std::string Run(Communicator& comm, bool symmetric) {
+  const std::string tag =
+      absl::StrCat("rank ", comm.rank(), symmetric ? " symmetric" : " asymmetric");
+  Side torch, eigen;
+  if (absl::Status s = MakeSide("torch", symmetric, &torch); !s.ok()) return s.ToString();
+  if (absl::Status s = MakeSide("eigen", symmetric, &eigen); !s.ok()) return s.ToString();
+  auto exported = torch.world2->Export();
+  if (!exported.ok()) return exported.status().ToString();
+  NamedArrays state = *std::move(exported);  // both backends start from torch's weights
+  const int global = kLocalBatch * kWorld;
+  for (int s = 0; s < kSteps; ++s) {
+    const std::string at = absl::StrCat(tag, " step ", s + 1);
+    const HostArray v1 = Random({global, 3, 8, 8}, 100 + s);
+    const HostArray v2 = Random({global, 3, 8, 8}, 200 + s);
+    for (Side* side : {&torch, &eigen}) {
+      if (absl::Status st = StepSide(*side, state, v1, v2, 1000 + s, comm); !st.ok()) {
+        return absl::StrCat(at, " ", side->name, ": ", st.ToString());
+      }
+    }
+    NamedArrays after[2][2];  // [torch, eigen][world 1, world 2]
+    Side* sides[2] = {&torch, &eigen};
+    for (int b = 0; b < 2; ++b) {
+      auto w1 = sides[b]->world1->Export();
+      auto w2 = sides[b]->world2->Export();
+      if (!w1.ok() || !w2.ok()) return at + ": export failed";
+      after[b][0] = *std::move(w1);
+      after[b][1] = *std::move(w2);
+      // World 2 against world 1 on the same backend.
+      if (std::string e = CompareStep(sides[b]->result2, after[b][1], sides[b]->result1,
+                                      after[b][0], comm.rank() * kLocalBatch, kModelBound, kSgdBound,
+                                      at + " " + sides[b]->name + " world 2 vs world 1");
+          !e.empty()) {
+        return e;
+      }
+      // Every rank's queue and whole state, bit for bit.
+      auto prints = comm.AllGatherHost(Fingerprint(after[b][1]));
+      if (!prints.ok()) return at + ": " + prints.status().ToString();
+      for (int r = 1; r < kWorld; ++r) {
+        if ((*prints)[r] != (*prints)[0]) {
+          return absl::StrCat(at, " ", sides[b]->name, ": the state of rank ", r,
+                              " differs from rank 0's");
+        }
+      }
+    }
+    // World-2 eigen against world-2 torch.
+    if (std::string e = CompareStep(eigen.result2, after[1][1], torch.result2, after[0][1], -1,
+                                    kCrossBackendModelBound, kCrossBackendSgdBound, at + " world 2 eigen vs torch");
+        !e.empty()) {
+      return e;
+    }
+    state = std::move(after[0][1]);  // the next step starts from world-2 torch's state
+  }
+  return "";
+}
+
+int Worker() {
+  absl::StatusOr<distributed::DistributedEnv> env = distributed::DistributedEnvFromEnvironment();
+  if (!env.ok()) {
+    std::cerr << "worker: " << env.status() << "\n";
+    return 2;
+  }
+  distributed::GlooOptions options;
+  options.timeout = std::chrono::seconds(60);
+  absl::StatusOr<std::unique_ptr<Communicator>> comm =
+      distributed::CreateGlooCommunicator(*env, options);
+  if (!comm.ok()) {
+    std::cerr << "worker: " << comm.status() << "\n";
+    return 2;
+  }
+  for (bool symmetric : {false, true}) {
+    const std::string error = Run(**comm, symmetric);
+    if (!error.empty()) {
+      std::cerr << "FAIL " << error << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}
+
+TEST(DataParallelTest, TwoProcessesEqualOneProcessWithTwoBnSplitsOnBothBackends) {
+  const std::vector<int> codes = testing::RunRanks(kWorld, {"MOCO_DP_TEST_WORKER=1"}, 180);
+  EXPECT_EQ(codes, std::vector<int>({0, 0})) << "exit codes of ranks 0 and 1 (stderr above)";
+}
+
+}  // namespace
+}  // namespace moco
+
+int main(int argc, char** argv) {
+  if (const char* worker = std::getenv("MOCO_DP_TEST_WORKER"); worker && *worker == '1') {
+    return moco::Worker();
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,207 @@
+// End to end, data parallel: the pretraining pipeline (RunPretraining) in two real processes
+// over Gloo loopback, the way torchrun starts them (this binary re-executes itself with
+// MOCO_DPP_TEST_WORKER=1 and torchrun's variables), on a tiny IDX run of 2 epochs x 3 steps.
+//   - rank 0 alone writes the run folder (config, metrics.csv, checkpoints); both ranks train;
+//   - a world-2 run stopped at step 4 and resumed on world 2 ends bitwise equal to the
+//     uninterrupted world-2 run (CPU);
+//   - the same stopped run resumes on world 1 (the checkpoint does not depend on the world);
+//   - ranks started with different configs are refused at the rendezvous, before any step.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "data/test_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "moco/config/config_io.h"
+#include "moco/pretrain/pretrain.h"
+#include "moco/run/checkpoint.h"
+#include "tests/spawn_ranks.h"
+
+namespace moco {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kExitStopped = 75;  // kExitStoppedResumable
+
+// 64 training and 32 test 28x28 images of 4 classes (class = which quadrant is bright).
+std::string MakeIdxDataset() {
+  const std::string dir = data::MakeTempDir("idx");
+  std::mt19937 rng(5);
+  auto write_split = [&](const std::string& prefix, int n) {
+    std::string images = data::BigEndian32(0x803) + data::BigEndian32(n) +
+                         data::BigEndian32(28) + data::BigEndian32(28);
+    std::string labels = data::BigEndian32(0x801) + data::BigEndian32(n);
+    for (int i = 0; i < n; ++i) {
+      const int label = i % 4;
+      for (int y = 0; y < 28; ++y) {
+        for (int x = 0; x < 28; ++x) {
+          const bool bright = (y < 14) == (label < 2) && (x < 14) == (label % 2 == 0);
+          images.push_back(static_cast<char>((bright ? 160 : 20) + rng() % 60));
+        }
+      }
+      labels.push_back(static_cast<char>(label));
+    }
+    data::WriteFileOrDie(dir + "/" + prefix + "-images-idx3-ubyte", images);
+    data::WriteFileOrDie(dir + "/" + prefix + "-labels-idx1-ubyte", labels);
+  };
+  write_split("train", 64);
+  write_split("t10k", 32);
+  return dir;
+}
+
+// Global batch 16: 8 images and 2 BN groups per rank in world 2.
+ExperimentConfig TinyConfig(const std::string& data_dir, const std::string& run_dir,
+                            float temperature) {
+  ExperimentConfig c;
+  const absl::Status s = ParseTextProto(R"pb(
+    data {
+      dataset: IDX
+      image_size: 28
+      num_workers: 1
+      augmentation { preset: CIFAR normalize_mean: 0.3 normalize_std: 0.3 }
+    }
+    model {
+      arch: "resnet18"
+      cifar_stem: true
+      width_multiplier: 0.0625
+      in_channels: 1
+      feature_dim: 16
+    }
+    moco { queue_size: 48 momentum: 0.9 bn_splits: 2 }
+    optimizer { lr: 0.05 weight_decay: 5e-4 schedule: COSINE }
+    run {
+      epochs: 2
+      batch_size: 16
+      seed: 11
+      threads: 1
+      log_every_steps: 1
+      knn_every_epochs: 1
+      knn_k: 5
+      max_steps_per_epoch: 3
+    }
+    backend { name: "torch" }
+  )pb", "tiny", &c);
+  EXPECT_TRUE(s.ok()) << s;
+  c.mutable_data()->set_train_path(data_dir);
+  c.mutable_run()->set_run_dir(run_dir);
+  c.mutable_moco()->set_temperature(temperature);
+  return c;
+}
+
+// The worker: one rank of the pipeline, configured through the environment.
+int Worker() {
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v == nullptr ? "" : v);
+  };
+  PretrainOptions options;
+  const float temperature = std::stof(env("DPP_TEMPERATURE"));
+  options.config = TinyConfig(env("DPP_DATA"), env("DPP_RUN_DIR"), temperature);
+  options.resume = env("DPP_RESUME") == "1";
+  options.stop_at_step = std::stoll(env("DPP_STOP_AT"));
+  options.random_init_baseline = false;
+  options.distributed_timeout_s = 30;
+  absl::StatusOr<PretrainSummary> summary = RunPretraining(options);
+  if (!summary.ok()) {
+    std::cerr << "rank " << env("RANK") << ": " << summary.status() << "\n";
+    return 1;
+  }
+  return summary->stopped_by_signal ? kExitStopped : 0;
+}
+
+std::vector<std::string> WorkerEnv(const std::string& data, const std::string& run_dir,
+                                   bool resume, int stop_at, float temperature = 0.2f) {
+  return {"MOCO_DPP_TEST_WORKER=1", "DPP_DATA=" + data, "DPP_RUN_DIR=" + run_dir,
+          absl::StrCat("DPP_RESUME=", resume ? 1 : 0), absl::StrCat("DPP_STOP_AT=", stop_at),
+          absl::StrCat("DPP_TEMPERATURE=", temperature)};
+}
+
+Checkpoint ReadCheckpoint(const std::string& run_dir) {
+  absl::StatusOr<Checkpoint> c = ReadLatestCheckpoint(run_dir);
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? *std::move(c) : Checkpoint();
+}
+
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(PretrainDataParallelTest, TwoRanksTrainRankZeroWritesAndResumeIsExactOnAnyWorld) {
+  const std::string data_dir = MakeIdxDataset();
+  const std::string straight = data::MakeTempDir("dp_straight");
+  EXPECT_EQ(testing::RunRanks(2, WorkerEnv(data_dir, straight, false, 0), 120),
+            std::vector<int>({0, 0}));
+  const Checkpoint a = ReadCheckpoint(straight);
+  EXPECT_EQ(a.global_step, 6);
+  // One writer: no temporary or per-rank leftovers; metrics.csv has one row per step.
+  for (const std::string& name : Entries(straight)) {
+    EXPECT_EQ(name.find(".tmp"), std::string::npos) << name;
+  }
+  EXPECT_TRUE(fs::exists(straight + "/config.pbtxt"));
+  std::ifstream csv(straight + "/metrics.csv");
+  std::string line;
+  int rows = 0;
+  while (std::getline(csv, line)) ++rows;
+  EXPECT_GE(rows, 7);  // header + 6 steps (+ epoch rows if any)
+
+  // Stopped at step 4, resumed on world 2: bitwise the uninterrupted run.
+  const std::string resumed = data::MakeTempDir("dp_resumed");
+  EXPECT_EQ(testing::RunRanks(2, WorkerEnv(data_dir, resumed, false, 4), 120),
+            std::vector<int>({kExitStopped, kExitStopped}));
+  EXPECT_EQ(ReadCheckpoint(resumed).global_step, 4);
+  const std::string on_one = data::MakeTempDir("dp_on_one");
+  fs::copy(resumed, on_one, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  EXPECT_EQ(testing::RunRanks(2, WorkerEnv(data_dir, resumed, true, 0), 120),
+            std::vector<int>({0, 0}));
+  const Checkpoint b = ReadCheckpoint(resumed);
+  EXPECT_EQ(b.global_step, 6);
+  ASSERT_EQ(a.arrays.size(), b.arrays.size());
+  for (const auto& [name, array] : a.arrays) {
+    ASSERT_TRUE(b.arrays.count(name)) << name;
+    EXPECT_TRUE(array.data() == b.arrays.at(name).data()) << name << " differs after resume";
+  }
+
+  // The world-2 checkpoint resumes in one process (world 1).
+  PretrainOptions one;
+  one.config = TinyConfig(data_dir, on_one, 0.2f);
+  one.resume = true;
+  one.random_init_baseline = false;
+  absl::StatusOr<PretrainSummary> single = RunPretraining(one);
+  ASSERT_TRUE(single.ok()) << single.status();
+  EXPECT_EQ(single->global_step, 6);
+  EXPECT_EQ(ReadCheckpoint(on_one).global_step, 6);
+}
+
+TEST(PretrainDataParallelTest, RanksWithDifferentConfigsAreRefusedBeforeTheFirstStep) {
+  const std::string data_dir = MakeIdxDataset();
+  const std::string run_dir = data::MakeTempDir("dp_mismatch");
+  const int port = testing::FreePort();
+  const pid_t r0 = testing::SpawnRank(0, 2, port, WorkerEnv(data_dir, run_dir, false, 0, 0.2f));
+  const pid_t r1 = testing::SpawnRank(1, 2, port, WorkerEnv(data_dir, run_dir, false, 0, 0.3f));
+  EXPECT_EQ(testing::WaitExit(r0, 120), 1);
+  EXPECT_EQ(testing::WaitExit(r1, 120), 1);
+  EXPECT_FALSE(fs::exists(run_dir + "/checkpoint.ckpt"));
+  EXPECT_FALSE(fs::exists(run_dir + "/metrics.csv"));
+}
+
+}  // namespace
+}  // namespace moco
+
+int main(int argc, char** argv) {
+  if (const char* worker = std::getenv("MOCO_DPP_TEST_WORKER"); worker && *worker == '1') {
+    return moco::Worker();
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
