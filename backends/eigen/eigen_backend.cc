@@ -7,8 +7,10 @@
 #include "Eigen/Core"
 #include "absl/strings/str_cat.h"
 #include "backends/eigen/eigen_encoder.h"
+#include "backends/eigen/eigen_adamw.h"
 #include "backends/eigen/eigen_info_nce_loss.h"
 #include "backends/eigen/eigen_key_queue.h"
+#include "backends/eigen/eigen_lars.h"
 #include "backends/eigen/eigen_rank_average.h"
 #include "backends/eigen/eigen_sgd.h"
 #include "backends/eigen/eigen_tensor.h"
@@ -60,6 +62,24 @@ absl::StatusOr<std::unique_ptr<Optimizer>> EigenBackend::CreateSgd(Encoder& enco
     return absl::InvalidArgumentError("CreateSgd: the encoder is not an eigen encoder");
   }
   return std::unique_ptr<Optimizer>(new EigenSgd(*eigen_encoder, config));
+}
+
+absl::StatusOr<std::unique_ptr<Optimizer>> EigenBackend::CreateLars(Encoder& encoder,
+                                                                    const OptimizerConfig& config) {
+  auto* eigen_encoder = dynamic_cast<EigenEncoder*>(&encoder);
+  if (eigen_encoder == nullptr) {
+    return absl::InvalidArgumentError("CreateLars: the encoder is not an eigen encoder");
+  }
+  return std::unique_ptr<Optimizer>(new EigenLars(ParametersOf(*eigen_encoder), config));
+}
+
+absl::StatusOr<std::unique_ptr<Optimizer>> EigenBackend::CreateAdamW(
+    Encoder& encoder, const OptimizerConfig& config) {
+  auto* eigen_encoder = dynamic_cast<EigenEncoder*>(&encoder);
+  if (eigen_encoder == nullptr) {
+    return absl::InvalidArgumentError("CreateAdamW: the encoder is not an eigen encoder");
+  }
+  return std::unique_ptr<Optimizer>(new EigenAdamW(ParametersOf(*eigen_encoder), config));
 }
 
 absl::StatusOr<TensorPtr> EigenBackend::Upload(const HostArray& array) {

@@ -5,9 +5,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "backends/torch/torch_adamw.h"
 #include "backends/torch/torch_encoder.h"
 #include "backends/torch/torch_info_nce.h"
 #include "backends/torch/torch_key_queue.h"
+#include "backends/torch/torch_lars.h"
 #include "backends/torch/torch_rank_average.h"
 #include "backends/torch/torch_sgd.h"
 #include "backends/torch/torch_tensor.h"
@@ -71,6 +73,26 @@ absl::StatusOr<std::unique_ptr<Optimizer>> TorchBackend::CreateSgd(Encoder& enco
     return absl::InvalidArgumentError("CreateSgd: the encoder is not a torch encoder");
   }
   return std::unique_ptr<Optimizer>(new TorchSgd(*torch_encoder, config));
+}
+
+absl::StatusOr<std::unique_ptr<Optimizer>> TorchBackend::CreateLars(Encoder& encoder,
+                                                                    const OptimizerConfig& config) {
+  auto* torch_encoder = dynamic_cast<TorchEncoder*>(&encoder);
+  if (torch_encoder == nullptr) {
+    return absl::InvalidArgumentError("CreateLars: the encoder is not a torch encoder");
+  }
+  return std::unique_ptr<Optimizer>(
+      new TorchLars(torch_encoder->module()->named_parameters(), config));
+}
+
+absl::StatusOr<std::unique_ptr<Optimizer>> TorchBackend::CreateAdamW(
+    Encoder& encoder, const OptimizerConfig& config) {
+  auto* torch_encoder = dynamic_cast<TorchEncoder*>(&encoder);
+  if (torch_encoder == nullptr) {
+    return absl::InvalidArgumentError("CreateAdamW: the encoder is not a torch encoder");
+  }
+  return std::unique_ptr<Optimizer>(
+      new TorchAdamW(torch_encoder->module()->named_parameters(), config));
 }
 
 absl::StatusOr<TensorPtr> TorchBackend::Upload(const HostArray& array) {

@@ -26,6 +26,10 @@ class TorchBackend final : public Backend {
   absl::StatusOr<std::unique_ptr<ContrastiveLoss>> CreateInfoNceLoss() override;
   absl::StatusOr<std::unique_ptr<Optimizer>> CreateSgd(Encoder& encoder,
                                                        const OptimizerConfig& config) override;
+  absl::StatusOr<std::unique_ptr<Optimizer>> CreateLars(Encoder& encoder,
+                                                        const OptimizerConfig& config) override;
+  absl::StatusOr<std::unique_ptr<Optimizer>> CreateAdamW(Encoder& encoder,
+                                                         const OptimizerConfig& config) override;
   absl::StatusOr<TensorPtr> Upload(const HostArray& array) override;
   absl::StatusOr<TensorPtr> GatherRows(const Tensor& x, const std::vector<int64_t>& rows) override;
   absl::Status AverageAcrossRanks(Encoder& encoder, RankAveraged what,

@@ -62,6 +62,17 @@ class Backend {
   // SGD over `encoder`'s parameters; `encoder` must outlive the optimizer.
   virtual absl::StatusOr<std::unique_ptr<Optimizer>> CreateSgd(Encoder& encoder,
                                                                const OptimizerConfig& config) = 0;
+  // LARS (moco-v3's) and AdamW (torch.optim.AdamW) over `encoder`'s parameters, semantics in
+  // moco/core/optimizer.h; `encoder` must outlive the optimizer. A backend without them answers
+  // Unimplemented.
+  virtual absl::StatusOr<std::unique_ptr<Optimizer>> CreateLars(Encoder& encoder,
+                                                                const OptimizerConfig& config) {
+    return absl::UnimplementedError("backend '" + name() + "' has no LARS optimizer");
+  }
+  virtual absl::StatusOr<std::unique_ptr<Optimizer>> CreateAdamW(Encoder& encoder,
+                                                                 const OptimizerConfig& config) {
+    return absl::UnimplementedError("backend '" + name() + "' has no AdamW optimizer");
+  }
 
   // Host array -> backend tensor (copied to the device).
   virtual absl::StatusOr<TensorPtr> Upload(const HostArray& array) = 0;

@@ -9,6 +9,10 @@ absl::StatusOr<std::unique_ptr<Optimizer>> CreateOptimizer(Backend& backend, Enc
   switch (config.algorithm()) {
     case OptimizerConfig::SGD:
       return backend.CreateSgd(encoder, config);
+    case OptimizerConfig::LARS:
+      return backend.CreateLars(encoder, config);
+    case OptimizerConfig::ADAMW:
+      return backend.CreateAdamW(encoder, config);
   }
   return absl::InvalidArgumentError(
       absl::StrCat("optimizer.algorithm ", OptimizerConfig::Algorithm_Name(config.algorithm()),

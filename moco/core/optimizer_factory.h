@@ -1,6 +1,5 @@
 // Config -> optimizer: the one place that maps optimizer.algorithm to the backend primitive that
-// implements it (SGD today; LARS and AdamW arrive with MoCo v3 as new Backend primitives and one
-// case each here).
+// implements it (SGD: Backend::CreateSgd, LARS: CreateLars, ADAMW: CreateAdamW).
 #ifndef MOCO_CORE_OPTIMIZER_FACTORY_H_
 #define MOCO_CORE_OPTIMIZER_FACTORY_H_
 

@@ -187,6 +187,17 @@ void CheckOptimizer(const ExperimentConfig& c, ConfigErrorList& e) {
   e.Require(o.warmup_epochs() >= 0 &&
                 (c.run().epochs() <= 0 || o.warmup_epochs() < c.run().epochs()),
             "optimizer.warmup_epochs", o.warmup_epochs(), "must be in [0, run.epochs)");
+  if (o.algorithm() == OptimizerConfig::LARS) {
+    e.Require(o.lars_trust_coefficient() > 0, "optimizer.lars_trust_coefficient",
+              o.lars_trust_coefficient(), "must be > 0 for LARS");
+  }
+  if (o.algorithm() == OptimizerConfig::ADAMW) {
+    e.Require(o.adam_beta1() >= 0 && o.adam_beta1() < 1, "optimizer.adam_beta1", o.adam_beta1(),
+              "must be in [0, 1)");
+    e.Require(o.adam_beta2() >= 0 && o.adam_beta2() < 1, "optimizer.adam_beta2", o.adam_beta2(),
+              "must be in [0, 1)");
+    e.Require(o.adam_eps() > 0, "optimizer.adam_eps", o.adam_eps(), "must be > 0 for ADAMW");
+  }
   if (o.schedule() == OptimizerConfig::MULTI_STEP) {
     if (o.milestones_size() == 0) {
       e.Add("optimizer.milestones", "optimizer.milestones must be set for MULTI_STEP");

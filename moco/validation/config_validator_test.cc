@@ -177,6 +177,18 @@ INSTANTIATE_TEST_SUITE_P(
         RULE(MilestoneBeyondEpochs, c.mutable_optimizer()->set_milestones(1, 9),
              "optimizer.milestones[1]"),
         RULE(Gamma, c.mutable_optimizer()->set_gamma(0), "optimizer.gamma"),
+        RULE(LarsTrustCoefficient,
+             c.mutable_optimizer()->set_algorithm(OptimizerConfig::LARS);
+             c.mutable_optimizer()->set_lars_trust_coefficient(0),
+             "optimizer.lars_trust_coefficient"),
+        RULE(AdamBeta1, c.mutable_optimizer()->set_algorithm(OptimizerConfig::ADAMW);
+             c.mutable_optimizer()->set_adam_beta1(1), "optimizer.adam_beta1"),
+        RULE(AdamBeta1Negative, c.mutable_optimizer()->set_algorithm(OptimizerConfig::ADAMW);
+             c.mutable_optimizer()->set_adam_beta1(-0.1), "optimizer.adam_beta1"),
+        RULE(AdamBeta2, c.mutable_optimizer()->set_algorithm(OptimizerConfig::ADAMW);
+             c.mutable_optimizer()->set_adam_beta2(1), "optimizer.adam_beta2"),
+        RULE(AdamEps, c.mutable_optimizer()->set_algorithm(OptimizerConfig::ADAMW);
+             c.mutable_optimizer()->set_adam_eps(0), "optimizer.adam_eps"),
         RULE(Epochs, c.mutable_run()->set_epochs(0); c.mutable_optimizer()->clear_milestones();
              c.mutable_optimizer()->set_schedule(OptimizerConfig::COSINE), "run.epochs"),
         RULE(BatchSize, c.mutable_run()->set_batch_size(0), "run.batch_size"),
@@ -211,6 +223,25 @@ TEST(ConfigValidatorTest, BackendsMethodsAndDeviceRulesComeFromTheRegistries) {
   EXPECT_EQ(errors[1].message, "backend.device (cuda) must be \"cpu\" for the cpu_only backend");
   c.mutable_backend()->set_name("gpu_capable");
   c.mutable_moco()->set_method("moco_v1");
+  EXPECT_THAT(FindConfigErrors(c), IsEmpty());
+}
+
+TEST(ConfigValidatorTest, OptimizerParametersAreCheckedForTheAlgorithmThatUsesThem) {
+  ExperimentConfig c = ValidConfig();
+  OptimizerConfig& o = *c.mutable_optimizer();
+  o.set_lars_trust_coefficient(-1);  // SGD: LARS and AdamW fields are not used
+  o.set_adam_beta1(1.5);
+  o.set_adam_eps(0);
+  EXPECT_THAT(FindConfigErrors(c), IsEmpty());
+  o.set_algorithm(OptimizerConfig::LARS);
+  EXPECT_THAT(ErrorFields(c), ElementsAre("optimizer.lars_trust_coefficient"));
+  o.set_algorithm(OptimizerConfig::ADAMW);
+  const auto errors = FindConfigErrors(c);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].message, "optimizer.adam_beta1 (1.5) must be in [0, 1)");
+  EXPECT_EQ(errors[1].message, "optimizer.adam_eps (0) must be > 0 for ADAMW");
+  o.set_adam_beta1(0);  // beta 0 is allowed (no averaging), as torch allows it
+  o.set_adam_eps(1e-8);
   EXPECT_THAT(FindConfigErrors(c), IsEmpty());
 }
 
