@@ -511,6 +511,10 @@ TEST_P(BackendConformanceTest, MocoV3RunMatchesReference) {
   RunMocoV3(*tested_, *reference_, OptimizerConfig::SGD);
 }
 
+TEST_P(BackendConformanceTest, MocoV3LarsRunMatchesReference) {
+  RunMocoV3(*tested_, *reference_, OptimizerConfig::LARS);
+}
+
 TEST_P(BackendConformanceTest, MocoRunMatchesReference) {
   RunMoco(*tested_, *reference_, /*symmetric=*/false);
 }

@@ -18,21 +18,43 @@ TEST_P(ExampleConfigTest, LoadsAndValidates) {
   absl::StatusOr<ExperimentConfig> config = LoadExperimentConfig(path);
   ASSERT_TRUE(config.ok()) << config.status();
   ValidationOptions options;
-  options.check_paths = GetParam() == "quickstart.pbtxt";
+  options.check_paths = GetParam() == "quickstart.pbtxt" ||
+                        GetParam() == "moco_v3_quickstart.pbtxt";
   absl::Status status = ValidateExperimentConfig(*config, options, path);
   EXPECT_TRUE(status.ok()) << status;
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, ExampleConfigTest,
                          ::testing::Values("quickstart.pbtxt", "moco_v1_imagenet.pbtxt",
-                                           "moco_v2_imagenet.pbtxt", "moco_cifar10.pbtxt"));
+                                           "moco_v2_imagenet.pbtxt", "moco_cifar10.pbtxt",
+                                           "moco_v3_quickstart.pbtxt",
+                                           "moco_v3_r50_imagenet.pbtxt"));
 
 TEST(ExampleConfigsTest, EveryShippedConfigIsCovered) {
   int count = 0;
   for (const auto& entry : std::filesystem::directory_iterator("configs")) {
     if (entry.path().extension() == ".pbtxt") ++count;
   }
-  EXPECT_EQ(count, 4) << "a config was added to configs/: add it to the list above";
+  EXPECT_EQ(count, 6) << "a config was added to configs/: add it to the list above";
+}
+
+TEST(ExampleConfigsTest, V3RecipeIsThePapers) {
+  absl::StatusOr<ExperimentConfig> v3 = LoadExperimentConfig("configs/moco_v3_r50_imagenet.pbtxt");
+  ASSERT_TRUE(v3.ok()) << v3.status();
+  EXPECT_EQ(v3->moco().method(), "moco_v3");
+  EXPECT_FLOAT_EQ(v3->moco().temperature(), 1.0f);
+  EXPECT_FLOAT_EQ(v3->moco().momentum(), 0.99f);
+  EXPECT_TRUE(v3->moco().momentum_cosine_schedule());
+  EXPECT_EQ(v3->optimizer().algorithm(), OptimizerConfig::LARS);
+  EXPECT_FLOAT_EQ(v3->optimizer().lr(), 0.6f * 4096 / 256);
+  EXPECT_FLOAT_EQ(v3->optimizer().weight_decay(), 1e-6f);
+  EXPECT_EQ(v3->optimizer().schedule(), OptimizerConfig::COSINE_PER_STEP);
+  EXPECT_FLOAT_EQ(v3->optimizer().warmup_epochs(), 10);
+  EXPECT_EQ(v3->run().batch_size(), 4096);
+  EXPECT_EQ(v3->model().projector_hidden_dim(), 4096);
+  EXPECT_EQ(v3->model().predictor_hidden_dim(), 4096);
+  EXPECT_EQ(v3->model().feature_dim(), 256);
+  EXPECT_TRUE(v3->model().zero_init_residual());
 }
 
 TEST(ExampleConfigsTest, PaperValuesAreThePapers) {
