@@ -150,7 +150,9 @@ Checkpoint ExpectStopAndResumeIsBitwise(
       EXPECT_EQ(losses_a.at(step), losses_b.at(step)) << "step " << step;
     }
   }
-  if (a->knn_top1 && b2->knn_top1) EXPECT_EQ(*a->knn_top1, *b2->knn_top1);
+  if (a->knn_top1 && b2->knn_top1) {
+    EXPECT_EQ(*a->knn_top1, *b2->knn_top1);
+  }
   absl::StatusOr<Checkpoint> ckpt_a = ReadCheckpoint(CheckpointPath(dir_a));
   absl::StatusOr<Checkpoint> ckpt_b = ReadCheckpoint(CheckpointPath(dir_b));
   EXPECT_TRUE(ckpt_a.ok() && ckpt_b.ok());
