@@ -4,28 +4,9 @@
 #include "absl/strings/str_cat.h"
 #include "moco/core/optimizer_factory.h"
 #include "moco/core/status_macros.h"
+#include "moco/methods/state_prefix.h"
 
 namespace moco {
-namespace {
-
-void AddWithPrefix(const NamedArrays& from, const std::string& prefix, NamedArrays& to) {
-  for (const auto& [name, array] : from) to[prefix + name] = array;
-}
-
-absl::Status Annotate(const absl::Status& status, const std::string& what) {
-  if (status.ok()) return status;
-  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
-}
-
-}  // namespace
-
-NamedArrays SelectPrefix(const NamedArrays& arrays, const std::string& prefix) {
-  NamedArrays out;
-  for (const auto& [name, array] : arrays) {
-    if (absl::StartsWith(name, prefix)) out[name.substr(prefix.size())] = array;
-  }
-  return out;
-}
 
 absl::StatusOr<std::unique_ptr<MocoQueueState>> MocoQueueState::Create(
     const ExperimentConfig& config, Backend& backend) {
@@ -72,10 +53,10 @@ absl::Status MocoQueueState::Import(const NamedArrays& arrays) {
       return absl::InvalidArgumentError(absl::StrCat("unexpected array '", name, "'"));
     }
   }
-  RETURN_IF_ERROR(Annotate(query->ImportState(SelectPrefix(arrays, "query/")), "query encoder"));
-  RETURN_IF_ERROR(Annotate(key->ImportState(SelectPrefix(arrays, "key/")), "key encoder"));
-  RETURN_IF_ERROR(Annotate(queue->ImportState(SelectPrefix(arrays, "queue/")), "queue"));
-  return Annotate(optimizer->ImportState(SelectPrefix(arrays, "optimizer/")), "optimizer");
+  RETURN_IF_ERROR(AnnotateStatus(query->ImportState(SelectPrefix(arrays, "query/")), "query encoder"));
+  RETURN_IF_ERROR(AnnotateStatus(key->ImportState(SelectPrefix(arrays, "key/")), "key encoder"));
+  RETURN_IF_ERROR(AnnotateStatus(queue->ImportState(SelectPrefix(arrays, "queue/")), "queue"));
+  return AnnotateStatus(optimizer->ImportState(SelectPrefix(arrays, "optimizer/")), "optimizer");
 }
 
 }  // namespace moco

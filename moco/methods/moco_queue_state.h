@@ -41,8 +41,6 @@ struct MocoQueueState {
   absl::Status Import(const NamedArrays& arrays);
 };
 
-// Entries of `arrays` whose name starts with `prefix`, with the prefix removed.
-NamedArrays SelectPrefix(const NamedArrays& arrays, const std::string& prefix);
 
 }  // namespace moco
 

@@ -9,7 +9,7 @@
 #include "moco/core/method_registry.h"
 #include "moco/core/optimizer_factory.h"
 #include "moco/core/status_macros.h"
-#include "moco/methods/moco_queue_state.h"
+#include "moco/methods/state_prefix.h"
 
 namespace moco {
 namespace {
@@ -18,15 +18,6 @@ constexpr char kQuery[] = "query/";
 constexpr char kKey[] = "key/";
 constexpr char kOptimizer[] = "optimizer/";
 constexpr char kPredictor[] = "predictor.";
-
-void AddWithPrefix(const NamedArrays& from, const std::string& prefix, NamedArrays& to) {
-  for (const auto& [name, array] : from) to[prefix + name] = array;
-}
-
-absl::Status Annotate(const absl::Status& status, const std::string& what) {
-  if (status.ok()) return status;
-  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
-}
 
 }  // namespace
 
@@ -110,9 +101,9 @@ absl::Status MocoV3Method::ImportState(const NamedArrays& arrays) {
           "unexpected array '", name, "' (a moco_v3 state has query/, key/ and optimizer/)"));
     }
   }
-  RETURN_IF_ERROR(Annotate(query_->ImportState(SelectPrefix(arrays, kQuery)), "query encoder"));
-  RETURN_IF_ERROR(Annotate(key_->ImportState(SelectPrefix(arrays, kKey)), "key encoder"));
-  return Annotate(optimizer_->ImportState(SelectPrefix(arrays, kOptimizer)), "optimizer");
+  RETURN_IF_ERROR(AnnotateStatus(query_->ImportState(SelectPrefix(arrays, kQuery)), "query encoder"));
+  RETURN_IF_ERROR(AnnotateStatus(key_->ImportState(SelectPrefix(arrays, kKey)), "key encoder"));
+  return AnnotateStatus(optimizer_->ImportState(SelectPrefix(arrays, kOptimizer)), "optimizer");
 }
 
 MOCO_REGISTER_METHOD(moco_v3, MocoV3Method::Create);
