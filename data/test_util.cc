@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -65,6 +66,31 @@ std::map<std::string, GoldenArray> ReadGoldensOrDie(const std::string& path) {
   }
   CHECK(!m.empty()) << path << " has no records";
   return m;
+}
+
+std::string MakeQuadrantIdxDataset() {
+  const std::string dir = MakeTempDir("idx");
+  std::mt19937 rng(5);
+  auto write_split = [&](const std::string& prefix, int n) {
+    std::string images = BigEndian32(0x803) + BigEndian32(n) +
+                         BigEndian32(28) + BigEndian32(28);
+    std::string labels = BigEndian32(0x801) + BigEndian32(n);
+    for (int i = 0; i < n; ++i) {
+      const int label = i % 4;
+      for (int y = 0; y < 28; ++y) {
+        for (int x = 0; x < 28; ++x) {
+          const bool bright = (y < 14) == (label < 2) && (x < 14) == (label % 2 == 0);
+          images.push_back(static_cast<char>((bright ? 160 : 20) + rng() % 60));
+        }
+      }
+      labels.push_back(static_cast<char>(label));
+    }
+    WriteFileOrDie(dir + "/" + prefix + "-images-idx3-ubyte", images);
+    WriteFileOrDie(dir + "/" + prefix + "-labels-idx1-ubyte", labels);
+  };
+  write_split("train", 64);
+  write_split("t10k", 32);
+  return dir;
 }
 
 }  // namespace data

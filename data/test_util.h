@@ -18,6 +18,10 @@ void WriteGzipFileOrDie(const std::string& path, const std::string& bytes);
 // Big-endian 32-bit integer as 4 bytes (IDX headers).
 std::string BigEndian32(uint32_t v);
 
+// An IDX dataset in a fresh temp folder (returned): 64 training and 32 test 28x28 images of 4
+// classes (class = which quadrant is bright, plus noise), for end-to-end pipeline tests.
+std::string MakeQuadrantIdxDataset();
+
 // One record of data/testdata/image_ops_goldens.txt: "name C H W v0 v1 ...".
 struct GoldenArray {
   int c = 0, h = 0, w = 0;

@@ -38,32 +38,6 @@ namespace fs = std::filesystem;
 
 constexpr int kExitStopped = 75;  // kExitStoppedResumable
 
-// 64 training and 32 test 28x28 images of 4 classes (class = which quadrant is bright).
-std::string MakeIdxDataset() {
-  const std::string dir = data::MakeTempDir("idx");
-  std::mt19937 rng(5);
-  auto write_split = [&](const std::string& prefix, int n) {
-    std::string images = data::BigEndian32(0x803) + data::BigEndian32(n) +
-                         data::BigEndian32(28) + data::BigEndian32(28);
-    std::string labels = data::BigEndian32(0x801) + data::BigEndian32(n);
-    for (int i = 0; i < n; ++i) {
-      const int label = i % 4;
-      for (int y = 0; y < 28; ++y) {
-        for (int x = 0; x < 28; ++x) {
-          const bool bright = (y < 14) == (label < 2) && (x < 14) == (label % 2 == 0);
-          images.push_back(static_cast<char>((bright ? 160 : 20) + rng() % 60));
-        }
-      }
-      labels.push_back(static_cast<char>(label));
-    }
-    data::WriteFileOrDie(dir + "/" + prefix + "-images-idx3-ubyte", images);
-    data::WriteFileOrDie(dir + "/" + prefix + "-labels-idx1-ubyte", labels);
-  };
-  write_split("train", 64);
-  write_split("t10k", 32);
-  return dir;
-}
-
 // Global batch 16: 8 images and 2 BN groups per rank in world 2.
 ExperimentConfig TinyConfig(const std::string& data_dir, const std::string& run_dir,
                             float temperature) {
@@ -165,7 +139,7 @@ std::vector<std::string> Entries(const std::string& dir) {
 }
 
 TEST(PretrainDataParallelTest, TwoRanksTrainRankZeroWritesAndResumeIsExactOnAnyWorld) {
-  const std::string data_dir = MakeIdxDataset();
+  const std::string data_dir = data::MakeQuadrantIdxDataset();
   const std::string straight = data::MakeTempDir("dp_straight");
   EXPECT_EQ(testing::RunRanks(2, WorkerEnv(data_dir, straight, false, 0), 120),
             std::vector<int>({0, 0}));
@@ -211,7 +185,7 @@ TEST(PretrainDataParallelTest, TwoRanksTrainRankZeroWritesAndResumeIsExactOnAnyW
 }
 
 TEST(PretrainDataParallelTest, RanksWithDifferentConfigsAreRefusedBeforeTheFirstStep) {
-  const std::string data_dir = MakeIdxDataset();
+  const std::string data_dir = data::MakeQuadrantIdxDataset();
   const std::string run_dir = data::MakeTempDir("dp_mismatch");
   const int port = testing::FreePort();
   const pid_t r0 = testing::SpawnRank(0, 2, port, WorkerEnv(data_dir, run_dir, false, 0, 0.2f));
@@ -223,7 +197,7 @@ TEST(PretrainDataParallelTest, RanksWithDifferentConfigsAreRefusedBeforeTheFirst
 }
 
 TEST(PretrainDataParallelTest, ARankKilledMidEpochMakesTheOthersFail) {
-  const std::string data_dir = MakeIdxDataset();
+  const std::string data_dir = data::MakeQuadrantIdxDataset();
   const std::string run_dir = data::MakeTempDir("dp_killed");
   const int port = testing::FreePort();
   std::vector<std::string> dying = WorkerEnv(data_dir, run_dir, false, 0);

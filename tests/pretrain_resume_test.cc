@@ -22,32 +22,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// 64 training and 32 test 28x28 images of 4 classes (class = which quadrant is bright).
-std::string MakeIdxDataset() {
-  const std::string dir = data::MakeTempDir("idx");
-  std::mt19937 rng(5);
-  auto write_split = [&](const std::string& prefix, int n) {
-    std::string images = data::BigEndian32(0x803) + data::BigEndian32(n) +
-                         data::BigEndian32(28) + data::BigEndian32(28);
-    std::string labels = data::BigEndian32(0x801) + data::BigEndian32(n);
-    for (int i = 0; i < n; ++i) {
-      const int label = i % 4;
-      for (int y = 0; y < 28; ++y) {
-        for (int x = 0; x < 28; ++x) {
-          const bool bright = (y < 14) == (label < 2) && (x < 14) == (label % 2 == 0);
-          images.push_back(static_cast<char>((bright ? 160 : 20) + rng() % 60));
-        }
-      }
-      labels.push_back(static_cast<char>(label));
-    }
-    data::WriteFileOrDie(dir + "/" + prefix + "-images-idx3-ubyte", images);
-    data::WriteFileOrDie(dir + "/" + prefix + "-labels-idx1-ubyte", labels);
-  };
-  write_split("train", 64);
-  write_split("t10k", 32);
-  return dir;
-}
-
 ExperimentConfig TinyConfig(const std::string& data_dir, const std::string& run_dir) {
   ExperimentConfig c;
   const absl::Status s = ParseTextProto(R"pb(
@@ -169,7 +143,7 @@ Checkpoint ExpectStopAndResumeIsBitwise(
 }
 
 TEST(PretrainResumeTest, InterruptedAndResumedRunEqualsUninterruptedRun) {
-  const std::string data_dir = MakeIdxDataset();
+  const std::string data_dir = data::MakeQuadrantIdxDataset();
   const Checkpoint ckpt = ExpectStopAndResumeIsBitwise(
       [&](const std::string& run_dir) { return TinyConfig(data_dir, run_dir); });
   // Both encoders, the queue with its pointer, and SGD momentum are all in the checkpoint.
@@ -200,7 +174,7 @@ ExperimentConfig TinyV3Config(const std::string& data_dir, const std::string& ru
 }
 
 TEST(PretrainResumeTest, MocoV3RunResumesBitwise) {
-  const std::string data_dir = MakeIdxDataset();
+  const std::string data_dir = data::MakeQuadrantIdxDataset();
   const Checkpoint ckpt = ExpectStopAndResumeIsBitwise(
       [&](const std::string& run_dir) { return TinyV3Config(data_dir, run_dir); });
   // The query encoder carries the predictor, the key encoder does not, and there is no queue.
@@ -215,7 +189,7 @@ TEST(PretrainResumeTest, MocoV3RunResumesBitwise) {
 // key encoder is m * key + (1 - m) * query of the file's encoders, and the queue rows the step
 // did not overwrite are the file's.
 TEST(PretrainInitFromTest, FreshRunStartsFromTheFilesEncodersAndQueue) {
-  const std::string data_dir = MakeIdxDataset();
+  const std::string data_dir = data::MakeQuadrantIdxDataset();
   const std::string dir_a = data::MakeTempDir("source");
   PretrainOptions source;
   source.config = TinyConfig(data_dir, dir_a);
@@ -289,7 +263,7 @@ std::map<int64_t, std::string> ColumnByStep(const std::string& run_dir, const st
 // run.online_probe: trained beside pretraining, it changes none of the encoders' numbers, its
 // top-1 is logged at every epoch end, and a resumed run continues it exactly.
 TEST(OnlineProbeTest, LeavesPretrainingBitwiseUnchangedAndResumesExactly) {
-  const std::string data_dir = MakeIdxDataset();
+  const std::string data_dir = data::MakeQuadrantIdxDataset();
   const std::string dir_plain = data::MakeTempDir("plain");
   PretrainOptions plain;
   plain.config = TinyConfig(data_dir, dir_plain);
@@ -350,7 +324,7 @@ TEST(OnlineProbeTest, LeavesPretrainingBitwiseUnchangedAndResumesExactly) {
 }
 
 TEST(PretrainResumeTest, NewRunRefusesAFolderWithACheckpointAndChangesNothing) {
-  const std::string data_dir = MakeIdxDataset();
+  const std::string data_dir = data::MakeQuadrantIdxDataset();
   const std::string dir = data::MakeTempDir("run");
   PretrainOptions options;
   options.config = TinyConfig(data_dir, dir);
@@ -373,7 +347,7 @@ TEST(PretrainResumeTest, NewRunRefusesAFolderWithACheckpointAndChangesNothing) {
 }
 
 TEST(PretrainResumeTest, NanLossStopsWithAClearErrorAndKeepsTheLastCheckpoint) {
-  const std::string data_dir = MakeIdxDataset();
+  const std::string data_dir = data::MakeQuadrantIdxDataset();
   const std::string dir = data::MakeTempDir("run");
   PretrainOptions options;
   options.config = TinyConfig(data_dir, dir);
