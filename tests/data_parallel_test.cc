@@ -1,4 +1,4 @@
-// Data-parallel MoCo v1/v2 over real processes: this binary re-executes itself as rank 0 and
+// Data-parallel MoCo v1/v2 and v3 over real processes: this binary re-executes itself as rank 0 and
 // rank 1 of a Gloo group on loopback (MOCO_DP_TEST_WORKER=1 plus torchrun's variables). Each
 // rank runs, per loss (asymmetric, symmetric), 5 steps of
 //   world 2: local batch B = 4 (its rows of the global batch), BN per process (bn_splits 1),
@@ -13,6 +13,11 @@
 //     state (both encoders' parameters and BN statistics, the SGD buffers);
 //   - that the queue and the whole state are bit-identical on both ranks (a hash all-gathered);
 //   - world-2 eigen against world-2 torch, the same quantities.
+//
+// MoCo v3 (MocoV3TwoProcesses... below): world 2 with local batch 4 and SyncBatchNorm against
+// one process with batch 8 (v3 has no BN splits: SyncBN makes every BN see the global batch),
+// 4 LARS steps per backend, same checks (loss, top1, whole state, rank fingerprints, eigen vs
+// torch); v3 has no logits or queue to compare.
 //
 // Tolerances: world 1 and world 2 compute the same sums in other orders (the gradient of the
 // global batch as two half-batch sums averaged by the all-reduce; one GEMM over 8 samples vs two
@@ -36,6 +41,7 @@
 #include "gtest/gtest.h"
 #include "moco/core/backend_registry.h"
 #include "moco/core/communicator.h"
+#include "moco/core/method_registry.h"
 #include "moco/core/status_macros.h"
 #include "moco/methods/moco_queue_state.h"
 #include "moco/methods/moco_step.h"
@@ -166,21 +172,31 @@ absl::Status MakeSide(const std::string& name, bool symmetric, Side* side) {
   return absl::OkStatus();
 }
 
+// Both views of a global batch, whole (world 1) and this rank's rows (world 2), on `backend`.
+struct Views {
+  TensorPtr global1, global2, local1, local2;
+};
+absl::StatusOr<Views> UploadViews(Backend& backend, const HostArray& v1, const HostArray& v2,
+                                  int rank) {
+  const int64_t first = rank * kLocalBatch;
+  Views x;
+  ASSIGN_OR_RETURN(x.global1, backend.Upload(v1));
+  ASSIGN_OR_RETURN(x.global2, backend.Upload(v2));
+  ASSIGN_OR_RETURN(x.local1, backend.Upload(Rows(v1, first, kLocalBatch)));
+  ASSIGN_OR_RETURN(x.local2, backend.Upload(Rows(v2, first, kLocalBatch)));
+  return x;
+}
+
 // One step of both worlds on `side` from `state`: world 1 on the global batch, world 2 (with
 // `comm`) on this rank's rows.
 absl::Status StepSide(Side& side, const NamedArrays& state, const HostArray& v1,
                       const HostArray& v2, uint64_t seed, Communicator& comm) {
   RETURN_IF_ERROR(side.world1->Import(state));
   RETURN_IF_ERROR(side.world2->Import(state));
-  Backend& b = *side.backend;
-  const int64_t first = comm.rank() * kLocalBatch;
-  ASSIGN_OR_RETURN(TensorPtr g1, b.Upload(v1));
-  ASSIGN_OR_RETURN(TensorPtr g2, b.Upload(v2));
-  ASSIGN_OR_RETURN(TensorPtr l1, b.Upload(Rows(v1, first, kLocalBatch)));
-  ASSIGN_OR_RETURN(TensorPtr l2, b.Upload(Rows(v2, first, kLocalBatch)));
+  ASSIGN_OR_RETURN(const Views x, UploadViews(*side.backend, v1, v2, comm.rank()));
   const float lr = 0.1f, m = 0.99f;
-  ASSIGN_OR_RETURN(side.result1, side.step1->Run(*g1, *g2, lr, m, seed));
-  ASSIGN_OR_RETURN(side.result2, side.step2->Run(*l1, *l2, lr, m, seed, &comm));
+  ASSIGN_OR_RETURN(side.result1, side.step1->Run(*x.global1, *x.global2, lr, m, seed));
+  ASSIGN_OR_RETURN(side.result2, side.step2->Run(*x.local1, *x.local2, lr, m, seed, &comm));
   return absl::OkStatus();
 }
 
@@ -297,7 +313,130 @@ std::string Run(Communicator& comm, bool symmetric) {
   return "";
 }
 
-int Worker() {
+// ---- MoCo v3 ---------------------------------------------------------------------------------
+
+constexpr int kV3Steps = 4;
+
+ExperimentConfig V3Config() {
+  ExperimentConfig c = Config(/*symmetric=*/false, /*bn_splits=*/1);
+  c.clear_moco();
+  c.mutable_moco()->set_method("moco_v3");
+  c.mutable_moco()->set_temperature(0.2f);
+  ModelConfig* m = c.mutable_model();
+  m->set_projector_hidden_dim(32);
+  m->set_predictor_hidden_dim(32);
+  OptimizerConfig* o = c.mutable_optimizer();
+  o->set_algorithm(OptimizerConfig::LARS);
+  o->set_lr(0.5f);
+  o->set_momentum(0.9f);
+  o->set_weight_decay(1e-6f);
+  return c;
+}
+
+struct V3Side {
+  std::string name;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<TrainingMethod> world1, world2;
+  MethodStepResult result1, result2;
+};
+
+absl::Status MakeV3Side(const std::string& name, V3Side* side) {
+  side->name = name;
+  ASSIGN_OR_RETURN(side->backend, CreateBackend(name, BackendOptions{"cpu", 1}));
+  ASSIGN_OR_RETURN(side->world1, CreateTrainingMethod(V3Config(), *side->backend));
+  ASSIGN_OR_RETURN(side->world2, CreateTrainingMethod(V3Config(), *side->backend));
+  return absl::OkStatus();
+}
+
+absl::Status StepV3Side(V3Side& side, const NamedArrays& state, const HostArray& v1,
+                        const HostArray& v2, int step, Communicator& comm) {
+  RETURN_IF_ERROR(side.world1->ImportState(state));
+  RETURN_IF_ERROR(side.world2->ImportState(state));
+  ASSIGN_OR_RETURN(const Views x, UploadViews(*side.backend, v1, v2, comm.rank()));
+  StepContext context;
+  context.lr = 0.5f;
+  context.key_momentum = 0.99f;
+  context.step_seed = 1000 + step;
+  ASSIGN_OR_RETURN(side.result1, side.world1->Step(*x.global1, *x.global2, context));
+  context.communicator = &comm;
+  ASSIGN_OR_RETURN(side.result2, side.world2->Step(*x.local1, *x.local2, context));
+  return absl::OkStatus();
+}
+
+std::string CompareV3(const MethodStepResult& got, const NamedArrays& got_state,
+                      const MethodStepResult& want, const NamedArrays& want_state,
+                      double model_bound, double optimizer_bound, const std::string& at) {
+  if (std::fabs(got.loss - want.loss) > 1e-5 * std::max(1.0f, std::fabs(want.loss))) {
+    return absl::StrCat(at, ": loss ", got.loss, " vs ", want.loss);
+  }
+  if (std::fabs(got.top1 - want.top1) > 1.0 / (kLocalBatch * kWorld) + 1e-6) {
+    return absl::StrCat(at, ": top1 ", got.top1, " vs ", want.top1);
+  }
+  const StateDifference d = Differences(got_state, want_state);
+  if (std::getenv("DP_TEST_VERBOSE") != nullptr) {
+    std::cerr << at << ": loss " << got.loss << " vs " << want.loss
+              << ", relative L2 differences: model " << d.model << ", optimizer " << d.sgd
+              << "\n";
+  }
+  if (!(d.model < model_bound) || !(d.sgd < optimizer_bound)) {
+    return absl::StrCat(at, ": state differs: relative L2 model ", d.model, " (bound ",
+                        model_bound, "), optimizer ", d.sgd, " (bound ", optimizer_bound, ")");
+  }
+  return "";
+}
+
+// The v3 checks of the header; "" or the first failure.
+std::string RunV3(Communicator& comm) {
+  const std::string tag = absl::StrCat("rank ", comm.rank(), " moco_v3");
+  V3Side torch, eigen;
+  if (absl::Status s = MakeV3Side("torch", &torch); !s.ok()) return s.ToString();
+  if (absl::Status s = MakeV3Side("eigen", &eigen); !s.ok()) return s.ToString();
+  auto exported = torch.world2->ExportState();
+  if (!exported.ok()) return exported.status().ToString();
+  NamedArrays state = *std::move(exported);
+  const int global = kLocalBatch * kWorld;
+  for (int s = 0; s < kV3Steps; ++s) {
+    const std::string at = absl::StrCat(tag, " step ", s + 1);
+    const HostArray v1 = Random({global, 3, 8, 8}, 300 + s);
+    const HostArray v2 = Random({global, 3, 8, 8}, 400 + s);
+    V3Side* sides[2] = {&torch, &eigen};
+    NamedArrays after[2][2];  // [torch, eigen][world 1, world 2]
+    for (int b = 0; b < 2; ++b) {
+      if (absl::Status st = StepV3Side(*sides[b], state, v1, v2, s, comm); !st.ok()) {
+        return absl::StrCat(at, " ", sides[b]->name, ": ", st.ToString());
+      }
+      auto w1 = sides[b]->world1->ExportState();
+      auto w2 = sides[b]->world2->ExportState();
+      if (!w1.ok() || !w2.ok()) return at + ": export failed";
+      after[b][0] = *std::move(w1);
+      after[b][1] = *std::move(w2);
+      if (std::string e = CompareV3(sides[b]->result2, after[b][1], sides[b]->result1,
+                                    after[b][0], kModelBound, kSgdBound,
+                                    at + " " + sides[b]->name + " world 2 vs world 1");
+          !e.empty()) {
+        return e;
+      }
+      auto prints = comm.AllGatherHost(Fingerprint(after[b][1]));
+      if (!prints.ok()) return at + ": " + prints.status().ToString();
+      for (int r = 1; r < kWorld; ++r) {
+        if ((*prints)[r] != (*prints)[0]) {
+          return absl::StrCat(at, " ", sides[b]->name, ": the state of rank ", r,
+                              " differs from rank 0's");
+        }
+      }
+    }
+    if (std::string e = CompareV3(eigen.result2, after[1][1], torch.result2, after[0][1],
+                                  kCrossBackendModelBound, kCrossBackendSgdBound,
+                                  at + " world 2 eigen vs torch");
+        !e.empty()) {
+      return e;
+    }
+    state = std::move(after[0][1]);
+  }
+  return "";
+}
+
+int Worker(bool v3) {
   absl::StatusOr<distributed::DistributedEnv> env = distributed::DistributedEnvFromEnvironment();
   if (!env.ok()) {
     std::cerr << "worker: " << env.status() << "\n";
@@ -310,6 +449,14 @@ int Worker() {
   if (!comm.ok()) {
     std::cerr << "worker: " << comm.status() << "\n";
     return 2;
+  }
+  if (v3) {
+    const std::string error = RunV3(**comm);
+    if (!error.empty()) {
+      std::cerr << "FAIL " << error << "\n";
+      return 1;
+    }
+    return 0;
   }
   for (bool symmetric : {false, true}) {
     const std::string error = Run(**comm, symmetric);
@@ -326,12 +473,17 @@ TEST(DataParallelTest, TwoProcessesEqualOneProcessWithTwoBnSplitsOnBothBackends)
   EXPECT_EQ(codes, std::vector<int>({0, 0})) << "exit codes of ranks 0 and 1 (stderr above)";
 }
 
+TEST(DataParallelTest, MocoV3TwoProcessesWithSyncBatchNormEqualOneProcessOnBothBackends) {
+  const std::vector<int> codes = testing::RunRanks(kWorld, {"MOCO_DP_TEST_WORKER=v3"}, 180);
+  EXPECT_EQ(codes, std::vector<int>({0, 0})) << "exit codes of ranks 0 and 1 (stderr above)";
+}
+
 }  // namespace
 }  // namespace moco
 
 int main(int argc, char** argv) {
-  if (const char* worker = std::getenv("MOCO_DP_TEST_WORKER"); worker && *worker == '1') {
-    return moco::Worker();
+  if (const char* worker = std::getenv("MOCO_DP_TEST_WORKER"); worker && *worker != '\0') {
+    return moco::Worker(/*v3=*/std::string(worker) == "v3");
   }
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();

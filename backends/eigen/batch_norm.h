@@ -8,6 +8,11 @@
 //   running_mean = (1 - momentum) * running_mean + momentum * mean_g(mean_g)
 //   running_var  = (1 - momentum) * running_var  + momentum * mean_g(var_g * M / (M - 1))
 // where M = (N / splits) * H * W. Eval mode normalizes with the running statistics.
+// With BatchNormOptions::group (SyncBatchNorm, MoCo v3 under data parallelism; splits must be
+// 1), training statistics are those of the union of every rank's batch: per-channel sums are
+// all-reduced over the group (two all-reduces in the forward, one in the backward), and the
+// input gradient is that of one BatchNorm over all ranks' samples; dgamma and dbeta stay this
+// rank's share.
 // y = gamma * (x - mean) / sqrt(var + eps) + beta. Channels are spread over OpenMP threads;
 // sums are accumulated in double.
 //
@@ -27,12 +32,24 @@
 namespace moco {
 namespace eigen_backend {
 
+// The ranks a SyncBatchNorm normalizes over (implemented on the run's communicator by the
+// encoder). Every rank calls AllReduceSum at the same points with the same lengths.
+class BatchNormGroup {
+ public:
+  virtual ~BatchNormGroup() = default;
+  virtual int world_size() const = 0;
+  // Element-wise sum over the ranks, in place. A failing implementation leaves `values` as
+  // they were and reports the failure on its own channel (the layer cannot return errors).
+  virtual void AllReduceSum(std::vector<double>& values) = 0;
+};
+
 struct BatchNormOptions {
   bool train = true;
   int splits = 1;             // groups for batch statistics (train only); must divide N
   bool update_running = true;  // train only: move the running statistics
   double momentum = 0.1;
   double eps = 1e-5;
+  BatchNormGroup* group = nullptr;  // train only: SyncBatchNorm over these ranks (not owned)
 };
 
 // What the backward pass needs from the forward: per (group, channel) mean and 1/sqrt(var+eps)
@@ -43,6 +60,8 @@ struct BatchNormCache {
   int groups = 1;
   std::vector<T> mean;    // (groups, C)
   std::vector<T> invstd;  // (groups, C)
+  BatchNormGroup* group = nullptr;  // set by a SyncBatchNorm forward: its backward syncs too
+  int64_t global_count = 0;         // SyncBatchNorm: values per channel over all ranks
 };
 
 namespace bn_internal {
@@ -69,7 +88,119 @@ double LaneSum(int64_t s, const Term& term) {
   return sum;
 }
 
+// Per-channel sums over (N, spatial) of term(ch, k), k the flat index of a value of channel ch.
+template <typename T, typename Term>
+std::vector<double> ChannelSums(const Blob<T>& x, const Term& term) {
+  const int64_t n = x.dim(0), c = x.dim(1), s = SpatialSize(x.shape);
+  std::vector<double> sums(static_cast<size_t>(c), 0.0);
+#pragma omp parallel for schedule(static) if (c > 1 && x.numel() > kMinParallelWork)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t offset = (i * c + ch) * s;
+      sum += LaneSum(s, [&term, ch, offset](int64_t j) { return term(ch, offset + j); });
+    }
+    sums[static_cast<size_t>(ch)] = sum;
+  }
+  return sums;
+}
+
 }  // namespace bn_internal
+
+// SyncBatchNorm's training forward (BatchNormForward dispatches here when opt.group is set).
+template <typename T>
+void SyncBatchNormForward(const Blob<T>& x, const T* gamma, const T* beta, T* running_mean,
+                          T* running_var, const BatchNormOptions& opt, Blob<T>* y,
+                          BatchNormCache<T>* cache) {
+  CHECK(opt.train && opt.group != nullptr);
+  CHECK_EQ(opt.splits, 1) << "SyncBatchNorm needs BN splits 1";
+  const int64_t c = x.dim(1), s = bn_internal::SpatialSize(x.shape);
+  // Every rank's batch has this rank's shape (the collectives' contract).
+  const int64_t count = x.numel() / c * opt.group->world_size();
+  CHECK_GT(count, 1) << "BatchNorm needs more than 1 value per channel in training";
+  const T* xp = x.ptr();
+  std::vector<double> mean = bn_internal::ChannelSums(x, [xp](int64_t, int64_t k) { return double{xp[k]}; });
+  opt.group->AllReduceSum(mean);
+  for (double& v : mean) v /= static_cast<double>(count);
+  std::vector<double> sq = bn_internal::ChannelSums(x, [xp, &mean](int64_t ch, int64_t k) {
+    const double d = xp[k] - mean[static_cast<size_t>(ch)];
+    return d * d;
+  });
+  opt.group->AllReduceSum(sq);
+  y->Resize(x.shape);
+  std::vector<T> mean_t(static_cast<size_t>(c)), invstd_t(static_cast<size_t>(c));
+  const int64_t n = x.dim(0);
+#pragma omp parallel for schedule(static) if (c > 1 && x.numel() > kMinParallelWork)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double mu = mean[static_cast<size_t>(ch)];
+    const double var = sq[static_cast<size_t>(ch)] / static_cast<double>(count);
+    const double is = 1.0 / std::sqrt(var + opt.eps);
+    mean_t[static_cast<size_t>(ch)] = static_cast<T>(mu);
+    invstd_t[static_cast<size_t>(ch)] = static_cast<T>(is);
+    const double scale = gamma[ch] * is;
+    const double shift = beta[ch] - mu * scale;
+    for (int64_t i = 0; i < n; ++i) {
+      const T* in = x.ptr() + (i * c + ch) * s;
+      T* out = y->ptr() + (i * c + ch) * s;
+      for (int64_t j = 0; j < s; ++j) out[j] = static_cast<T>(in[j] * scale + shift);
+    }
+    if (opt.update_running) {
+      running_mean[ch] = static_cast<T>((1 - opt.momentum) * running_mean[ch] + opt.momentum * mu);
+      running_var[ch] = static_cast<T>((1 - opt.momentum) * running_var[ch] +
+                                       opt.momentum * sq[static_cast<size_t>(ch)] /
+                                           static_cast<double>(count - 1));
+    }
+  }
+  if (cache != nullptr) {
+    cache->train = true;
+    cache->groups = 1;
+    cache->mean = std::move(mean_t);
+    cache->invstd = std::move(invstd_t);
+    cache->group = opt.group;
+    cache->global_count = count;
+  }
+}
+
+// SyncBatchNorm's backward (BatchNormBackward dispatches here when cache.group is set).
+template <typename T>
+void SyncBatchNormBackward(const Blob<T>& x, const T* gamma, const BatchNormCache<T>& cache,
+                           const Blob<T>& dy, Blob<T>* dx, T* dgamma, T* dbeta) {
+  const int64_t n = x.dim(0), c = x.dim(1), s = bn_internal::SpatialSize(x.shape);
+  const T* xp = x.ptr();
+  const T* dyp = dy.ptr();
+  const T* mean = cache.mean.data();
+  const T* invstd = cache.invstd.data();
+  std::vector<double> sum_dy =
+      bn_internal::ChannelSums(x, [dyp](int64_t, int64_t k) { return double{dyp[k]}; });
+  std::vector<double> sum_dy_xhat =
+      bn_internal::ChannelSums(x, [xp, dyp, mean, invstd](int64_t ch, int64_t k) {
+        return dyp[k] * (xp[k] - double{mean[ch]}) * invstd[ch];
+      });
+  std::vector<double> global(sum_dy);
+  global.insert(global.end(), sum_dy_xhat.begin(), sum_dy_xhat.end());
+  cache.group->AllReduceSum(global);
+  const double m = static_cast<double>(cache.global_count);
+  if (dx != nullptr) dx->Resize(x.shape);
+#pragma omp parallel for schedule(static) if (c > 1 && x.numel() > kMinParallelWork)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    dgamma[ch] += static_cast<T>(sum_dy_xhat[static_cast<size_t>(ch)]);
+    dbeta[ch] += static_cast<T>(sum_dy[static_cast<size_t>(ch)]);
+    if (dx == nullptr) continue;
+    const double mu = mean[ch], is = invstd[ch];
+    const double k = gamma[ch] * is;
+    const double a = global[static_cast<size_t>(ch)] / m;
+    const double b = global[static_cast<size_t>(c + ch)] / m;
+    for (int64_t i = 0; i < n; ++i) {
+      const T* in = x.ptr() + (i * c + ch) * s;
+      const T* d = dy.ptr() + (i * c + ch) * s;
+      T* out = dx->ptr() + (i * c + ch) * s;
+      for (int64_t j = 0; j < s; ++j) {
+        const double xhat = (in[j] - mu) * is;
+        out[j] = static_cast<T>(k * (d[j] - a - xhat * b));
+      }
+    }
+  }
+}
 
 // x: (N, C, ...). y is resized to x's shape. cache may be null (nothing kept).
 // In train mode with update_running, running_mean/var are updated in place.
@@ -78,6 +209,10 @@ void BatchNormForward(const Blob<T>& x, const T* gamma, const T* beta, T* runnin
                       T* running_var, const BatchNormOptions& opt, Blob<T>* y,
                       typename NonDeduced<BatchNormCache<T>*>::type cache) {
   CHECK_GE(x.rank(), 2);
+  if (opt.train && opt.group != nullptr) {
+    SyncBatchNormForward(x, gamma, beta, running_mean, running_var, opt, y, cache);
+    return;
+  }
   const int64_t n = x.dim(0), c = x.dim(1), s = bn_internal::SpatialSize(x.shape);
   const int groups = opt.train ? opt.splits : 1;
   CHECK_GT(groups, 0);
@@ -137,6 +272,7 @@ void BatchNormForward(const Blob<T>& x, const T* gamma, const T* beta, T* runnin
     cache->groups = groups;
     cache->mean = std::move(mean);
     cache->invstd = std::move(invstd);
+    cache->group = nullptr;
   }
 }
 
@@ -147,6 +283,10 @@ void BatchNormBackward(const Blob<T>& x, const T* gamma, const BatchNormCache<T>
                        const Blob<T>& dy, typename NonDeduced<Blob<T>*>::type dx, T* dgamma,
                        T* dbeta) {
   CHECK(dy.shape == x.shape);
+  if (cache.group != nullptr) {
+    SyncBatchNormBackward(x, gamma, cache, dy, dx, dgamma, dbeta);
+    return;
+  }
   const int64_t n = x.dim(0), c = x.dim(1), s = bn_internal::SpatialSize(x.shape);
   const int groups = cache.groups;
   const int64_t per_group = n / groups;

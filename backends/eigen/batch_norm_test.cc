@@ -3,8 +3,10 @@
 #include <cmath>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "backends/eigen/grad_check.h"
 #include "gtest/gtest.h"
+#include "moco/core/in_process_group.h"
 
 namespace moco {
 namespace eigen_backend {
@@ -138,6 +140,92 @@ TEST(BatchNormSplitTest, SplitsNormalizeEachGroupIndependently) {
   BatchNormForward(shifted, gamma.data(), beta.data(), rm.data(), rv.data(), {true, 1, false}, &b,
                    nullptr);
   EXPECT_FALSE(AllClose(a.data, b.data, 1e-3, 0));
+}
+
+// SyncBatchNorm: ranks as threads (moco/core/in_process_group.h), exact double sums.
+class ThreadBatchNormGroup final : public BatchNormGroup {
+ public:
+  ThreadBatchNormGroup(InProcessGroup& group, int rank) : group_(group), rank_(rank) {}
+  int world_size() const override { return group_.world_size(); }
+  void AllReduceSum(std::vector<double>& values) override {
+    group_.AllReduceSum(rank_, absl::MakeSpan(values));
+  }
+
+ private:
+  InProcessGroup& group_;
+  const int rank_;
+};
+
+Blob<double> Rows(const Blob<double>& b, int64_t first, int64_t count) {
+  Blob<double> out;
+  out.shape = b.shape;
+  out.shape[0] = count;
+  const int64_t row = static_cast<int64_t>(b.data.size()) / b.shape[0];
+  out.data.assign(b.data.begin() + first * row, b.data.begin() + (first + count) * row);
+  return out;
+}
+
+// Each of `world` ranks runs SyncBatchNorm forward and backward on its consecutive share of the
+// batch; one plain BatchNorm (splits 1) over the whole batch is the reference: outputs, input
+// gradients, dgamma / dbeta summed over the ranks, running statistics on every rank.
+void CheckSyncAgainstWholeBatch(const std::vector<int64_t>& shape, int world) {
+  const int64_t c = shape[1], rows = shape[0] / world;
+  const Blob<double> x = RandomBlob(shape, 51, -2, 3), dy = RandomBlob(shape, 52);
+  const std::vector<double> gamma = RandomBlob({c}, 53, 0.5, 1.5).data;
+  const std::vector<double> beta = RandomBlob({c}, 54).data;
+  const std::vector<double> rm0 = RandomBlob({c}, 55).data, rv0 = RandomBlob({c}, 56, 0.5, 2).data;
+
+  std::vector<double> rm = rm0, rv = rv0, dgamma(c, 0.0), dbeta(c, 0.0);
+  Blob<double> y, dx;
+  BatchNormCache<double> cache;
+  BatchNormForward(x, gamma.data(), beta.data(), rm.data(), rv.data(), {true, 1}, &y, &cache);
+  BatchNormBackward(x, gamma.data(), cache, dy, &dx, dgamma.data(), dbeta.data());
+
+  struct RankOut {
+    Blob<double> y, dx;
+    std::vector<double> rm, rv, dgamma, dbeta;
+  };
+  std::vector<RankOut> out(static_cast<size_t>(world));
+  InProcessGroup threads(world);
+  RunOnRanks(threads, [&](Communicator& comm) {
+    const int r = comm.rank();
+    ThreadBatchNormGroup group(threads, r);
+    RankOut& o = out[static_cast<size_t>(r)];
+    o.rm = rm0;
+    o.rv = rv0;
+    o.dgamma.assign(c, 0.0);
+    o.dbeta.assign(c, 0.0);
+    BatchNormOptions opt;
+    opt.group = &group;
+    BatchNormCache<double> rank_cache;
+    const Blob<double> xr = Rows(x, r * rows, rows);
+    BatchNormForward(xr, gamma.data(), beta.data(), o.rm.data(), o.rv.data(), opt, &o.y,
+                     &rank_cache);
+    BatchNormBackward(xr, gamma.data(), rank_cache, Rows(dy, r * rows, rows), &o.dx,
+                      o.dgamma.data(), o.dbeta.data());
+  });
+  std::vector<double> dgamma_sum(c, 0.0), dbeta_sum(c, 0.0);
+  for (int r = 0; r < world; ++r) {
+    const RankOut& o = out[static_cast<size_t>(r)];
+    EXPECT_TRUE(AllClose(o.y.data, Rows(y, r * rows, rows).data, 1e-10, 1e-10)) << "rank " << r;
+    EXPECT_TRUE(AllClose(o.dx.data, Rows(dx, r * rows, rows).data, 1e-10, 1e-10)) << "rank " << r;
+    EXPECT_TRUE(AllClose(o.rm, rm, 1e-10, 1e-10)) << "running_mean, rank " << r;
+    EXPECT_TRUE(AllClose(o.rv, rv, 1e-10, 1e-10)) << "running_var, rank " << r;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      dgamma_sum[ch] += o.dgamma[ch];
+      dbeta_sum[ch] += o.dbeta[ch];
+    }
+  }
+  EXPECT_TRUE(AllClose(dgamma_sum, dgamma, 1e-10, 1e-10));
+  EXPECT_TRUE(AllClose(dbeta_sum, dbeta, 1e-10, 1e-10));
+}
+
+TEST(SyncBatchNormTest, TwoRanksEqualOneBatchNormOverTheirUnion4d) {
+  CheckSyncAgainstWholeBatch({6, 3, 4, 5}, 2);
+}
+
+TEST(SyncBatchNormTest, ThreeRanksEqualOneBatchNormOverTheirUnion1d) {
+  CheckSyncAgainstWholeBatch({9, 4}, 3);
 }
 
 }  // namespace

@@ -66,8 +66,9 @@ absl::StatusOr<TensorPtr> EigenEncoder::Forward(const Tensor& images, bool train
   RETURN_IF_ERROR(CheckImages(x->array(), train_bn));
   ToBlob(x->array(), &scratch_);
   ResNetWorkspace<float>* ws = record_for_backward ? &train_ws_ : &other_ws_;
-  const ForwardOptions opt{train_bn, bn_splits_, /*update_running=*/true};
+  const ForwardOptions opt{train_bn, bn_splits_, /*update_running=*/true, bn_group_.get()};
   const Blob<float>& out = net_->Forward(scratch_, opt, ws);
+  RETURN_IF_ERROR(TakeSyncError("Encoder::Forward"));
   if (!record_for_backward) ws->recorded = false;
   if (capture_activations_) {
     captured_.clear();
@@ -95,6 +96,46 @@ absl::Status EigenEncoder::Backward(const Tensor& grad_output) {
   }
   ToBlob(g->array(), &scratch_);
   net_->Backward(scratch_, &train_ws_);
+  return TakeSyncError("Encoder::Backward");
+}
+
+void EigenEncoder::CommunicatorBatchNormGroup::AllReduceSum(std::vector<double>& values) {
+  // After a failure the rest of this pass is garbage anyway; skip its collectives rather than
+  // wait out the group's timeout once per layer.
+  if (!error_.ok()) return;
+  std::vector<float> narrow(values.begin(), values.end());
+  absl::Status status = comm_.AllReduceSumHost(absl::MakeSpan(narrow));
+  if (!status.ok()) {
+    if (error_.ok()) error_ = std::move(status);
+    return;
+  }
+  std::copy(narrow.begin(), narrow.end(), values.begin());
+}
+
+absl::Status EigenEncoder::CommunicatorBatchNormGroup::TakeError() {
+  absl::Status error = std::move(error_);
+  error_ = absl::OkStatus();
+  return error;
+}
+
+absl::Status EigenEncoder::TakeSyncError(const char* where) {
+  if (bn_group_ == nullptr) return absl::OkStatus();
+  absl::Status error = bn_group_->TakeError();
+  if (error.ok()) return error;
+  return absl::UnavailableError(
+      absl::StrCat(where, ": SyncBatchNorm's all-reduce failed: ", error.message()));
+}
+
+absl::Status EigenEncoder::SetBatchNormGroup(Communicator* group) {
+  if (group == nullptr || group->world_size() == 1) {
+    bn_group_.reset();
+    return absl::OkStatus();
+  }
+  if (bn_splits_ != 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("SyncBatchNorm needs bn_splits 1; this encoder has ", bn_splits_));
+  }
+  bn_group_ = std::make_unique<CommunicatorBatchNormGroup>(*group);
   return absl::OkStatus();
 }
 

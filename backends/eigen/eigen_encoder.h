@@ -43,6 +43,7 @@ class EigenEncoder final : public Encoder, public ActivationCapture {
   absl::StatusOr<NamedArrays> ExportState() const override;
   absl::StatusOr<NamedArrays> ExportGradients() const override;
   absl::Status ImportState(const NamedArrays& state) override;
+  absl::Status SetBatchNormGroup(Communicator* group) override;
   ActivationCapture* activation_capture() override { return this; }
   // ActivationCapture.
   void Enable(bool enabled) override;
@@ -58,9 +59,27 @@ class EigenEncoder final : public Encoder, public ActivationCapture {
   EigenEncoder(std::unique_ptr<ResNet<float>> net, int bn_splits)
       : net_(std::move(net)), bn_splits_(bn_splits) {}
   absl::Status CheckImages(const HostArray& images, bool train_bn) const;
+  // The first collective failure of SyncBatchNorm since the last call (then cleared), as
+  // Unavailable naming `where`; OK when there was none.
+  absl::Status TakeSyncError(const char* where);
+
+  // SyncBatchNorm's group on the run's communicator: float host all-reduces; the first failure
+  // is kept for TakeSyncError (the layers cannot return errors).
+  class CommunicatorBatchNormGroup final : public BatchNormGroup {
+   public:
+    explicit CommunicatorBatchNormGroup(Communicator& comm) : comm_(comm) {}
+    int world_size() const override { return comm_.world_size(); }
+    void AllReduceSum(std::vector<double>& values) override;
+    absl::Status TakeError();
+
+   private:
+    Communicator& comm_;
+    absl::Status error_;
+  };
 
   std::unique_ptr<ResNet<float>> net_;
   int bn_splits_ = 1;
+  std::unique_ptr<CommunicatorBatchNormGroup> bn_group_;  // null: no SyncBatchNorm
   ResNetWorkspace<float> train_ws_;  // the recorded forward
   ResNetWorkspace<float> other_ws_;  // unrecorded forwards and features
   Blob<float> scratch_;

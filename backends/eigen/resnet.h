@@ -96,6 +96,9 @@ struct ForwardOptions {
   bool train_bn = true;
   int bn_splits = 1;
   bool update_running = true;  // train_bn only
+  // train_bn only: SyncBatchNorm over these ranks in every BN, backbone and heads (not owned;
+  // needs bn_splits 1).
+  BatchNormGroup* bn_group = nullptr;
 };
 
 template <typename T>
@@ -310,6 +313,7 @@ void ResNet<T>::ForwardBackbone(const Blob<T>& images, const ForwardOptions& opt
   bn.train = options.train_bn;
   bn.splits = options.train_bn ? options.bn_splits : 1;
   bn.update_running = options.update_running;
+  bn.group = options.train_bn ? options.bn_group : nullptr;
   ws->bn_options = bn;
   ws->input = images;
   ws->blocks.resize(blocks_.size());

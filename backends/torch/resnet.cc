@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "backends/torch/sync_batch_norm.h"
 
 namespace moco::torch_backend {
 namespace {
@@ -155,17 +156,32 @@ nn::Sequential MakeV3Head(const HeadSpec& head) {
   return seq;
 }
 
+// BatchNorm1d of a v3 head in training mode over every rank of `group` (SyncBatchNorm).
+torch::Tensor SyncBatchNorm1d(nn::BatchNorm1dImpl& bn, const torch::Tensor& h,
+                              Communicator& group) {
+  {
+    torch::NoGradGuard no_grad;
+    bn.num_batches_tracked.add_(1);
+  }
+  const double momentum = bn.options.momentum().value_or(0.1);
+  return SyncBatchNormTrain(h, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum,
+                            bn.options.eps(), group);
+}
+
 // A v3 head's forward, adding each layer's output to `capture` (nullable) under
-// HeadSpec::OutputName.
+// HeadSpec::OutputName; its BatchNorms synchronized over `sync` (nullable) in training mode.
 torch::Tensor RunV3Head(nn::Sequential& seq, const HeadSpec& head, torch::Tensor h,
-                        LayerCapture* capture) {
-  if (capture == nullptr) return seq->forward(h);
+                        LayerCapture* capture, Communicator* sync) {
+  if (capture == nullptr && sync == nullptr) return seq->forward(h);
   size_t j = 0;
   for (int i = 0; i < head.num_layers(); ++i) {
     h = seq->ptr(j++)->as<nn::Linear>()->forward(h);
-    if (head.HasNorm(i)) h = seq->ptr(j++)->as<nn::BatchNorm1d>()->forward(h);
+    if (head.HasNorm(i)) {
+      nn::BatchNorm1dImpl& bn = *seq->ptr(j++)->as<nn::BatchNorm1d>();
+      h = sync != nullptr && bn.is_training() ? SyncBatchNorm1d(bn, h, *sync) : bn.forward(h);
+    }
     if (i + 1 < head.num_layers()) h = seq->ptr(j++)->as<nn::ReLU>()->forward(h);
-    capture->Add(head.OutputName(i), h);
+    if (capture != nullptr) capture->Add(head.OutputName(i), h);
   }
   return h;
 }
@@ -279,8 +295,8 @@ torch::Tensor ResNetImpl::RunStage(nn::Sequential& stage, const std::string& nam
 torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
   torch::Tensor f = features(x);
   if (spec_.projector.batch_norm) {
-    torch::Tensor z = RunV3Head(fc_mlp, spec_.projector, f, capture_);
-    return predictor ? RunV3Head(predictor, *spec_.predictor, z, capture_) : z;
+    torch::Tensor z = RunV3Head(fc_mlp, spec_.projector, f, capture_, sync_group_);
+    return predictor ? RunV3Head(predictor, *spec_.predictor, z, capture_, sync_group_) : z;
   }
   if (capture_ == nullptr) return fc_mlp ? fc_mlp->forward(f) : fc_linear->forward(f);
   const HeadSpec& head = spec_.projector;
@@ -307,6 +323,16 @@ void ResNetImpl::set_bn_splits(int64_t num_splits) {
     }
   }
   bn_splits_ = num_splits;
+}
+
+void ResNetImpl::set_sync_group(Communicator* group) {
+  if (group != nullptr && group->world_size() == 1) group = nullptr;
+  TORCH_CHECK(group == nullptr || bn_splits_ == 1, "ResNet: SyncBatchNorm needs bn splits 1, got ",
+              bn_splits_);
+  for (const auto& module : modules(/*include_self=*/false)) {
+    if (auto* bn = module->as<SplitBatchNorm2dImpl>()) bn->set_sync_group(group);
+  }
+  sync_group_ = group;
 }
 
 absl::StatusOr<ResNet> MakeResNet(const EncoderSpec& spec) {

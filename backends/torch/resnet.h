@@ -33,6 +33,7 @@
 
 #include "absl/status/statusor.h"
 #include "backends/torch/split_batch_norm.h"
+#include "moco/core/communicator.h"
 #include "moco/core/model_spec.h"
 
 namespace moco::torch_backend {
@@ -112,6 +113,11 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   void set_bn_splits(int64_t num_splits);
   int64_t bn_splits() const { return bn_splits_; }
 
+  // SyncBatchNorm: in training mode every BatchNorm (backbone and v3 heads) normalizes over the
+  // union of the batches of `group`'s ranks (backends/torch/sync_batch_norm.h). Not owned; null
+  // or world 1 turns it off. Needs bn_splits 1.
+  void set_sync_group(Communicator* group);
+
   // While `capture` is non-null, forward() and features() add every layer's output to it (names
   // as moco::ActivationCapture describes). Not owned; null turns capture off.
   void set_activation_capture(LayerCapture* capture) { capture_ = capture; }
@@ -134,6 +140,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
  private:
   EncoderSpec spec_;
   int64_t bn_splits_ = 1;
+  Communicator* sync_group_ = nullptr;
   LayerCapture* capture_ = nullptr;
 
   torch::Tensor RunStage(torch::nn::Sequential& stage, const std::string& name,

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "backends/torch/sync_batch_norm.h"
+
 namespace moco::torch_backend {
 namespace {
 
@@ -73,8 +75,16 @@ void SplitBatchNorm2dImpl::reset() {
       register_buffer("num_batches_tracked", torch::zeros({}, torch::dtype(torch::kLong)));
 }
 
+void SplitBatchNorm2dImpl::set_sync_group(Communicator* group) {
+  TORCH_CHECK(group == nullptr || num_splits_ == 1,
+              "SplitBatchNorm2d: SyncBatchNorm needs num_splits 1, got ", num_splits_);
+  sync_group_ = group != nullptr && group->world_size() > 1 ? group : nullptr;
+}
+
 void SplitBatchNorm2dImpl::set_num_splits(int64_t num_splits, SplitLayout layout) {
   TORCH_CHECK(num_splits >= 1, "SplitBatchNorm2d: num_splits must be >= 1, got ", num_splits);
+  TORCH_CHECK(sync_group_ == nullptr || num_splits == 1,
+              "SplitBatchNorm2d: SyncBatchNorm needs num_splits 1, got ", num_splits);
   num_splits_ = num_splits;
   layout_ = layout;
 }
@@ -91,6 +101,10 @@ torch::Tensor SplitBatchNorm2dImpl::forward(const torch::Tensor& x) {
   {
     torch::NoGradGuard no_grad;
     num_batches_tracked.add_(1);
+  }
+  if (sync_group_ != nullptr) {
+    return SyncBatchNormTrain(x, weight, bias, running_mean, running_var, kMomentum, kEps,
+                              *sync_group_);
   }
   if (num_splits_ == 1) {
     return torch::batch_norm(x, weight, bias, running_mean, running_var, /*training=*/true,

@@ -18,6 +18,10 @@
 // activations in and out; ResNet uses it internally and reorders its input so that its own
 // groups are consecutive (see resnet.h).
 //
+// SyncBatchNorm (MoCo v3 under data parallelism): with set_sync_group(group) of world > 1,
+// training mode normalizes over the union of every rank's batch (sync_batch_norm.h); the split
+// count must then be 1.
+//
 // momentum 0.1 and eps 1e-5, as torch's defaults. Shape errors and a batch that the split count
 // does not divide throw c10::Error (the backend's entry points turn it into absl::Status).
 #ifndef BACKENDS_TORCH_SPLIT_BATCH_NORM_H_
@@ -26,6 +30,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+
+#include "moco/core/communicator.h"
 
 namespace moco::torch_backend {
 
@@ -58,6 +64,11 @@ class SplitBatchNorm2dImpl : public torch::nn::Cloneable<SplitBatchNorm2dImpl> {
 
   int64_t num_features() const { return num_features_; }
 
+  // Training statistics over every rank of `group` (not owned; null or world 1: this
+  // process's batch only). Requires num_splits 1 when set.
+  void set_sync_group(Communicator* group);
+  Communicator* sync_group() const { return sync_group_; }
+
   void pretty_print(std::ostream& stream) const override;
 
   torch::Tensor weight;
@@ -70,6 +81,7 @@ class SplitBatchNorm2dImpl : public torch::nn::Cloneable<SplitBatchNorm2dImpl> {
   int64_t num_features_;
   int64_t num_splits_ = 1;
   SplitLayout layout_ = SplitLayout::kConsecutive;
+  Communicator* sync_group_ = nullptr;
 };
 
 TORCH_MODULE(SplitBatchNorm2d);

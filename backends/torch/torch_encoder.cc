@@ -136,6 +136,17 @@ absl::Status TorchEncoder::MomentumUpdateFrom(const Encoder& source, float momen
   });
 }
 
+absl::Status TorchEncoder::SetBatchNormGroup(Communicator* group) {
+  if (group != nullptr && group->world_size() > 1 && module_->bn_splits() != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "SyncBatchNorm needs bn_splits 1; this encoder has ", module_->bn_splits()));
+  }
+  return GuardTorch("TorchEncoder::SetBatchNormGroup", [&]() -> absl::Status {
+    module_->set_sync_group(group);
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<NamedArrays> TorchEncoder::ExportState() const {
   return GuardTorch("TorchEncoder::ExportState", [&]() -> absl::StatusOr<NamedArrays> {
     NamedArrays state;

@@ -32,6 +32,7 @@ class TorchEncoder final : public Encoder, public moco::ActivationCapture {
   absl::StatusOr<NamedArrays> ExportState() const override;
   absl::StatusOr<NamedArrays> ExportGradients() const override;
   absl::Status ImportState(const NamedArrays& state) override;
+  absl::Status SetBatchNormGroup(Communicator* group) override;
   moco::ActivationCapture* activation_capture() override { return this; }
   // moco::ActivationCapture.
   void Enable(bool enabled) override;

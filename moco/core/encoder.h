@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "moco/core/activation_capture.h"
+#include "moco/core/communicator.h"
 #include "moco/core/host_array.h"
 #include "moco/core/tensor.h"
 
@@ -70,6 +71,17 @@ class Encoder {
   // the same shapes; otherwise InvalidArgument naming the first missing, unexpected or
   // mis-shaped entry, and nothing is changed.
   virtual absl::Status ImportState(const NamedArrays& state) = 0;
+
+  // SyncBatchNorm (MoCo v3 under data parallelism): while `group` (not owned) has world > 1,
+  // every train_bn Forward normalizes over the union of the batches of all its ranks, and the
+  // matching Backward accounts for that; both then run collectives on `group`, so every rank
+  // must make the same calls with the same shapes. Null or world 1: this process's batch only.
+  // Needs EncoderOptions::bn_splits 1 (FailedPrecondition otherwise); Unimplemented for a
+  // backend without it.
+  virtual absl::Status SetBatchNormGroup(Communicator* group) {
+    if (group == nullptr || group->world_size() == 1) return absl::OkStatus();
+    return absl::UnimplementedError("this backend's encoder has no SyncBatchNorm");
+  }
 
   // The optional activation-capture debugging interface (moco/core/activation_capture.h),
   // owned by this encoder; null when the backend does not offer it.

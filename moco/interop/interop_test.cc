@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <string>
 
@@ -313,6 +314,23 @@ TEST(InteropTest, RoundTripsAreBitExact) {
   WeightsFile d2 = MustRead(Tmp("e.pkl"));
   EXPECT_EQ(d2.format, Format::kDetectron2);
   EXPECT_EQ(Diff(d2.weights.query, WithoutHead(start.weights.query)), "");
+}
+
+TEST(InteropTest, TheMocoLayoutRefusesANonSgdOptimizerStateInsteadOfMislabellingIt) {
+  WeightsFile zip = MustRead(kDir + "moco_v2_zip.pth");
+  ASSERT_FALSE(zip.weights.momentum.empty());
+  ExperimentConfig lars = ConfigFor(zip.weights);
+  lars.mutable_optimizer()->set_algorithm(OptimizerConfig::LARS);
+  const std::string path = Tmp("lars.pth");
+  const absl::Status refused = WriteWeightsFile(path, Format::kMoco, zip.weights, lars);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("LARS (optimizer.algorithm)"), std::string::npos)
+      << refused.message();
+  EXPECT_NE(refused.message().find("--with_optimizer=false"), std::string::npos);
+  EXPECT_FALSE(std::ifstream(path).good()) << "nothing may be written on refusal";
+  // Without the optimizer the same weights are written.
+  EXPECT_TRUE(WriteWeightsFile(path, Format::kMoco, zip.weights, lars, /*with_optimizer=*/false).ok());
+  EXPECT_TRUE(MustRead(path).weights.momentum.empty());
 }
 
 TEST(InteropTest, MismatchedArchitectureNamesTheFirstEntryAndBothShapes) {

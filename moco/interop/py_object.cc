@@ -27,6 +27,31 @@ const char* DTypeName(DType dtype) {
   return "?";
 }
 
+PyObject::~PyObject() {
+  if (items.empty() && entries.empty()) return;
+  // The outermost destructor on this thread drains a work list; the destructors it triggers
+  // only hand their children to that list, so the stack depth stays constant.
+  thread_local std::vector<PyRef>* pending = nullptr;
+  std::vector<PyRef> local;
+  const bool outermost = pending == nullptr;
+  std::vector<PyRef>& out = outermost ? local : *pending;
+  for (PyRef& child : items) {
+    if (child) out.push_back(std::move(child));
+  }
+  for (auto& [key, value] : entries) {
+    if (key) out.push_back(std::move(key));
+    if (value) out.push_back(std::move(value));
+  }
+  if (!outermost) return;
+  pending = &local;
+  while (!local.empty()) {
+    PyRef next = std::move(local.back());
+    local.pop_back();
+    next.reset();  // may append its own children to `local`
+  }
+  pending = nullptr;
+}
+
 namespace {
 PyRef Make(PyKind kind) {
   auto o = std::make_shared<PyObject>();

@@ -40,6 +40,15 @@ struct TorchStorage {
 };
 
 struct PyObject {
+  PyObject() = default;
+  PyObject(const PyObject&) = default;
+  PyObject(PyObject&&) = default;
+  PyObject& operator=(const PyObject&) = default;
+  PyObject& operator=(PyObject&&) = default;
+  // Frees the children it owns last without recursion (a hostile pickle can nest objects
+  // tens of thousands deep; shared_ptr's own destruction would use a stack frame per level).
+  ~PyObject();
+
   PyKind kind = PyKind::kNone;
   bool b = false;
   int64_t i = 0;

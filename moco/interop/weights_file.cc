@@ -135,6 +135,15 @@ absl::Status WriteWeightsFile(const std::string& path, Format format, const Moco
     case Format::kNative:
       return WriteCheckpoint(path, ToNativeCheckpoint(w, config));
     case Format::kMoco: {
+      if (with_optimizer && !w.momentum.empty() &&
+          config.optimizer().algorithm() != OptimizerConfig::SGD) {
+        // The layout's optimizer is torch.optim.SGD's state_dict; another rule's buffers under
+        // SGD's hyper-parameters would resume as something else in PyTorch.
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ": the official MoCo v1/v2 layout stores an SGD optimizer, but this run used ",
+            OptimizerConfig::Algorithm_Name(config.optimizer().algorithm()),
+            " (optimizer.algorithm): write it with --with_optimizer=false, or as moco_v3"));
+      }
       MocoWeights named = w;
       if (named.arch.empty()) named.arch = config.model().arch();
       ASSIGN_OR_RETURN(bytes, SaveTorchZip(*ToOfficialMoco(named, with_optimizer)));

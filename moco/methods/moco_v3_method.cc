@@ -29,6 +29,7 @@ absl::StatusOr<std::unique_ptr<TrainingMethod>> MocoV3Method::Create(
         "model.predictor_hidden_dim > 0 (v3: 4096)");
   }
   std::unique_ptr<MocoV3Method> method(new MocoV3Method);
+  method->backend_ = &backend;
   method->temperature_ = config.moco().temperature();
   const uint64_t seed = config.run().seed();
   EncoderOptions query_options;  // bn_splits 1: BN over the whole batch
@@ -49,11 +50,28 @@ absl::StatusOr<std::unique_ptr<TrainingMethod>> MocoV3Method::Create(
   return std::unique_ptr<TrainingMethod>(std::move(method));
 }
 
-absl::StatusOr<ContrastiveLossResult> MocoV3Method::Term(const Tensor& x_q, const Tensor& keys) {
+absl::Status MocoV3Method::UseBatchNormGroup(Communicator* comm) {
+  Communicator* group = comm != nullptr && comm->world_size() > 1 ? comm : nullptr;
+  if (group == bn_group_) return absl::OkStatus();
+  RETURN_IF_ERROR(AnnotateStatus(query_->SetBatchNormGroup(group), "query encoder"));
+  RETURN_IF_ERROR(AnnotateStatus(key_->SetBatchNormGroup(group), "key encoder"));
+  bn_group_ = group;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ContrastiveLossResult> MocoV3Method::Term(const Tensor& x_q, const Tensor& keys,
+                                                         int64_t positive_offset,
+                                                         Communicator* comm) {
   ASSIGN_OR_RETURN(TensorPtr q, query_->Forward(x_q, /*train_bn=*/true, /*record=*/true));
   ASSIGN_OR_RETURN(ContrastiveLossResult r,
-                   loss_->ComputeInBatch(*q, keys, /*positive_offset=*/0, temperature_,
+                   loss_->ComputeInBatch(*q, keys, positive_offset, temperature_,
                                          /*loss_scale=*/2 * temperature_));
+  if (comm != nullptr) {
+    float values[2] = {r.loss, r.top1};
+    RETURN_IF_ERROR(comm->AllReduceSumHost(absl::MakeSpan(values)));
+    r.loss = values[0] / comm->world_size();
+    r.top1 = values[1] / comm->world_size();
+  }
   if (!std::isfinite(r.loss)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "contrastive loss is ", r.loss, " (diverged: try a lower optimizer.lr)"));
@@ -67,18 +85,24 @@ absl::StatusOr<MethodStepResult> MocoV3Method::Step(const Tensor& view1, const T
   if (view1.shape() != view2.shape()) {
     return absl::InvalidArgumentError("the two views of a batch must have the same shape");
   }
-  if (context.communicator != nullptr && context.communicator->world_size() > 1) {
-    // The validator refuses this first (moco.method); SyncBN across ranks is not written yet.
-    return absl::UnimplementedError(
-        "moco_v3 runs in one process only: SyncBatchNorm across processes is not implemented");
-  }
+  RETURN_IF_ERROR(UseBatchNormGroup(context.communicator));
+  Communicator* comm = bn_group_;  // null in one process
   query_->ZeroGrad();
   RETURN_IF_ERROR(key_->MomentumUpdateFrom(*query_, context.key_momentum));
   ASSIGN_OR_RETURN(TensorPtr k1, key_->Forward(view1, /*train_bn=*/true, /*record=*/false));
   ASSIGN_OR_RETURN(TensorPtr k2, key_->Forward(view2, /*train_bn=*/true, /*record=*/false));
+  int64_t offset = 0;  // where this rank's positives sit among the keys
+  if (comm != nullptr) {
+    ASSIGN_OR_RETURN(k1, comm->AllGather(k1));
+    ASSIGN_OR_RETURN(k2, comm->AllGather(k2));
+    offset = comm->rank() * view1.shape()[0];
+  }
   // The two terms' gradients accumulate in the query encoder.
-  ASSIGN_OR_RETURN(ContrastiveLossResult t12, Term(view1, *k2));
-  ASSIGN_OR_RETURN(ContrastiveLossResult t21, Term(view2, *k1));
+  ASSIGN_OR_RETURN(ContrastiveLossResult t12, Term(view1, *k2, offset, comm));
+  ASSIGN_OR_RETURN(ContrastiveLossResult t21, Term(view2, *k1, offset, comm));
+  if (comm != nullptr) {
+    RETURN_IF_ERROR(backend_->AverageAcrossRanks(*query_, RankAveraged::kGradients, *comm));
+  }
   RETURN_IF_ERROR(optimizer_->Step(context.lr));
   return MethodStepResult{t12.loss + t21.loss, 0.5f * (t12.top1 + t21.top1)};
 }

@@ -8,10 +8,14 @@
 //   q1, q2 = query(x1), query(x2)
 //   loss   = ctr(q1, k2) + ctr(q2, k1),  ctr = 2T * CrossEntropy(q . k^T / T, positives)
 // with L2-normalized q and k (ContrastiveLoss::ComputeInBatch). BN statistics are those of the
-// whole batch (SyncBN across ranks: bn_splits is 1). The reported top1 averages the two terms.
+// whole batch (bn_splits is 1). The reported top1 averages the two terms.
 //
-// One process only: data-parallel v3 needs SyncBatchNorm across ranks (not implemented; the
-// validator refuses moco_v3 with WORLD_SIZE > 1).
+// Data parallel (StepContext::communicator of world W), as moco-v3's DDP code: every BN of both
+// encoders is a SyncBatchNorm over the ranks (Encoder::SetBatchNormGroup), so statistics are
+// those of the global batch; each rank's queries score against the keys of all ranks
+// (all-gathered, positives at rank * N + i); the query gradients are averaged over the ranks.
+// World W with local batch N therefore equals one process with batch W * N, up to float
+// rounding (tests/data_parallel_test.cc). Loss and top1 are averaged over the ranks.
 //
 // Checkpoint arrays: "query/<param>" (with "query/predictor.*"), "key/<param>",
 // "optimizer/<...>" (the optimizer's own names).
@@ -41,9 +45,16 @@ class MocoV3Method final : public TrainingMethod {
 
  private:
   MocoV3Method() = default;
-  // ctr(q(x_q), keys) with its backward into the query encoder; the loss term and its top1.
-  absl::StatusOr<ContrastiveLossResult> Term(const Tensor& x_q, const Tensor& keys);
+  // ctr(q(x_q), keys) with its backward into the query encoder; the loss term and its top1
+  // (data parallel: averaged over the ranks of `comm`, checked for finiteness before the
+  // backward so that every rank stops at the same point).
+  absl::StatusOr<ContrastiveLossResult> Term(const Tensor& x_q, const Tensor& keys,
+                                             int64_t positive_offset, Communicator* comm);
+  // Makes `comm` (world > 1) the SyncBatchNorm group of both encoders, or none.
+  absl::Status UseBatchNormGroup(Communicator* comm);
 
+  Backend* backend_ = nullptr;        // not owned; outlives the method
+  Communicator* bn_group_ = nullptr;  // the encoders' SyncBatchNorm group; null: none
   std::unique_ptr<Encoder> query_;
   std::unique_ptr<Encoder> key_;
   std::unique_ptr<ContrastiveLoss> loss_;

@@ -264,12 +264,6 @@ void CheckDataParallel(const ExperimentConfig& c, int world, ConfigErrorList& e)
                              processes, " = ", local, ")"));
     }
   }
-  // v3 normalizes over the global batch (SyncBatchNorm); per-process BN would silently train
-  // something else.
-  e.Require(c.moco().method() != "moco_v3", "moco.method", c.moco().method(),
-            absl::StrCat("is single-process only for now: its BatchNorm must be synchronized "
-                         "across processes (SyncBN), which is not implemented (",
-                         processes, ")"));
   e.Require(!c.run().online_probe().enabled(), "run.online_probe.enabled", "true",
             absl::StrCat("is not supported in data-parallel runs yet (", processes,
                          "): turn it off, or run one process"));

@@ -269,13 +269,17 @@ TEST(ConfigValidatorTest, V3RejectsQueueFieldsInsteadOfIgnoringThem) {
   EXPECT_THAT(FindConfigErrors(ok), IsEmpty());
 }
 
-TEST(ConfigValidatorTest, V3IsRefusedUnderDataParallelism) {
+TEST(ConfigValidatorTest, V3UnderDataParallelismNeedsAnEvenSplitOnly) {
   ValidationOptions world;
   world.world_size = 2;
-  const auto errors = FindConfigErrors(ValidV3Config(), world);
+  ExperimentConfig c = ValidV3Config();
+  c.mutable_run()->set_batch_size(64);
+  EXPECT_THAT(FindConfigErrors(c, world), IsEmpty());  // SyncBatchNorm over the 2 processes
+  c.mutable_run()->set_batch_size(65);
+  const auto errors = FindConfigErrors(c, world);
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_EQ(errors[0].field, "moco.method");
-  EXPECT_THAT(errors[0].message, HasSubstr("SyncBN"));
+  EXPECT_EQ(errors[0].field, "run.batch_size");
+  EXPECT_THAT(errors[0].message, HasSubstr("multiple of the world size"));
 }
 
 TEST(ConfigValidatorTest, V3HeadsBelongToV3) {

@@ -1,0 +1,123 @@
+#include "backends/torch/sync_batch_norm.h"
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/types/span.h"
+
+namespace moco::torch_backend {
+namespace {
+
+// Every dimension but the channel one (1).
+std::vector<int64_t> ReducedDims(const torch::Tensor& x) {
+  std::vector<int64_t> dims = {0};
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  return dims;
+}
+
+// Per-channel values broadcast against x: (C) -> (1, C, 1, ...).
+torch::Tensor PerChannel(const torch::Tensor& v, const torch::Tensor& x) {
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[1] = v.size(0);
+  return v.view(shape);
+}
+
+// Sums `values` (float32, contiguous, on any device) over the ranks through the host.
+torch::Tensor AllReduceSumViaHost(const torch::Tensor& values, Communicator& group,
+                                  const char* what) {
+  torch::Tensor host = values.to(torch::kCPU, torch::kFloat32).contiguous().clone();
+  const absl::Status status =
+      group.AllReduceSumHost(absl::MakeSpan(host.data_ptr<float>(), host.numel()));
+  TORCH_CHECK(status.ok(), "SyncBatchNorm: all-reduce of ", what, " failed: ",
+              std::string(status.message()));
+  return host.to(values.device());
+}
+
+// The normalization with its hand-written backward (the statistics are constants of the
+// graph as far as autograd is concerned; backward accounts for them across ranks).
+class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
+                               torch::Tensor weight, torch::Tensor bias, torch::Tensor mean,
+                               torch::Tensor invstd, int64_t global_count, int64_t group_ptr) {
+    const torch::Tensor y =
+        (x - PerChannel(mean, x)) * PerChannel(invstd, x) * PerChannel(weight, x) +
+        PerChannel(bias, x);
+    ctx->save_for_backward({x, weight, mean, invstd});
+    ctx->saved_data["count"] = global_count;
+    ctx->saved_data["group"] = group_ptr;
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& x = saved[0];
+    const torch::Tensor& weight = saved[1];
+    const torch::Tensor mean = PerChannel(saved[2], x);
+    const torch::Tensor invstd = PerChannel(saved[3], x);
+    const double count = static_cast<double>(ctx->saved_data["count"].toInt());
+    auto* group = reinterpret_cast<Communicator*>(ctx->saved_data["group"].toInt());
+    const torch::Tensor dy = grads[0].contiguous();
+    const std::vector<int64_t> dims = ReducedDims(x);
+    const torch::Tensor xhat = (x - mean) * invstd;
+    const torch::Tensor sum_dy = dy.sum(dims);
+    const torch::Tensor sum_dy_xhat = (dy * xhat).sum(dims);
+    const int64_t c = x.size(1);
+    const torch::Tensor global = AllReduceSumViaHost(torch::cat({sum_dy, sum_dy_xhat}), *group,
+                                                     "the gradient sums");
+    const torch::Tensor mean_dy = PerChannel(global.narrow(0, 0, c), x) / count;
+    const torch::Tensor mean_dy_xhat = PerChannel(global.narrow(0, c, c), x) / count;
+    const torch::Tensor dx = invstd * PerChannel(weight, x) * (dy - mean_dy - xhat * mean_dy_xhat);
+    return {dx,
+            ctx->needs_input_grad(1) ? sum_dy_xhat : torch::Tensor(),
+            ctx->needs_input_grad(2) ? sum_dy : torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor SyncBatchNormTrain(const torch::Tensor& x, const torch::Tensor& weight,
+                                 const torch::Tensor& bias, torch::Tensor& running_mean,
+                                 torch::Tensor& running_var, double momentum, double eps,
+                                 Communicator& group) {
+  TORCH_CHECK(x.dim() >= 2, "SyncBatchNorm: expected an (N, C, ...) input, got ", x.dim(), "-d");
+  const std::vector<int64_t> dims = ReducedDims(x);
+  const int64_t local_count = x.numel() / x.size(1);
+  // Every rank's batch has this rank's shape (the collectives' contract).
+  const int64_t global_count = local_count * group.world_size();
+  TORCH_CHECK(global_count > 1, "SyncBatchNorm: one value per channel over all ranks; the batch "
+              "variance is undefined");
+  torch::Tensor mean, var;
+  {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor xd = x.detach();
+    mean = AllReduceSumViaHost(xd.sum(dims, /*keepdim=*/false, torch::kDouble), group,
+                               "the channel sums")
+               .to(torch::kDouble) /
+           static_cast<double>(global_count);
+    const torch::Tensor centered = xd - PerChannel(mean.to(xd.scalar_type()), xd);
+    const torch::Tensor sq =
+        AllReduceSumViaHost(centered.square().sum(dims, /*keepdim=*/false, torch::kDouble),
+                            group, "the squared deviations")
+            .to(torch::kDouble);
+    var = sq / static_cast<double>(global_count);
+    running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype()), momentum);
+    running_var.mul_(1 - momentum)
+        .add_((sq / static_cast<double>(global_count - 1)).to(running_var.dtype()), momentum);
+  }
+  const torch::Tensor invstd = (var + eps).rsqrt().to(x.scalar_type());
+  // Autograd functions take no undefined inputs: affine = false is weight 1 and bias 0 without
+  // gradients.
+  const torch::TensorOptions channel = x.options().requires_grad(false);
+  const torch::Tensor w = weight.defined() ? weight : torch::ones({x.size(1)}, channel);
+  const torch::Tensor b = bias.defined() ? bias : torch::zeros({x.size(1)}, channel);
+  return SyncBatchNormFunction::apply(x, w, b, mean.to(x.scalar_type()), invstd,
+                                      global_count, reinterpret_cast<int64_t>(&group));
+}
+
+}  // namespace moco::torch_backend
