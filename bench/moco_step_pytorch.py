@@ -10,6 +10,10 @@ arXiv 2003.04297) with the step semantics of moco/methods/moco_step.h:
     logits = [q.k, q queue^T] / T, loss = CE(logits, 0)
     SGD (momentum, weight decay) step on f_q; enqueue k, dequeue the oldest
 
+--arch=resnet50 uses torchvision's resnet50 (3-channel ImageNet stem); --amp bf16 and
+--channels_last are PyTorch's CPU mixed-precision recipe (autocast around the forwards,
+fp32 master weights and loss).
+
 BatchNorm statistics are computed over bn_splits groups of the batch in both encoders
 (SplitBatchNorm2d below). Run with Debian's /usr/bin/python3 (python3-torch 1.13,
 python3-torchvision 0.14):
@@ -139,6 +143,64 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
+def resnet50_moco(feature_dim, mlp_head, bn_splits):
+    """torchvision's resnet50 with split BN and MoCo's head, as the official MoCo code builds
+    its encoders (3-channel ImageNet stem)."""
+    import torchvision
+    net = torchvision.models.resnet50(num_classes=feature_dim,
+                                      norm_layer=lambda c: SplitBatchNorm2d(c, bn_splits))
+    if mlp_head:
+        dim = net.fc.weight.shape[1]
+        net.fc = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), net.fc)
+    return net
+
+
+def make_encoder(args):
+    if args.arch == "resnet50":
+        if args.channels != 3 or args.cifar_stem:
+            raise SystemExit("--arch=resnet50 takes --channels=3 --cifar_stem=0")
+        return resnet50_moco(args.feature_dim, args.mlp_head, args.bn_splits)
+    return ResNet18(args.width, args.channels, args.cifar_stem, args.feature_dim,
+                    args.mlp_head, args.bn_splits)
+
+
+def counted_macs_per_image(net, channels, image_size):
+    """Multiply-accumulates of one image's forward through convs and linears (forward hooks)."""
+    counted = [0]
+
+    def hook(m, inp, out):
+        k = m.kernel_size[0] * m.kernel_size[1] if isinstance(m, nn.Conv2d) else 1
+        fan_in = m.in_channels // m.groups if isinstance(m, nn.Conv2d) else m.in_features
+        counted[0] += out.numel() * fan_in * k
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        net(torch.zeros(1, channels, image_size, image_size))
+    net.train(was_training)
+    for h in handles:
+        h.remove()
+    return counted[0]
+
+
+def peak_gflops(bf16):
+    """This machine's convolution ceiling for the precision, measured as bench/peak_flops.h
+    does (3x3 64->64 conv on 32x64x56x56 channels-last, best of 5 after 2 warmups)."""
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    x = torch.randn(32, 64, 56, 56, dtype=dtype).to(memory_format=torch.channels_last)
+    w = torch.randn(64, 64, 3, 3, dtype=dtype).to(memory_format=torch.channels_last)
+    best = 1e30
+    with torch.no_grad():
+        for i in range(7):
+            t0 = time.perf_counter()
+            F.conv2d(x, w, padding=1)
+            if i >= 2:
+                best = min(best, time.perf_counter() - t0)
+    return 2.0 * 32 * 64 * 56 * 56 * 64 * 9 / best / 1e9
+
+
 # ---------------------------------------------------------------- FLOPs (as bench/step_flops.h)
 
 
@@ -168,9 +230,13 @@ def forward_macs_per_image(width, in_channels, cifar_stem, image_size, feature_d
     return macs
 
 
-def step_flops(args):
-    fwd = 2.0 * forward_macs_per_image(args.width, args.channels, args.cifar_stem,
-                                       args.image_size, args.feature_dim, args.mlp_head)
+def step_flops(args, encoder=None):
+    if args.arch == "resnet18":
+        macs = forward_macs_per_image(args.width, args.channels, args.cifar_stem,
+                                      args.image_size, args.feature_dim, args.mlp_head)
+    else:
+        macs = counted_macs_per_image(encoder, args.channels, args.image_size)
+    fwd = 2.0 * macs
     return 4.0 * args.batch * fwd + 4.0 * args.batch * args.queue * args.feature_dim
 
 
@@ -257,8 +323,9 @@ class Batches:
 class Moco:
     def __init__(self, args):
         self.args = args
-        self.f_q = ResNet18(args.width, args.channels, args.cifar_stem, args.feature_dim,
-                            args.mlp_head, args.bn_splits)
+        self.f_q = make_encoder(args)
+        if args.channels_last:
+            self.f_q = self.f_q.to(memory_format=torch.channels_last)
         self.f_k = copy.deepcopy(self.f_q)
         for p in self.f_k.parameters():
             p.requires_grad = False
@@ -284,11 +351,20 @@ class Moco:
             for p_k, p_q in zip(self.f_k.parameters(), self.f_q.parameters()):
                 p_k.mul_(a.momentum).add_(p_q.detach(), alpha=1 - a.momentum)
         lap(1)
-        q = F.normalize(self.f_q(x_q), dim=1)
+        if a.channels_last:
+            x_q = x_q.contiguous(memory_format=torch.channels_last)
+            x_k = x_k.contiguous(memory_format=torch.channels_last)
+        # --amp bf16: autocast around the forward passes only, fp32 master weights (the
+        # PyTorch recipe); the loss is computed in fp32 from the cast-back features.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp == "bf16"):
+            q = self.f_q(x_q)
+        q = F.normalize(q.float(), dim=1)
         lap(2)
         with torch.no_grad():
             perm = torch.randperm(x_k.shape[0])
-            k = F.normalize(self.f_k(x_k[perm]), dim=1)[torch.argsort(perm)]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp == "bf16"):
+                k = self.f_k(x_k[perm])
+            k = F.normalize(k.float(), dim=1)[torch.argsort(perm)]
         lap(3)
         l_pos = (q * k).sum(dim=1, keepdim=True)
         l_neg = q @ self.queue.t()
@@ -309,10 +385,12 @@ class Moco:
 
 def header(args, tag):
     workers = args.num_workers if args.mode == "e2e" else 0
-    return (f"{tag} impl=python backend=pytorch mode={args.mode} arch=resnet18 "
+    return (f"{tag} impl=python backend=pytorch mode={args.mode} arch={args.arch} "
             f"cifar_stem={int(args.cifar_stem)} width={args.width:g} channels={args.channels} "
             f"image_size={args.image_size} batch={args.batch} queue={args.queue} "
-            f"threads={args.threads} workers={workers} warmup={args.warmup} steps={args.steps}")
+            f"threads={args.threads} workers={workers} warmup={args.warmup} steps={args.steps} "
+            f"precision={'bf16' if args.amp == 'bf16' else 'fp32'} "
+            f"channels_last={int(args.channels_last)}")
 
 
 def measure(args, phases):
@@ -335,11 +413,13 @@ def measure(args, phases):
             total = [s + x for s, x in zip(total, t)]
     sec = (time.perf_counter() - start) / args.steps
     if not phases:
-        flops = step_flops(args)
+        flops = step_flops(args, moco.f_q)
         gflops = flops / sec / 1e9
+        peak = args.peak_gflops if args.peak_gflops > 0 else peak_gflops(args.amp == "bf16")
         print(f"{header(args, 'BENCH')} sec_per_step={sec:.4f} img_per_s={args.batch / sec:.2f} "
               f"gflop_per_step={flops / 1e9:.3f} gflop_per_s={gflops:.2f} "
-              f"pct_of_200={100 * gflops / args.peak_gflops:.1f} loss={loss:.4f}", flush=True)
+              f"peak_gflop_per_s={peak:.1f} pct_of_peak={100 * gflops / peak:.1f} "
+              f"loss={loss:.4f}", flush=True)
     else:
         names = ["data", "momentum", "q_fwd", "k_fwd", "loss", "backward", "optimizer",
                  "enqueue"]
@@ -397,7 +477,7 @@ def self_check():
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--mode", choices=["compute", "e2e"], default="compute")
-    p.add_argument("--arch", default="resnet18", choices=["resnet18"])
+    p.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet50"])
     p.add_argument("--cifar_stem", type=int, default=1)
     p.add_argument("--width", type=float, default=0.25)
     p.add_argument("--image_size", type=int, default=28)
@@ -416,7 +496,12 @@ def main():
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--phases", action="store_true", help="also time each phase of the step")
-    p.add_argument("--peak_gflops", type=float, default=200.0)
+    p.add_argument("--peak_gflops", type=float, default=0,
+                   help="ceiling for pct_of_peak; 0: measure this machine's conv ceiling")
+    p.add_argument("--amp", choices=["none", "bf16"], default="none",
+                   help="bf16: torch.autocast around the forward passes")
+    p.add_argument("--channels_last", action="store_true",
+                   help="model and inputs in torch.channels_last")
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--num_workers", type=int, default=2)
     p.add_argument("--crop_min", type=float, default=0.2)

@@ -91,11 +91,11 @@ function get(line, key,   m) { if (match(line, " " key "=[^ ]+")) { m = substr(l
 $2 == "BENCH" {
   label = $1; impl = get($0, "impl"); be = get($0, "backend")
   key = label "|" impl
-  img[key] = get($0, "img_per_s"); gf[key] = get($0, "gflop_per_s"); pct[key] = get($0, "pct_of_200")
+  img[key] = get($0, "img_per_s"); gf[key] = get($0, "gflop_per_s"); pct[key] = get($0, "pct_of_peak"); if (pct[key] == "") pct[key] = get($0, "pct_of_200")
   if (!(label in seen)) { seen[label] = 1; order[++n] = label }
 }
 END {
-  printf "\n| configuration | C++ img/s | Python img/s | C++ / Python | C++ GFLOP/s (%% of 200) | Python GFLOP/s (%% of 200) |\n"
+  printf "\n| configuration | C++ img/s | Python img/s | C++ / Python | C++ GFLOP/s (%% of peak) | Python GFLOP/s (%% of peak) |\n"
   printf "|---|---:|---:|---:|---:|---:|\n"
   for (i = 1; i <= n; i++) {
     l = order[i]; c = l "|cpp"; p = l "|python"; base = l; sub(/_(eigen|pymalloc)$/, "", base)

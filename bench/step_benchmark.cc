@@ -18,11 +18,14 @@
 // Output, one line per measurement (the same format as bench/moco_step_pytorch.py):
 //   BENCH impl=cpp backend=torch mode=compute arch=resnet18 cifar_stem=1 width=1 channels=1
 //     image_size=32 batch=256 queue=4096 threads=2 workers=2 warmup=1 steps=3
-//     sec_per_step=... img_per_s=... gflop_per_step=... gflop_per_s=... pct_of_200=... loss=...
+//     precision=fp32 channels_last=0 sec_per_step=... img_per_s=... gflop_per_step=...
+//     gflop_per_s=... peak_gflop_per_s=... pct_of_peak=... loss=...
 //   PHASES impl=cpp ... momentum_ms=... q_fwd_ms=... k_fwd_ms=... loss_ms=... backward_ms=...
 //     optimizer_ms=... enqueue_ms=... data_ms=...
 // FLOPs: bench/step_flops.h (convs + linears, query 3x forward, key 1x, InfoNCE N*K*dim*4);
-// pct_of_200 relates them to this machine's ~200 GFLOP/s fp32 matrix ceiling.
+// pct_of_peak relates them to the convolution ceiling measured first on this machine for the
+// step's precision (bench/peak_flops.h; --peak_gflops to give one instead). --precision=bf16
+// and --channels_last set backend.precision / channels_last (docs/PRECISION.md).
 #include <malloc.h>
 #include <unistd.h>
 
@@ -39,6 +42,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench/peak_flops.h"
 #include "bench/step_flops.h"
 #include "data/batch_loader.h"
 #include "data/dataset.h"
@@ -69,7 +73,11 @@ DEFINE_string(backend, "", "overrides backend.name (only when given)");
 DEFINE_int32(steps, 5, "timed steps");
 DEFINE_int32(warmup, 1, "untimed steps before timing");
 DEFINE_bool(phases, false, "also time each phase of the step (a second measurement)");
-DEFINE_double(peak_gflops, 200.0, "the machine's fp32 ceiling that pct_of_200 refers to");
+DEFINE_string(precision, "", "overrides backend.precision: fp32 or bf16 (only when given)");
+DEFINE_bool(channels_last, false, "overrides backend.channels_last (only when given)");
+DEFINE_double(peak_gflops, 0,
+              "the ceiling pct_of_peak refers to; 0: measure this machine's convolution ceiling "
+              "for the step's precision first (bench/peak_flops.h)");
 
 namespace moco {
 namespace bench {
@@ -95,6 +103,15 @@ absl::StatusOr<ExperimentConfig> ResolveConfig() {
   if (Given("threads")) config.mutable_run()->set_threads(FLAGS_threads);
   if (Given("bn_splits")) config.mutable_moco()->set_bn_splits(FLAGS_bn_splits);
   if (Given("backend")) config.mutable_backend()->set_name(FLAGS_backend);
+  if (Given("precision")) {
+    if (FLAGS_precision != "fp32" && FLAGS_precision != "bf16") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--precision '", FLAGS_precision, "' must be fp32 or bf16"));
+    }
+    config.mutable_backend()->set_precision(FLAGS_precision == "bf16" ? BackendConfig::BF16
+                                                                      : BackendConfig::FP32);
+  }
+  if (Given("channels_last")) config.mutable_backend()->set_channels_last(FLAGS_channels_last);
   if (FLAGS_mode != "compute" && FLAGS_mode != "e2e") {
     return absl::InvalidArgumentError(
         absl::StrCat("--mode '", FLAGS_mode, "' must be compute or e2e"));
@@ -175,15 +192,18 @@ class BatchSource {
 std::string Header(const ExperimentConfig& config, const std::string& tag, int workers) {
   return absl::StrFormat(
       "%s impl=cpp backend=%s mode=%s arch=%s cifar_stem=%d width=%g channels=%d image_size=%d "
-      "batch=%d queue=%d threads=%d workers=%d warmup=%d steps=%d",
+      "batch=%d queue=%d threads=%d workers=%d warmup=%d steps=%d precision=%s channels_last=%d",
       tag, config.backend().name(), FLAGS_mode, config.model().arch(),
       config.model().cifar_stem() ? 1 : 0, config.model().width_multiplier(),
       config.model().in_channels(), config.data().image_size(), config.run().batch_size(),
-      config.moco().queue_size(), config.run().threads(), workers, FLAGS_warmup, FLAGS_steps);
+      config.moco().queue_size(), config.run().threads(), workers, FLAGS_warmup, FLAGS_steps,
+      config.backend().precision() == BackendConfig::BF16 ? "bf16" : "fp32",
+      config.backend().channels_last() ? 1 : 0);
 }
 
 // Times the whole MocoStep::Run (the pipeline's step, unmodified).
-absl::Status MeasureSteps(const ExperimentConfig& config, const StepFlops& flops) {
+absl::Status MeasureSteps(const ExperimentConfig& config, const StepFlops& flops,
+                          double peak_gflops) {
   ASSIGN_OR_RETURN(std::unique_ptr<Backend> owned_backend, CreateBackendForConfig(config));
   ASSIGN_OR_RETURN(std::unique_ptr<MocoQueueState> state,
                    MocoQueueState::Create(config, *owned_backend));
@@ -206,10 +226,10 @@ absl::Status MeasureSteps(const ExperimentConfig& config, const StepFlops& flops
   const double gflops = flops.step_flops / sec_per_step / 1e9;
   std::printf(
       "%s sec_per_step=%.4f img_per_s=%.2f gflop_per_step=%.3f gflop_per_s=%.2f "
-      "pct_of_200=%.1f loss=%.4f\n",
+      "peak_gflop_per_s=%.1f pct_of_peak=%.1f loss=%.4f\n",
       Header(config, "BENCH", source->workers()).c_str(), sec_per_step,
       config.run().batch_size() / sec_per_step, flops.step_flops / 1e9, gflops,
-      100.0 * gflops / FLAGS_peak_gflops, loss);
+      peak_gflops, 100.0 * gflops / peak_gflops, loss);
   std::fflush(stdout);
   return absl::OkStatus();
 }
@@ -280,7 +300,15 @@ absl::Status Run() {
                    CountStepFlops(config.model(), config.data().image_size(),
                                   config.run().batch_size(), config.moco().queue_size(),
                                   config.moco().symmetric_loss()));
-  RETURN_IF_ERROR(MeasureSteps(config, flops));
+  double peak = FLAGS_peak_gflops;
+  if (peak <= 0) {
+    // The backend sets the thread count; the ceiling is measured with the same one.
+    ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackendForConfig(config));
+    peak = MeasurePeakFlops(config.backend().precision() == BackendConfig::BF16,
+                            config.backend().device())
+               .conv_gflop_per_s;
+  }
+  RETURN_IF_ERROR(MeasureSteps(config, flops, peak));
   if (FLAGS_phases) RETURN_IF_ERROR(MeasurePhases(config));
   return absl::OkStatus();
 }

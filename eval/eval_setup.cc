@@ -53,6 +53,7 @@ absl::StatusOr<std::unique_ptr<EvalSetup>> PrepareEval(const std::string& config
   BackendOptions backend_options;
   backend_options.device = config.backend().device();
   backend_options.threads = config.threads();
+  SetNumerics(config.backend(), &backend_options);
   ASSIGN_OR_RETURN(setup->backend, CreateBackend(config.backend().name(), backend_options));
 
   ASSIGN_OR_RETURN(setup->train, data::OpenDataset(config.data(), data::Split::kTrain));

@@ -22,7 +22,9 @@ TARGETS=("$@")
 OB=${FUZZ_OUTPUT_BASE:-/tmp/ob_fuzz_clang}
 WORK=${FUZZ_WORK:-/tmp/moco_fuzz_work}
 [ -f fuzz/BUILD ] || { echo "run from the repository root"; exit 2; }
-nice -n 10 bazel --output_base="$OB" build --config=fuzz --jobs=2 //fuzz/... 2>&1 | tail -1
+# --symlink_prefix=/: no bazel-* links, which would otherwise point into this output base and
+# make the normal build descend into them.
+nice -n 10 bazel --output_base="$OB" build --config=fuzz --symlink_prefix=/ --jobs=2 //fuzz/... 2>&1 | tail -1
 BIN=$(bazel --output_base="$OB" info --config=fuzz bazel-bin 2> /dev/null)/fuzz
 found=0
 for t in "${TARGETS[@]}"; do

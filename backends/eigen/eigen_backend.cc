@@ -29,6 +29,11 @@ absl::StatusOr<std::unique_ptr<Backend>> EigenBackend::Create(const BackendOptio
     return absl::InvalidArgumentError(
         absl::StrCat("threads (", options.threads, ") must be >= 0"));
   }
+  if (options.precision != Precision::kFp32 || options.channels_last) {
+    return absl::InvalidArgumentError(
+        "backend.precision / backend.channels_last: the eigen backend is the fp32 NCHW "
+        "reference (FP32, channels_last false)");
+  }
   if (options.threads > 0) {
     omp_set_num_threads(options.threads);
     Eigen::setNbThreads(options.threads);

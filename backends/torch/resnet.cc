@@ -243,7 +243,7 @@ torch::Tensor ResNetImpl::features(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(1) == in_channels, "ResNet: expected input (N, ",
               in_channels, ", H, W), got ", x.sizes());
   const int64_t n = bn_splits_;
-  const bool regroup = is_training() && n > 1;
+  const bool regroup = is_training() && n > 1 && !channels_last_;
   const int64_t batch = x.size(0);
   TORCH_CHECK(!regroup || batch % n == 0, "ResNet: batch size ", batch,
               " is not divisible by the BN splits ", n);
@@ -319,10 +319,16 @@ void ResNetImpl::set_bn_splits(int64_t num_splits) {
   TORCH_CHECK(num_splits >= 1, "ResNet: bn splits must be >= 1, got ", num_splits);
   for (const auto& module : modules(/*include_self=*/false)) {
     if (auto* bn = module->as<SplitBatchNorm2dImpl>()) {
-      bn->set_num_splits(num_splits, SplitLayout::kInterleaved);
+      bn->set_num_splits(num_splits,
+                         channels_last_ ? SplitLayout::kConsecutive : SplitLayout::kInterleaved);
     }
   }
   bn_splits_ = num_splits;
+}
+
+void ResNetImpl::set_channels_last(bool channels_last) {
+  channels_last_ = channels_last;
+  set_bn_splits(bn_splits_);
 }
 
 void ResNetImpl::set_sync_group(Communicator* group) {

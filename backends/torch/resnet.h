@@ -113,6 +113,12 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   void set_bn_splits(int64_t num_splits);
   int64_t bn_splits() const { return bn_splits_; }
 
+  // Channels-last activations (backends/torch/numerics.h): the interleaved BN groups above are
+  // a free view only in NCHW, so with channels_last the BN layers use SplitLayout::kConsecutive
+  // instead (one copy of the activation per layer for the groups' concatenation, no layout
+  // change) and features() keeps the caller's order. Same results either way.
+  void set_channels_last(bool channels_last);
+
   // SyncBatchNorm: in training mode every BatchNorm (backbone and v3 heads) normalizes over the
   // union of the batches of `group`'s ranks (backends/torch/sync_batch_norm.h). Not owned; null
   // or world 1 turns it off. Needs bn_splits 1.
@@ -140,6 +146,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
  private:
   EncoderSpec spec_;
   int64_t bn_splits_ = 1;
+  bool channels_last_ = false;
   Communicator* sync_group_ = nullptr;
   LayerCapture* capture_ = nullptr;
 

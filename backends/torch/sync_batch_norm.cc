@@ -22,6 +22,10 @@ torch::Tensor PerChannel(const torch::Tensor& v, const torch::Tensor& x) {
   return v.view(shape);
 }
 
+// x in the statistics' type, fp32 (bf16 activations under autocast: no bf16 rounding of the
+// centered values or the gradient terms); a no-op for fp32 x.
+torch::Tensor AccumulationCopy(const torch::Tensor& x) { return x.to(torch::kFloat32); }
+
 // Sums `values` (float32, contiguous, on any device) over the ranks through the host.
 torch::Tensor AllReduceSumViaHost(const torch::Tensor& values, Communicator& group,
                                   const char* what) {
@@ -40,9 +44,10 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
                                torch::Tensor weight, torch::Tensor bias, torch::Tensor mean,
                                torch::Tensor invstd, int64_t global_count, int64_t group_ptr) {
-    const torch::Tensor y =
-        (x - PerChannel(mean, x)) * PerChannel(invstd, x) * PerChannel(weight, x) +
-        PerChannel(bias, x);
+    const torch::Tensor y = ((AccumulationCopy(x) - PerChannel(mean, x)) * PerChannel(invstd, x) *
+                                 PerChannel(weight, x) +
+                             PerChannel(bias, x))
+                                .to(x.scalar_type());
     ctx->save_for_backward({x, weight, mean, invstd});
     ctx->saved_data["count"] = global_count;
     ctx->saved_data["group"] = group_ptr;
@@ -58,9 +63,9 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
     const torch::Tensor invstd = PerChannel(saved[3], x);
     const double count = static_cast<double>(ctx->saved_data["count"].toInt());
     auto* group = reinterpret_cast<Communicator*>(ctx->saved_data["group"].toInt());
-    const torch::Tensor dy = grads[0].contiguous();
+    const torch::Tensor dy = AccumulationCopy(grads[0]);
     const std::vector<int64_t> dims = ReducedDims(x);
-    const torch::Tensor xhat = (x - mean) * invstd;
+    const torch::Tensor xhat = (AccumulationCopy(x) - mean) * invstd;
     const torch::Tensor sum_dy = dy.sum(dims);
     const torch::Tensor sum_dy_xhat = (dy * xhat).sum(dims);
     const int64_t c = x.size(1);
@@ -68,7 +73,8 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
                                                      "the gradient sums");
     const torch::Tensor mean_dy = PerChannel(global.narrow(0, 0, c), x) / count;
     const torch::Tensor mean_dy_xhat = PerChannel(global.narrow(0, c, c), x) / count;
-    const torch::Tensor dx = invstd * PerChannel(weight, x) * (dy - mean_dy - xhat * mean_dy_xhat);
+    const torch::Tensor dx =
+        (invstd * PerChannel(weight, x) * (dy - mean_dy - xhat * mean_dy_xhat)).to(x.scalar_type());
     return {dx,
             ctx->needs_input_grad(1) ? sum_dy_xhat : torch::Tensor(),
             ctx->needs_input_grad(2) ? sum_dy : torch::Tensor(),
@@ -100,7 +106,7 @@ torch::Tensor SyncBatchNormTrain(const torch::Tensor& x, const torch::Tensor& we
                                "the channel sums")
                .to(torch::kDouble) /
            static_cast<double>(global_count);
-    const torch::Tensor centered = xd - PerChannel(mean.to(xd.scalar_type()), xd);
+    const torch::Tensor centered = AccumulationCopy(xd) - PerChannel(mean.to(torch::kFloat32), xd);
     const torch::Tensor sq =
         AllReduceSumViaHost(centered.square().sum(dims, /*keepdim=*/false, torch::kDouble),
                             group, "the squared deviations")
@@ -110,13 +116,13 @@ torch::Tensor SyncBatchNormTrain(const torch::Tensor& x, const torch::Tensor& we
     running_var.mul_(1 - momentum)
         .add_((sq / static_cast<double>(global_count - 1)).to(running_var.dtype()), momentum);
   }
-  const torch::Tensor invstd = (var + eps).rsqrt().to(x.scalar_type());
+  const torch::Tensor invstd = (var + eps).rsqrt().to(torch::kFloat32);
   // Autograd functions take no undefined inputs: affine = false is weight 1 and bias 0 without
   // gradients.
   const torch::TensorOptions channel = x.options().requires_grad(false);
   const torch::Tensor w = weight.defined() ? weight : torch::ones({x.size(1)}, channel);
   const torch::Tensor b = bias.defined() ? bias : torch::zeros({x.size(1)}, channel);
-  return SyncBatchNormFunction::apply(x, w, b, mean.to(x.scalar_type()), invstd,
+  return SyncBatchNormFunction::apply(x, w, b, mean.to(torch::kFloat32), invstd,
                                       global_count, reinterpret_cast<int64_t>(&group));
 }
 

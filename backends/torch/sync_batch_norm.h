@@ -13,8 +13,9 @@
 // global unbiased variance, so they stay identical on every rank.
 //
 // Contract: every rank calls it at the same point with the same shape (as every collective).
-// weight and bias may be undefined (affine = false). A failed collective throws c10::Error
-// naming it (the backend's entry points turn it into absl::Status).
+// weight and bias may be undefined (affine = false). Statistics and arithmetic are fp32; the
+// output has x's dtype (bf16 under autocast). A failed collective throws c10::Error naming it
+// (the backend's entry points turn it into absl::Status).
 #ifndef BACKENDS_TORCH_SYNC_BATCH_NORM_H_
 #define BACKENDS_TORCH_SYNC_BATCH_NORM_H_
 

@@ -37,12 +37,17 @@ absl::StatusOr<std::unique_ptr<Backend>> TorchBackend::Create(const BackendOptio
       return absl::InvalidArgumentError(
           absl::StrCat("backend.device '", options.device, "' is not cpu or cuda"));
     }
+    if (options.precision == Precision::kFp16) {
+      return absl::UnimplementedError(
+          "backend.precision FP16 is not implemented (needs dynamic loss scaling): use BF16");
+    }
     const int threads = options.threads > 0
                             ? options.threads
                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     // Debian's LibTorch starts with one intra-op thread; set it explicitly.
     at::set_num_threads(threads);
-    return std::unique_ptr<Backend>(new TorchBackend(device));
+    return std::unique_ptr<Backend>(new TorchBackend(
+        device, Numerics{options.precision == Precision::kBf16, options.channels_last}));
   });
 }
 
@@ -51,7 +56,7 @@ const std::string& TorchBackend::name() const { return BackendName(); }
 absl::StatusOr<std::unique_ptr<Encoder>> TorchBackend::CreateEncoder(
     const ModelConfig& model, uint64_t seed, const EncoderOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<TorchEncoder> encoder,
-                   TorchEncoder::Create(model, seed, options, device_));
+                   TorchEncoder::Create(model, seed, options, device_, numerics_));
   return std::unique_ptr<Encoder>(std::move(encoder));
 }
 
@@ -133,6 +138,7 @@ static std::string CheckTorchDevice(const std::string& device) {
   return "must be \"cpu\", \"cuda\" or \"cuda:N\" for the torch backend";
 }
 
-MOCO_REGISTER_BACKEND(torch, TorchBackend::Create, CheckTorchDevice);
+MOCO_REGISTER_BACKEND(torch, TorchBackend::Create, CheckTorchDevice,
+                      BackendCapabilities{/*bf16=*/true, /*channels_last=*/true});
 
 }  // namespace moco::torch_backend

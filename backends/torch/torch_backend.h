@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "backends/torch/numerics.h"
 #include "moco/core/backend.h"
 
 namespace moco::torch_backend {
@@ -36,8 +37,9 @@ class TorchBackend final : public Backend {
                                   Communicator& communicator) override;
 
  private:
-  explicit TorchBackend(torch::Device device) : device_(device) {}
+  TorchBackend(torch::Device device, Numerics numerics) : device_(device), numerics_(numerics) {}
   torch::Device device_;
+  Numerics numerics_;
 };
 
 }  // namespace moco::torch_backend

@@ -27,7 +27,7 @@ std::vector<std::pair<std::string, torch::Tensor>> NamedStateTensors(const ResNe
 
 absl::StatusOr<std::unique_ptr<TorchEncoder>> TorchEncoder::Create(
     const ModelConfig& model, uint64_t seed, const EncoderOptions& encoder_options,
-    const torch::Device& device) {
+    const torch::Device& device, const Numerics& numerics) {
   return GuardTorch("TorchEncoder::Create",
                     [&]() -> absl::StatusOr<std::unique_ptr<TorchEncoder>> {
     ASSIGN_OR_RETURN(const EncoderSpec spec,
@@ -36,10 +36,12 @@ absl::StatusOr<std::unique_ptr<TorchEncoder>> TorchEncoder::Create(
     torch::manual_seed(seed);
     ASSIGN_OR_RETURN(ResNet module, MakeResNet(spec));
     module->set_bn_splits(encoder_options.bn_splits);
+    module->set_channels_last(numerics.channels_last);
     module->to(device);
+    if (numerics.channels_last) ParametersToChannelsLast(*module);
     const int64_t backbone_dim = module->feature_width();
-    return std::unique_ptr<TorchEncoder>(
-        new TorchEncoder(std::move(module), spec.feature_dim(), backbone_dim));
+    return std::unique_ptr<TorchEncoder>(new TorchEncoder(
+        std::move(module), spec.feature_dim(), backbone_dim, device, numerics));
   });
 }
 
@@ -66,13 +68,21 @@ absl::StatusOr<TensorPtr> TorchEncoder::ForwardUncaptured(const torch::Tensor& x
                                                           bool record_for_backward) {
   return GuardTorch("TorchEncoder::Forward", [&]() -> absl::StatusOr<TensorPtr> {
     module_->train(train_bn);
+    // The head's output in fp32 (a no-op without bf16), normalized outside autocast.
+    auto run = [&] {
+      torch::Tensor head;
+      {
+        AutocastScope autocast(numerics_, device_);
+        head = module_->forward(ToLayout(x, numerics_));
+      }
+      return torch::nn::functional::normalize(head.to(torch::kFloat32),
+                                              torch::nn::functional::NormalizeFuncOptions().dim(1));
+    };
     if (!record_for_backward) {
       torch::NoGradGuard no_grad;
-      return Wrap(torch::nn::functional::normalize(
-          module_->forward(x), torch::nn::functional::NormalizeFuncOptions().dim(1)));
+      return Wrap(run());
     }
-    recorded_output_ = torch::nn::functional::normalize(
-        module_->forward(x), torch::nn::functional::NormalizeFuncOptions().dim(1));
+    recorded_output_ = run();
     return Wrap(recorded_output_.detach());
   });
 }
@@ -100,7 +110,8 @@ absl::StatusOr<TensorPtr> TorchEncoder::BackboneFeatures(const Tensor& images) {
   return GuardTorch("TorchEncoder::BackboneFeatures", [&]() -> absl::StatusOr<TensorPtr> {
     torch::NoGradGuard no_grad;
     module_->eval();
-    return Wrap(module_->features(x));
+    AutocastScope autocast(numerics_, device_);
+    return Wrap(module_->features(ToLayout(x, numerics_)).to(torch::kFloat32));
   });
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "backends/torch/numerics.h"
 #include "backends/torch/resnet.h"
 #include "moco/config/config.pb.h"
 #include "moco/core/activation_capture.h"
@@ -17,11 +18,13 @@ namespace moco::torch_backend {
 class TorchEncoder final : public Encoder, public moco::ActivationCapture {
  public:
   // Builds the network of `model` on `device`, initialized from torch's global RNG seeded
-  // with `seed`.
+  // with `seed`; forwards run with `numerics` (backends/torch/numerics.h: bf16 autocast,
+  // channels-last), outputs are fp32 either way.
   static absl::StatusOr<std::unique_ptr<TorchEncoder>> Create(const ModelConfig& model,
                                                               uint64_t seed,
                                                               const EncoderOptions& options,
-                                                              const torch::Device& device);
+                                                              const torch::Device& device,
+                                                              const Numerics& numerics = {});
 
   absl::StatusOr<TensorPtr> Forward(const Tensor& images, bool train_bn,
                                     bool record_for_backward) override;
@@ -43,8 +46,13 @@ class TorchEncoder final : public Encoder, public moco::ActivationCapture {
   ResNet& module() { return module_; }
 
  private:
-  TorchEncoder(ResNet module, int64_t feature_dim, int64_t backbone_dim)
-      : module_(std::move(module)), feature_dim_(feature_dim), backbone_dim_(backbone_dim) {}
+  TorchEncoder(ResNet module, int64_t feature_dim, int64_t backbone_dim, torch::Device device,
+               Numerics numerics)
+      : module_(std::move(module)),
+        feature_dim_(feature_dim),
+        backbone_dim_(backbone_dim),
+        device_(device),
+        numerics_(numerics) {}
 
   // Forward() without the activation-capture bookkeeping.
   absl::StatusOr<TensorPtr> ForwardUncaptured(const torch::Tensor& x, bool train_bn,
@@ -54,6 +62,8 @@ class TorchEncoder final : public Encoder, public moco::ActivationCapture {
   torch::Tensor recorded_output_;  // the last recorded Forward's output, with its graph
   int64_t feature_dim_;
   int64_t backbone_dim_;
+  torch::Device device_;
+  Numerics numerics_;
   bool capture_activations_ = false;
   OrderedArrays captured_;
 };

@@ -35,9 +35,16 @@ enum class RankAveraged {
   kBatchNormStatistics,  // BN running_mean and running_var (not num_batches_tracked)
 };
 
+// BackendConfig.precision (moco/config/config.proto).
+enum class Precision { kFp32, kBf16, kFp16 };
+
 struct BackendOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
   int threads = 0;             // intra-op CPU threads, 0 = all cores
+  // Encoder arithmetic and activation layout; a backend without them refuses non-defaults
+  // at Create (the validator says so first, from the registry's BackendCapabilities).
+  Precision precision = Precision::kFp32;
+  bool channels_last = false;
 };
 
 class Backend {

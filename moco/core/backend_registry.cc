@@ -14,6 +14,7 @@ namespace {
 struct Registration {
   BackendFactory create;
   DeviceCheck check_device;
+  BackendCapabilities capabilities;
 };
 
 struct Registry {
@@ -41,11 +42,12 @@ absl::StatusOr<Registration> Find(const std::string& name) {
 
 }  // namespace
 
-bool RegisterBackend(const std::string& name, BackendFactory factory, DeviceCheck check_device) {
+bool RegisterBackend(const std::string& name, BackendFactory factory, DeviceCheck check_device,
+                     BackendCapabilities capabilities) {
   CHECK(factory && check_device) << "backend '" << name << "' registered without a factory or device check";
   Registry& r = GetRegistry();
   absl::MutexLock lock(&r.mutex);
-  CHECK(r.backends.emplace(name, Registration{std::move(factory), std::move(check_device)}).second)
+  CHECK(r.backends.emplace(name, Registration{std::move(factory), std::move(check_device), capabilities}).second)
       << "backend '" << name << "' registered twice";
   return true;
 }
@@ -68,7 +70,22 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackendForConfig(const Experiment
   BackendOptions options;
   options.device = config.backend().device();
   options.threads = config.run().threads();
+  SetNumerics(config.backend(), &options);
   return CreateBackend(config.backend().name(), options);
+}
+
+void SetNumerics(const BackendConfig& config, BackendOptions* options) {
+  switch (config.precision()) {
+    case BackendConfig::BF16: options->precision = Precision::kBf16; break;
+    case BackendConfig::FP16: options->precision = Precision::kFp16; break;
+    default: options->precision = Precision::kFp32; break;
+  }
+  options->channels_last = config.channels_last();
+}
+
+absl::StatusOr<BackendCapabilities> Capabilities(const std::string& name) {
+  ASSIGN_OR_RETURN(Registration registration, Find(name));
+  return registration.capabilities;
 }
 
 absl::StatusOr<std::string> DeviceProblem(const std::string& name, const std::string& device) {

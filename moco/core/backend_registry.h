@@ -27,7 +27,14 @@ using BackendFactory =
 // A syntax check only: whether the device exists is checked when the backend is created.
 using DeviceCheck = std::function<std::string(const std::string& device)>;
 
-bool RegisterBackend(const std::string& name, BackendFactory factory, DeviceCheck check_device);
+// What a backend offers beyond fp32 NCHW (BackendOptions::precision, channels_last).
+struct BackendCapabilities {
+  bool bf16 = false;           // Precision::kBf16
+  bool channels_last = false;  // BackendOptions::channels_last
+};
+
+bool RegisterBackend(const std::string& name, BackendFactory factory, DeviceCheck check_device,
+                     BackendCapabilities capabilities = {});
 
 // Names of the registered backends, sorted.
 std::vector<std::string> RegisteredBackendNames();
@@ -43,10 +50,17 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackendForConfig(const Experiment
 // `name` is not registered.
 absl::StatusOr<std::string> DeviceProblem(const std::string& name, const std::string& device);
 
+// The registered backend's capabilities; NotFound as CreateBackend.
+absl::StatusOr<BackendCapabilities> Capabilities(const std::string& name);
+
+// BackendConfig's precision and channels_last as BackendOptions (device, threads untouched).
+void SetNumerics(const BackendConfig& config, BackendOptions* options);
+
 }  // namespace moco
 
-#define MOCO_REGISTER_BACKEND(name, factory, check_device)                               \
+// MOCO_REGISTER_BACKEND(name, factory, check_device[, capabilities])
+#define MOCO_REGISTER_BACKEND(name, ...)                                                 \
   static const bool moco_backend_registered_##name [[maybe_unused]] =                   \
-      ::moco::RegisterBackend(#name, factory, check_device)
+      ::moco::RegisterBackend(#name, __VA_ARGS__)
 
 #endif  // MOCO_CORE_BACKEND_REGISTRY_H_

@@ -271,7 +271,8 @@ void CheckDataParallel(const ExperimentConfig& c, int world, ConfigErrorList& e)
 
 }  // namespace
 
-void CheckBackendConfig(const BackendConfig& b, ConfigErrorList& e) {
+void CheckBackendConfig(const BackendConfig& b, ConfigErrorList& e,
+                        const std::set<std::string>& cpu_flags) {
   const std::vector<std::string> known = RegisteredBackendNames();
   if (!Contains(known, b.name())) {
     e.Add("backend.name", absl::StrCat("backend.name (", b.name(),
@@ -283,6 +284,25 @@ void CheckBackendConfig(const BackendConfig& b, ConfigErrorList& e) {
   absl::StatusOr<std::string> problem = DeviceProblem(b.name(), b.device());
   if (problem.ok() && !problem->empty()) {
     e.Add("backend.device", absl::StrCat("backend.device (", b.device(), ") ", *problem));
+  }
+  absl::StatusOr<BackendCapabilities> can = Capabilities(b.name());
+  if (!can.ok()) return;
+  if (b.precision() == BackendConfig::FP16) {
+    e.Add("backend.precision",
+          "backend.precision (FP16) is not implemented (it needs dynamic loss scaling, for CUDA): "
+          "use BF16 or FP32");
+  } else if (b.precision() == BackendConfig::BF16) {
+    if (!can->bf16) {
+      e.Add("backend.precision", absl::StrCat("backend.precision (BF16) is not offered by the ",
+                                              b.name(), " backend (FP32 only; BF16 runs on torch)"));
+    } else if (!absl::StartsWith(b.device(), "cuda")) {
+      const std::string cpu = Bf16CpuProblem(cpu_flags);
+      if (!cpu.empty()) e.Add("backend.precision", absl::StrCat("backend.precision (BF16) ", cpu));
+    }
+  }
+  if (b.channels_last() && !can->channels_last) {
+    e.Add("backend.channels_last", absl::StrCat("backend.channels_last (true) is not offered by the ",
+                                                b.name(), " backend (NCHW only)"));
   }
 }
 

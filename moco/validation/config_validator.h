@@ -8,11 +8,13 @@
 #ifndef MOCO_VALIDATION_CONFIG_VALIDATOR_H_
 #define MOCO_VALIDATION_CONFIG_VALIDATOR_H_
 
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "moco/config/config.pb.h"
+#include "moco/core/cpu_features.h"
 #include "moco/config/config_errors.h"
 
 namespace moco {
@@ -43,7 +45,11 @@ void CheckDataConfig(const DataConfig& data, int in_channels, bool check_paths,
 
 // The rules for a BackendConfig, reported under "backend.": a registered backend, and a device
 // string that backend accepts.
-void CheckBackendConfig(const BackendConfig& backend, ConfigErrorList& errors);
+// backend.name, backend.device, and backend.precision / channels_last against what the named
+// backend offers (BackendCapabilities) and, for BF16 on a CPU, against `cpu_flags` (this
+// machine's /proc/cpuinfo by default).
+void CheckBackendConfig(const BackendConfig& backend, ConfigErrorList& errors,
+                        const std::set<std::string>& cpu_flags = CpuFlags());
 
 }  // namespace moco
 

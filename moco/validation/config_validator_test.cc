@@ -1,6 +1,7 @@
 #include "moco/validation/config_validator.h"
 
 #include <functional>
+#include <set>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -23,7 +24,8 @@ std::string CpuOrCuda(const std::string& device) {
   return device == "cpu" || device == "cuda" ? "" : "must be \"cpu\" or \"cuda\"";
 }
 MOCO_REGISTER_BACKEND(cpu_only, NotBuilt, CpuOnly);
-MOCO_REGISTER_BACKEND(gpu_capable, NotBuilt, CpuOrCuda);
+MOCO_REGISTER_BACKEND(gpu_capable, NotBuilt, CpuOrCuda,
+                      BackendCapabilities{/*bf16=*/true, /*channels_last=*/true});
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -243,6 +245,45 @@ TEST(ConfigValidatorTest, OptimizerParametersAreCheckedForTheAlgorithmThatUsesTh
   o.set_adam_beta1(0);  // beta 0 is allowed (no averaging), as torch allows it
   o.set_adam_eps(1e-8);
   EXPECT_THAT(FindConfigErrors(c), IsEmpty());
+}
+
+// backend.precision and channels_last: against the backend's capabilities and the CPU's flags
+// (given here, not this machine's, so the test means the same everywhere).
+std::vector<ConfigError> BackendErrors(const std::string& name, const std::string& device,
+                                       BackendConfig::Precision precision, bool channels_last,
+                                       const std::set<std::string>& cpu_flags) {
+  BackendConfig b;
+  b.set_name(name);
+  b.set_device(device);
+  b.set_precision(precision);
+  b.set_channels_last(channels_last);
+  ConfigErrorList errors;
+  CheckBackendConfig(b, errors, cpu_flags);
+  return errors.Take();
+}
+
+TEST(ConfigValidatorTest, Bf16NeedsABackendThatHasItAndACpuWithBf16Instructions) {
+  const std::set<std::string> amx = {"avx512f", "amx_bf16"}, avx512 = {"avx512f"};
+  EXPECT_THAT(BackendErrors("gpu_capable", "cpu", BackendConfig::BF16, true, amx), IsEmpty());
+  EXPECT_THAT(BackendErrors("gpu_capable", "cpu", BackendConfig::BF16, false, {"avx512_bf16"}),
+              IsEmpty());
+  EXPECT_THAT(BackendErrors("gpu_capable", "cuda", BackendConfig::BF16, false, avx512), IsEmpty());
+
+  auto errors = BackendErrors("gpu_capable", "cpu", BackendConfig::BF16, false, avx512);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].field, "backend.precision");
+  EXPECT_THAT(errors[0].message, HasSubstr("avx512_bf16 or amx_bf16; this one has neither"));
+
+  errors = BackendErrors("cpu_only", "cpu", BackendConfig::BF16, true, amx);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].field, "backend.precision");
+  EXPECT_THAT(errors[0].message, HasSubstr("not offered by the cpu_only backend"));
+  EXPECT_EQ(errors[1].field, "backend.channels_last");
+
+  errors = BackendErrors("gpu_capable", "cuda", BackendConfig::FP16, false, amx);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].field, "backend.precision");
+  EXPECT_THAT(errors[0].message, HasSubstr("FP16) is not implemented"));
 }
 
 ExperimentConfig ValidV3Config() {
