@@ -6,6 +6,7 @@
 
 #include "eval/eval_config_io.h"
 #include "gtest/gtest.h"
+#include "moco/core/cpu_features.h"
 #include "moco/config/config_io.h"
 
 namespace moco {
@@ -214,7 +215,10 @@ TEST(EvalConfigIoTest, SyntaxErrorsNameFileAndLine) {
 TEST(EvalConfigIoTest, ExampleConfigsAreValid) {
   EvalValidationOptions o;
   o.check_paths = false;  // the checkpoint exists only after a pretraining run
-  for (const char* name : {"quickstart.pbtxt", "quickstart_protocol.pbtxt"}) {
+  const bool bf16_cpu = Bf16CpuProblem(CpuFlags()).empty();
+  for (const char* name : {"quickstart.pbtxt", "quickstart_protocol.pbtxt",
+                           "moco_v3_quickstart.pbtxt", "quickstart_bf16.pbtxt"}) {
+    if (!bf16_cpu && std::string(name) == "quickstart_bf16.pbtxt") continue;  // the CPU refuses
     const std::string path = std::string("eval/configs/") + name;
     auto c = LoadEvalConfig(path);
     ASSERT_TRUE(c.ok()) << c.status();

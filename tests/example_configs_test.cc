@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "moco/config/config_io.h"
+#include "moco/core/cpu_features.h"
 #include "moco/validation/config_validator.h"
 
 namespace moco {
@@ -19,13 +20,23 @@ TEST_P(ExampleConfigTest, LoadsAndValidates) {
   ASSERT_TRUE(config.ok()) << config.status();
   ValidationOptions options;
   options.check_paths = GetParam() == "quickstart.pbtxt" ||
+                        GetParam() == "quickstart_bf16.pbtxt" ||
                         GetParam() == "moco_v3_quickstart.pbtxt";
   absl::Status status = ValidateExperimentConfig(*config, options, path);
+  if (config->backend().precision() == BackendConfig::BF16 &&
+      !Bf16CpuProblem(CpuFlags()).empty()) {
+    // A CPU without bf16 instructions: the one error must be that, naming the field.
+    EXPECT_NE(std::string(status.message()).find("backend.precision (BF16) needs a CPU"),
+              std::string::npos)
+        << status;
+    return;
+  }
   EXPECT_TRUE(status.ok()) << status;
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, ExampleConfigTest,
-                         ::testing::Values("quickstart.pbtxt", "moco_v1_imagenet.pbtxt",
+                         ::testing::Values("quickstart.pbtxt", "quickstart_bf16.pbtxt",
+                                           "moco_v1_imagenet.pbtxt",
                                            "moco_v2_imagenet.pbtxt", "moco_cifar10.pbtxt",
                                            "moco_v3_quickstart.pbtxt",
                                            "moco_v3_r50_imagenet.pbtxt"));
@@ -35,7 +46,7 @@ TEST(ExampleConfigsTest, EveryShippedConfigIsCovered) {
   for (const auto& entry : std::filesystem::directory_iterator("configs")) {
     if (entry.path().extension() == ".pbtxt") ++count;
   }
-  EXPECT_EQ(count, 6) << "a config was added to configs/: add it to the list above";
+  EXPECT_EQ(count, 7) << "a config was added to configs/: add it to the list above";
 }
 
 TEST(ExampleConfigsTest, V3RecipeIsThePapers) {
