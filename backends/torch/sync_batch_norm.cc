@@ -43,11 +43,12 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
                                torch::Tensor weight, torch::Tensor bias, torch::Tensor mean,
-                               torch::Tensor invstd, int64_t global_count, int64_t group_ptr) {
-    const torch::Tensor y = ((AccumulationCopy(x) - PerChannel(mean, x)) * PerChannel(invstd, x) *
-                                 PerChannel(weight, x) +
-                             PerChannel(bias, x))
-                                .to(x.scalar_type());
+                               torch::Tensor var, torch::Tensor invstd, double eps,
+                               int64_t global_count, int64_t group_ptr) {
+    // One fused pass: LibTorch's inference-mode BatchNorm with the global statistics (fp32
+    // statistics on bf16 input is its mixed-type kernel), output in x's dtype and layout.
+    const torch::Tensor y = torch::batch_norm(x, weight, bias, mean, var, /*training=*/false,
+                                              /*momentum=*/0.0, eps, /*cudnn_enabled=*/true);
     ctx->save_for_backward({x, weight, mean, invstd});
     ctx->saved_data["count"] = global_count;
     ctx->saved_data["group"] = group_ptr;
@@ -78,6 +79,8 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
     return {dx,
             ctx->needs_input_grad(1) ? sum_dy_xhat : torch::Tensor(),
             ctx->needs_input_grad(2) ? sum_dy : torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
             torch::Tensor(),
             torch::Tensor(),
             torch::Tensor(),
@@ -122,8 +125,9 @@ torch::Tensor SyncBatchNormTrain(const torch::Tensor& x, const torch::Tensor& we
   const torch::TensorOptions channel = x.options().requires_grad(false);
   const torch::Tensor w = weight.defined() ? weight : torch::ones({x.size(1)}, channel);
   const torch::Tensor b = bias.defined() ? bias : torch::zeros({x.size(1)}, channel);
-  return SyncBatchNormFunction::apply(x, w, b, mean.to(torch::kFloat32), invstd,
-                                      global_count, reinterpret_cast<int64_t>(&group));
+  return SyncBatchNormFunction::apply(x, w, b, mean.to(torch::kFloat32),
+                                      var.to(torch::kFloat32), invstd, eps, global_count,
+                                      reinterpret_cast<int64_t>(&group));
 }
 
 }  // namespace moco::torch_backend
