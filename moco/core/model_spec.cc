@@ -91,6 +91,56 @@ void AddHead(const HeadSpec& head, std::vector<StateEntry>* params,
   }
 }
 
+absl::StatusOr<BackboneSpec> MakeViTBackbone(const ViTArchitecture& arch,
+                                             const ModelConfig& model) {
+  BackboneSpec s;
+  s.kind = BackboneKind::kViT;
+  s.arch = arch.name;
+  s.in_channels = model.in_channels();
+  ViTSpec& v = s.vit;
+  v.image_size = model.image_size();
+  v.patch_size = model.patch_size() == 0 ? arch.default_patch_size : model.patch_size();
+  v.in_channels = model.in_channels();
+  v.embed_dim = arch.embed_dim;
+  v.depth = arch.depth;
+  v.num_heads = arch.num_heads;
+  v.mlp_hidden = arch.mlp_ratio * arch.embed_dim;
+  v.stop_grad_conv1 = model.stop_grad_conv1();
+  if (v.patch_size < 1 || v.image_size < 1 || v.image_size % v.patch_size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.patch_size (", v.patch_size, ") must be >= 1 and divide model.image_size (",
+        v.image_size, ") for ", arch.name));
+  }
+  s.output_dim = v.embed_dim;
+  return s;
+}
+
+void AddViT(const ViTSpec& v, std::vector<StateEntry>* params, std::vector<StateEntry>* buffers) {
+  const int64_t d = v.embed_dim, p = v.patch_size;
+  params->push_back({"cls_token", {1, 1, d}});
+  buffers->push_back({"pos_embed", {1, v.num_tokens(), d}, false});
+  std::vector<StateEntry>* patch = v.stop_grad_conv1 ? buffers : params;
+  patch->push_back({"patch_embed.proj.weight", {d, v.in_channels, p, p}, !v.stop_grad_conv1});
+  patch->push_back({"patch_embed.proj.bias", {d}, !v.stop_grad_conv1});
+  for (int i = 0; i < v.depth; ++i) {
+    const std::string b = ViTSpec::BlockName(i);
+    params->push_back({b + ".norm1.weight", {d}});
+    params->push_back({b + ".norm1.bias", {d}});
+    params->push_back({b + ".attn.qkv.weight", {3 * d, d}});
+    params->push_back({b + ".attn.qkv.bias", {3 * d}});
+    params->push_back({b + ".attn.proj.weight", {d, d}});
+    params->push_back({b + ".attn.proj.bias", {d}});
+    params->push_back({b + ".norm2.weight", {d}});
+    params->push_back({b + ".norm2.bias", {d}});
+    params->push_back({b + ".mlp.fc1.weight", {v.mlp_hidden, d}});
+    params->push_back({b + ".mlp.fc1.bias", {v.mlp_hidden}});
+    params->push_back({b + ".mlp.fc2.weight", {d, v.mlp_hidden}});
+    params->push_back({b + ".mlp.fc2.bias", {d}});
+  }
+  params->push_back({"norm.weight", {d}});
+  params->push_back({"norm.bias", {d}});
+}
+
 HeadSpec V3Head(std::string name, std::vector<int64_t> widths, bool last_batch_norm) {
   HeadSpec head;
   head.name = std::move(name);
@@ -144,10 +194,17 @@ std::string HeadSpec::OutputName(int i) const {
 
 absl::StatusOr<EncoderSpec> EncoderSpecFromConfig(const ModelConfig& model) {
   const ResNetArchitecture* arch = FindResNetArchitecture(model.arch());
-  if (arch == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model.arch \"", model.arch(), "\" is not one of ",
-                     absl::StrJoin(ResNetArchitectureNames(), ", ")));
+  const ViTArchitecture* vit = FindViTArchitecture(model.arch());
+  if (arch == nullptr && vit == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.arch \"", model.arch(), "\" is not one of ",
+        absl::StrJoin(ResNetArchitectureNames(), ", "), ", ",
+        absl::StrJoin(ViTArchitectureNames(), ", ")));
+  }
+  if (model.projector_layers() < 0 || model.projector_layers() == 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.projector_layers (", model.projector_layers(),
+        ") must be 0 (the arch's default) or >= 2"));
   }
   if (!(model.width_multiplier() > 0) || !std::isfinite(model.width_multiplier())) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -171,14 +228,42 @@ absl::StatusOr<EncoderSpec> EncoderSpecFromConfig(const ModelConfig& model) {
     return absl::InvalidArgumentError(
         "model.predictor_hidden_dim needs the v3 projector: set model.projector_hidden_dim > 0");
   }
+  if (vit != nullptr && (model.cifar_stem() || model.zero_init_residual() ||
+                         model.width_multiplier() != 1.0f)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.", model.cifar_stem() ? "cifar_stem" : model.zero_init_residual()
+                                                         ? "zero_init_residual"
+                                                         : "width_multiplier",
+        " is a ResNet option; model.arch ", model.arch(), " is a ViT (leave it unset)"));
+  }
+  if (vit == nullptr && (model.patch_size() != 0 || model.stop_grad_conv1())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.", model.patch_size() != 0 ? "patch_size" : "stop_grad_conv1",
+        " is a ViT option; model.arch ", model.arch(), " is a ResNet (leave it unset)"));
+  }
   EncoderSpec spec;
-  spec.backbone = MakeBackbone(*arch, model);
-  spec.backbone.zero_init_residual = model.zero_init_residual();
+  if (vit != nullptr) {
+    ASSIGN_OR_RETURN(spec.backbone, MakeViTBackbone(*vit, model));
+    if (spec.backbone.vit.embed_dim % spec.backbone.vit.num_heads != 0 ||
+        spec.backbone.vit.embed_dim % 4 != 0) {
+      return absl::InternalError(absl::StrCat("ViT table entry ", vit->name, " is inconsistent"));
+    }
+    spec.projector.name = "head";
+  } else {
+    spec.backbone = MakeBackbone(*arch, model);
+    spec.backbone.zero_init_residual = model.zero_init_residual();
+  }
   const int64_t width = spec.backbone.output_dim;
   const int64_t dim = model.feature_dim();
   if (model.projector_hidden_dim() > 0) {
-    // v3: w -> hidden [BN, ReLU] -> dim [BN affine=False]; predictor dim -> hidden -> dim.
-    spec.projector = V3Head("fc", {width, model.projector_hidden_dim(), dim}, true);
+    // v3: w -> hidden [BN, ReLU] (x layers - 1) -> dim [BN affine=False]; predictor
+    // dim -> hidden -> dim. moco-v3: 2 projector layers for ResNet, 3 for ViT.
+    const int layers = model.projector_layers() != 0 ? model.projector_layers()
+                                                     : (vit != nullptr ? 3 : 2);
+    std::vector<int64_t> widths = {width};
+    for (int i = 0; i + 1 < layers; ++i) widths.push_back(model.projector_hidden_dim());
+    widths.push_back(dim);
+    spec.projector = V3Head(spec.projector.name, std::move(widths), true);
     if (model.predictor_hidden_dim() > 0) {
       spec.predictor = V3Head("predictor", {dim, model.predictor_hidden_dim(), dim}, false);
     }
@@ -208,7 +293,8 @@ absl::StatusOr<EncoderSpec> EncoderSpecForEncoder(const ModelConfig& model, int 
 std::vector<StateEntry> EncoderStateLayout(const EncoderSpec& spec) {
   std::vector<StateEntry> params, buffers;
   const BackboneSpec& b = spec.backbone;
-  AddConvBn("conv1", "bn1", b.stem, &params, &buffers);
+  if (b.is_vit()) AddViT(b.vit, &params, &buffers);
+  if (!b.is_vit()) AddConvBn("conv1", "bn1", b.stem, &params, &buffers);
   for (const BlockSpec& block : b.blocks) {
     for (size_t i = 0; i < block.convs.size(); ++i) {
       AddConvBn(absl::StrCat(block.name, ".conv", i + 1), absl::StrCat(block.name, ".bn", i + 1),

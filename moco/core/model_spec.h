@@ -4,7 +4,7 @@
 // config validator and the FLOP counter read the same table.
 //
 // An encoder is a backbone plus a projector head (MoCo's "fc"), plus an optional predictor head
-// (none for MoCo v1/v2; room for v3). Only ResNet backbones exist today.
+// (MoCo v3's query encoder). The backbone is a ResNet or a ViT (moco/core/vit_spec.h).
 //
 //   ASSIGN_OR_RETURN(EncoderSpec spec, EncoderSpecFromConfig(config.model()));
 //   for (const BlockSpec& block : spec.backbone.blocks) ...   // "layer1.0", ..., in order
@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "moco/config/config.pb.h"
+#include "moco/core/vit_spec.h"
 
 namespace moco {
 
@@ -77,7 +78,14 @@ struct BlockSpec {
   ConvSpec downsample;          // 1x1, `stride`, in_channels -> out_channels
 };
 
+enum class BackboneKind { kResNet, kViT };
+
+// A ResNet (the fields below) or a ViT (`vit`; the ResNet fields are then unused but
+// in_channels, output_dim and arch).
 struct BackboneSpec {
+  BackboneKind kind = BackboneKind::kResNet;
+  ViTSpec vit;
+  bool is_vit() const { return kind == BackboneKind::kViT; }
   std::string arch;  // "resnet18"
   BlockType block_type = BlockType::kBasic;
   std::array<int, kNumStages> stage_blocks = {};
@@ -100,7 +108,7 @@ struct BackboneSpec {
 // BatchNorm1d and ReLU, Sequential(Linear, BN, ReLU, Linear, [BN(affine=False)]) ("fc.0",
 // "fc.1", "fc.3", "fc.4"), the last BN only with last_batch_norm.
 struct HeadSpec {
-  std::string name = "fc";
+  std::string name = "fc";  // ViT projectors: "head" (the module moco-v3 replaces)
   std::vector<int64_t> widths;  // {in, out} or {in, hidden, ..., out}
   bool batch_norm = false;       // v3 head (see above)
   bool last_batch_norm = false;  // v3 projector: BatchNorm1d(affine=False) after the last Linear
@@ -147,15 +155,17 @@ absl::StatusOr<EncoderSpec> EncoderSpecFromConfig(const ModelConfig& model);
 absl::StatusOr<EncoderSpec> EncoderSpecForEncoder(const ModelConfig& model, int bn_splits,
                                                   bool with_predictor);
 
-// One entry of an encoder's state (Encoder::ExportState): torchvision's state_dict name and
-// shape; buffers are BN running_mean, running_var and num_batches_tracked (shape {}).
+// One entry of an encoder's state (Encoder::ExportState): torchvision's / timm's state_dict name
+// and shape. Buffers (state no optimizer touches) are BN running_mean, running_var and
+// num_batches_tracked (shape {}), and a ViT's frozen tensors: pos_embed, and patch_embed.proj.*
+// under stop_grad_conv1 (moco-v3 keeps them as parameters with requires_grad False).
 struct StateEntry {
   std::string name;
   std::vector<int64_t> shape;
   bool is_parameter = true;
 };
 
-// Every parameter in torchvision's module order (named_parameters()), then every buffer.
+// Every parameter in torchvision's / timm's module order (named_parameters()), then every buffer.
 std::vector<StateEntry> EncoderStateLayout(const EncoderSpec& spec);
 
 }  // namespace moco
