@@ -100,11 +100,48 @@ void CheckDataConfig(const DataConfig& d, int in_channels, bool check_paths, Con
 
 namespace {
 
+// ViT-only fields with a ResNet and ResNet-only fields with a ViT are errors, not ignored.
+void CheckViTFields(const ExperimentConfig& c, ConfigErrorList& e) {
+  const ModelConfig& m = c.model();
+  const ViTArchitecture* vit = FindViTArchitecture(m.arch());
+  const std::vector<std::pair<const char*, bool>> vit_only = {
+      {"image_size", m.has_image_size()},
+      {"patch_size", m.has_patch_size()},
+      {"stop_grad_conv1", m.has_stop_grad_conv1()}};
+  const std::vector<std::pair<const char*, bool>> resnet_only = {
+      {"cifar_stem", m.has_cifar_stem()},
+      {"width_multiplier", m.has_width_multiplier()},
+      {"zero_init_residual", m.has_zero_init_residual()}};
+  for (const auto& [field, set] : vit == nullptr ? vit_only : resnet_only) {
+    if (!set) continue;
+    e.Add(absl::StrCat("model.", field),
+          absl::StrCat("model.", field, " is a ", vit == nullptr ? "ViT" : "ResNet",
+                       " option but model.arch (", m.arch(), ") is a ",
+                       vit == nullptr ? "ResNet" : "ViT", ": remove it"));
+  }
+  if (vit == nullptr) return;
+  const int patch = m.patch_size() == 0 ? static_cast<int>(vit->default_patch_size)
+                                        : m.patch_size();
+  e.Require(patch >= 1 && m.image_size() >= 1 && m.image_size() % patch == 0, "model.patch_size",
+            patch, absl::StrCat("must divide model.image_size (", m.image_size(), ")"));
+  e.Require(m.image_size() == c.data().image_size(), "model.image_size", m.image_size(),
+            absl::StrCat("must equal data.image_size (", c.data().image_size(),
+                         "): the ViT's position embedding has one entry per patch of that "
+                         "input"));
+}
+
 void CheckModel(const ExperimentConfig& c, ConfigErrorList& e) {
   const ModelConfig& m = c.model();
-  e.Require(FindResNetArchitecture(m.arch()) != nullptr, "model.arch", m.arch(),
+  e.Require(FindResNetArchitecture(m.arch()) != nullptr || FindViTArchitecture(m.arch()) != nullptr,
+            "model.arch", m.arch(),
             absl::StrCat("is not a known architecture (known: ",
-                         absl::StrJoin(ResNetArchitectureNames(), ", "), ")"));
+                         absl::StrJoin(ResNetArchitectureNames(), ", "), ", ",
+                         absl::StrJoin(ViTArchitectureNames(), ", "), ")"));
+  CheckViTFields(c, e);
+  e.Require(m.projector_layers() == 0 || m.projector_layers() >= 2, "model.projector_layers",
+            m.projector_layers(), "must be 0 (the arch's default: ResNet 2, ViT 3) or >= 2");
+  e.Require(m.projector_layers() < 2 || m.projector_hidden_dim() > 0, "model.projector_layers",
+            m.projector_layers(), "needs the v3 projector (model.projector_hidden_dim > 0)");
   // The narrowest stage has kStageBaseWidths[0] (64) * width channels; it must keep at least
   // one channel without the rounding's help.
   e.Require(m.width_multiplier() > 0 && kStageBaseWidths[0] * m.width_multiplier() >= 1,

@@ -156,6 +156,24 @@ INSTANTIATE_TEST_SUITE_P(
              c.mutable_data()->mutable_augmentation()->set_normalize_std(0, 0),
              "data.augmentation.normalize_std[0]"),
         RULE(UnknownArch, c.mutable_model()->set_arch("vgg16"), "model.arch"),
+        RULE(ViTOptionOnResNet, c.mutable_model()->set_patch_size(4), "model.patch_size"),
+        RULE(ResNetOptionOnViT,
+             c.mutable_model()->set_arch("vit_micro"); c.mutable_model()->clear_width_multiplier();
+             c.mutable_model()->set_image_size(28),
+             "model.cifar_stem"),
+        RULE(ViTImageSizeMatchesData,
+             c.mutable_model()->set_arch("vit_micro"); c.mutable_model()->clear_cifar_stem();
+             c.mutable_model()->clear_width_multiplier(),
+             "model.image_size"),
+        RULE(ViTPatchDividesImage,
+             c.mutable_model()->set_arch("vit_micro"); c.mutable_model()->clear_cifar_stem();
+             c.mutable_model()->clear_width_multiplier(); c.mutable_model()->set_image_size(28);
+             c.mutable_model()->set_patch_size(5),
+             "model.patch_size"),
+        RULE(ProjectorLayers, c.mutable_model()->set_projector_layers(1),
+             "model.projector_layers"),
+        RULE(ProjectorLayersNeedV3Head, c.mutable_model()->set_projector_layers(3),
+             "model.projector_layers"),
         RULE(WidthTooSmall, c.mutable_model()->set_width_multiplier(0.001),
              "model.width_multiplier"),
         RULE(FeatureDim, c.mutable_model()->set_feature_dim(0), "model.feature_dim"),
