@@ -26,6 +26,12 @@ struct Counter {
   }
 };
 
+int64_t HeadMacs(const HeadSpec& head) {
+  int64_t macs = 0;
+  for (int i = 0; i < head.num_layers(); ++i) macs += head.widths[i] * head.widths[i + 1];
+  return macs;
+}
+
 }  // namespace
 
 absl::StatusOr<int64_t> ForwardMacsPerImage(const ModelConfig& model, int image_size) {
@@ -35,6 +41,15 @@ absl::StatusOr<int64_t> ForwardMacsPerImage(const ModelConfig& model, int image_
   }
   const BackboneSpec& b = spec.backbone;
   Counter c;
+  if (b.is_vit()) {
+    if (image_size != b.vit.image_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "image size ", image_size, " is not model.image_size (", b.vit.image_size, ") of ",
+          model.arch(), ": a ViT takes exactly the input its position embedding is built for"));
+    }
+    c.macs = ViTBackboneMacs(b.vit) + HeadMacs(spec.projector);
+    return c.macs;
+  }
   int size = c.Conv(image_size, b.stem);
   if (b.has_max_pool) size = OutSize(size, 3, 2, 1);
   for (const BlockSpec& block : b.blocks) {
@@ -49,9 +64,21 @@ absl::StatusOr<int64_t> ForwardMacsPerImage(const ModelConfig& model, int image_
         "image size ", image_size, " is too small for ", model.arch(),
         model.cifar_stem() ? " (CIFAR stem)" : " (ImageNet stem)"));
   }
-  const HeadSpec& head = spec.projector;
-  for (int i = 0; i < head.num_layers(); ++i) c.macs += head.widths[i] * head.widths[i + 1];
-  return c.macs;
+  return c.macs + HeadMacs(spec.projector);
+}
+
+absl::StatusOr<StepFlops> CountMocoV3StepFlops(const ModelConfig& model, int image_size,
+                                               int batch) {
+  StepFlops f;
+  ASSIGN_OR_RETURN(f.forward_macs_per_image, ForwardMacsPerImage(model, image_size));
+  ASSIGN_OR_RETURN(const EncoderSpec spec, EncoderSpecFromConfig(model));
+  const double key = 2.0 * static_cast<double>(f.forward_macs_per_image);
+  const double query = key + (spec.predictor ? 2.0 * HeadMacs(*spec.predictor) : 0.0);
+  f.forward_flops_per_image = query;
+  // ctr(q1, k2) + ctr(q2, k1): N x N logits over feature_dim, and their gradient wrt q.
+  f.loss_flops = 4.0 * batch * static_cast<double>(batch) * model.feature_dim();
+  f.step_flops = 2.0 * (batch * (3.0 * query + key) + f.loss_flops);
+  return f;
 }
 
 absl::StatusOr<StepFlops> CountStepFlops(const ModelConfig& model, int image_size, int batch,

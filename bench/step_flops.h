@@ -31,13 +31,22 @@ struct StepFlops {
 };
 
 // Multiply-accumulates of one forward pass of `model` (torchvision ResNet structure, stage
-// widths max(1, round(base * width_multiplier)), the MoCo head) on one image_size x image_size
-// image. InvalidArgument naming the field for an unknown arch or a size that vanishes.
+// widths max(1, round(base * width_multiplier)), or a ViT: moco/core/vit_spec.h
+// ViTBackboneMacs; then the projector head) on one image_size x image_size image.
+// InvalidArgument naming the field for an unknown arch, a size that vanishes, or a ViT given
+// another size than its model.image_size.
 absl::StatusOr<int64_t> ForwardMacsPerImage(const ModelConfig& model, int image_size);
 
 // The step's FLOPs for a batch of `batch` images and a queue of `queue_size` keys.
 absl::StatusOr<StepFlops> CountStepFlops(const ModelConfig& model, int image_size, int batch,
                                          int queue_size, bool symmetric_loss = false);
+
+// A MoCo v3 step on a batch of `batch` images: per view, the query encoder (with the predictor)
+// forward + backward (3x its forward) and the key encoder's forward; two views; the symmetric
+// in-batch loss 2 x N * N * feature_dim * 4. forward_flops_per_image is the query encoder's
+// (with the predictor), loss_flops one of the two loss terms.
+absl::StatusOr<StepFlops> CountMocoV3StepFlops(const ModelConfig& model, int image_size,
+                                               int batch);
 
 }  // namespace bench
 }  // namespace moco

@@ -77,6 +77,25 @@ TEST(StepFlopsTest, StepIsFourForwardsPlusTheLoss) {
   EXPECT_DOUBLE_EQ(sym->step_flops, 2 * f->step_flops);
 }
 
+TEST(StepFlopsTest, ViTSmallIsDeiTsCountPlusTheHead) {
+  ModelConfig m;
+  m.set_arch("vit_small");
+  m.set_feature_dim(256);
+  m.set_projector_hidden_dim(4096);
+  m.set_predictor_hidden_dim(4096);
+  auto macs = ForwardMacsPerImage(m, 224);
+  ASSERT_TRUE(macs.ok()) << macs.status();
+  const int64_t head = 384 * 4096 + 4096 * 4096 + 4096 * 256;  // 3-layer projector
+  EXPECT_EQ(*macs - head, 4598498304);                           // DeiT's "4.6 GFLOPs"
+  EXPECT_FALSE(ForwardMacsPerImage(m, 32).ok());  // the embedding is built for 224
+
+  auto f = CountMocoV3StepFlops(m, 224, 8);
+  ASSERT_TRUE(f.ok()) << f.status();
+  const double predictor = 256.0 * 4096 + 4096.0 * 256;
+  const double key = 2.0 * *macs, query = key + 2 * predictor;
+  EXPECT_DOUBLE_EQ(f->step_flops, 2 * (8 * (3 * query + key) + 4.0 * 8 * 8 * 256));
+}
+
 TEST(StepFlopsTest, BadModelsAreErrorsNamingTheField) {
   auto arch = ForwardMacsPerImage(Model("vgg16", true, 1, 3, 128, true), 32);
   ASSERT_FALSE(arch.ok());
