@@ -21,7 +21,8 @@ TEST_P(ExampleConfigTest, LoadsAndValidates) {
   ValidationOptions options;
   options.check_paths = GetParam() == "quickstart.pbtxt" ||
                         GetParam() == "quickstart_bf16.pbtxt" ||
-                        GetParam() == "moco_v3_quickstart.pbtxt";
+                        GetParam() == "moco_v3_quickstart.pbtxt" ||
+                        GetParam() == "moco_v3_vit_quickstart.pbtxt";
   absl::Status status = ValidateExperimentConfig(*config, options, path);
   if (config->backend().precision() == BackendConfig::BF16 &&
       !Bf16CpuProblem(CpuFlags()).empty()) {
@@ -39,14 +40,16 @@ INSTANTIATE_TEST_SUITE_P(Configs, ExampleConfigTest,
                                            "moco_v1_imagenet.pbtxt",
                                            "moco_v2_imagenet.pbtxt", "moco_cifar10.pbtxt",
                                            "moco_v3_quickstart.pbtxt",
-                                           "moco_v3_r50_imagenet.pbtxt"));
+                                           "moco_v3_r50_imagenet.pbtxt",
+                                           "moco_v3_vit_quickstart.pbtxt",
+                                           "moco_v3_vit_small_imagenet.pbtxt"));
 
 TEST(ExampleConfigsTest, EveryShippedConfigIsCovered) {
   int count = 0;
   for (const auto& entry : std::filesystem::directory_iterator("configs")) {
     if (entry.path().extension() == ".pbtxt") ++count;
   }
-  EXPECT_EQ(count, 7) << "a config was added to configs/: add it to the list above";
+  EXPECT_EQ(count, 9) << "a config was added to configs/: add it to the list above";
 }
 
 TEST(ExampleConfigsTest, V3RecipeIsThePapers) {
@@ -66,6 +69,29 @@ TEST(ExampleConfigsTest, V3RecipeIsThePapers) {
   EXPECT_EQ(v3->model().predictor_hidden_dim(), 4096);
   EXPECT_EQ(v3->model().feature_dim(), 256);
   EXPECT_TRUE(v3->model().zero_init_residual());
+}
+
+TEST(ExampleConfigsTest, V3ViTRecipeIsThePapers) {
+  absl::StatusOr<ExperimentConfig> v3 =
+      LoadExperimentConfig("configs/moco_v3_vit_small_imagenet.pbtxt");
+  ASSERT_TRUE(v3.ok()) << v3.status();
+  EXPECT_EQ(v3->model().arch(), "vit_small");
+  EXPECT_EQ(v3->model().image_size(), 224);
+  EXPECT_TRUE(v3->model().stop_grad_conv1());
+  EXPECT_EQ(v3->moco().method(), "moco_v3");
+  EXPECT_FLOAT_EQ(v3->moco().temperature(), 0.2f);
+  EXPECT_FLOAT_EQ(v3->moco().momentum(), 0.99f);
+  EXPECT_TRUE(v3->moco().momentum_cosine_schedule());
+  EXPECT_EQ(v3->optimizer().algorithm(), OptimizerConfig::ADAMW);
+  EXPECT_FLOAT_EQ(v3->optimizer().lr(), 1.5e-4f * 4096 / 256);
+  EXPECT_FLOAT_EQ(v3->optimizer().weight_decay(), 0.1f);
+  EXPECT_FLOAT_EQ(v3->optimizer().warmup_epochs(), 40);
+  EXPECT_EQ(v3->run().epochs(), 300);
+  EXPECT_EQ(v3->run().batch_size(), 4096);
+  EXPECT_EQ(v3->model().feature_dim(), 256);
+  EXPECT_EQ(v3->model().projector_hidden_dim(), 4096);
+  EXPECT_EQ(v3->model().predictor_hidden_dim(), 4096);
+  EXPECT_FLOAT_EQ(v3->data().augmentation().crop_scale_min(), 0.08f);
 }
 
 TEST(ExampleConfigsTest, PaperValuesAreThePapers) {
