@@ -29,8 +29,12 @@ std::pair<int64_t, std::string> Rank(const std::string& token) {
   static const std::map<std::string, int64_t> kOrder = {
       {"conv1", 0}, {"bn1", 1}, {"conv2", 2}, {"bn2", 3}, {"conv3", 4}, {"bn3", 5},
       {"downsample", 6}, {"layer1", 10}, {"layer2", 11}, {"layer3", 12}, {"layer4", 13},
-      {"fc", 20}, {"predictor", 21}, {"weight", 0}, {"bias", 1}, {"running_mean", 2}, {"running_var", 3},
-      {"num_batches_tracked", 4}};
+      {"fc", 20}, {"predictor", 50}, {"weight", 0}, {"bias", 1}, {"running_mean", 2}, {"running_var", 3},
+      {"num_batches_tracked", 4},
+      // timm's VisionTransformer: its own tensors, then patch_embed, blocks, norm, head.
+      {"cls_token", 30}, {"pos_embed", 31}, {"patch_embed", 32}, {"qkv", 33}, {"proj", 34},
+      {"blocks", 35}, {"norm1", 36}, {"attn", 37}, {"norm2", 38}, {"mlp", 39}, {"fc1", 40},
+      {"fc2", 41}, {"norm", 42}, {"head", 43}};
   int64_t n;
   if (absl::SimpleAtoi(token, &n)) return {n, ""};
   auto it = kOrder.find(token);
@@ -89,10 +93,13 @@ DType TorchDType(const std::string& name) {
   return absl::EndsWith(name, "num_batches_tracked") ? DType::kInt64 : DType::kFloat32;
 }
 
-// Heads: MoCo's projector (fc.*) and v3's predictor (predictor.*).
+// Heads: MoCo's projector (fc.* on a ResNet, head.* on a ViT) and v3's predictor (predictor.*).
 bool IsHead(const std::string& name) {
-  return absl::StartsWith(name, "fc.") || absl::StartsWith(name, kV3Predictor);
+  return absl::StartsWith(name, "fc.") || absl::StartsWith(name, "head.") ||
+         absl::StartsWith(name, kV3Predictor);
 }
+
+constexpr char kTimmAnchor[] = "patch_embed.proj.weight";
 
 void AddEncoder(PyObject& sd, const std::string& prefix, const NamedArrays& e, bool with_fc) {
   for (const std::string& n : TorchvisionOrder(e)) {
@@ -160,7 +167,25 @@ std::string DetectLayout(const PyObject& root) {
     return "moco_v3";
   }
   if (HasPrefix(*sd, "conv1.") || HasPrefix(*sd, "module.conv1.")) return "torchvision";
+  if (HasPrefix(*sd, kTimmAnchor) || HasPrefix(*sd, std::string("module.") + kTimmAnchor)) {
+    return "timm";
+  }
   return "";
+}
+
+absl::StatusOr<MocoWeights> FromTimm(const PyObject& root, const std::string& label) {
+  const PyObject* sd = StateDict(root);
+  if (sd == nullptr) return Bad(label, "not a dict");
+  const std::string module = HasPrefix(*sd, std::string("module.") + kTimmAnchor) ? "module." : "";
+  if (!HasPrefix(*sd, module + kTimmAnchor)) {
+    return Bad(label, "no patch_embed.proj.weight: not a timm VisionTransformer state_dict");
+  }
+  MocoWeights w;
+  ASSIGN_OR_RETURN(NamedArrays all, Tensors(*sd, module, label));
+  for (auto& [n, a] : all) {
+    if (!absl::StartsWith(n, "head.")) w.query[n] = std::move(a);  // timm's classifier
+  }
+  return w;
 }
 
 absl::StatusOr<MocoWeights> FromOfficialMoco(const PyObject& root, const std::string& label) {

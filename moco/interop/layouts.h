@@ -11,6 +11,9 @@
 //                 state_dict "module.base_encoder.*" (backbone + projector fc.*),
 //                 "module.momentum_encoder.*" and "module.predictor.*"; the project keeps the
 //                 predictor in the query encoder as "predictor.*";
+//   timm          a ViT backbone state_dict: cls_token, pos_embed, patch_embed.proj.*,
+//                 blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}.*, norm.* (timm's
+//                 classifier head.* dropped on reading, not written);
 //   detectron2    {"model": {name: numpy array}, "__author__": "MOCO",
 //                 "matching_heuristics": True}, names as the official converter renames them
 //                 (stem., resN, convK.norm, shortcut[.norm]), fc dropped.
@@ -65,8 +68,12 @@ absl::StatusOr<MocoWeights> FromOfficialMocoV3(const PyObject& root, const std::
 // is dropped.
 absl::StatusOr<MocoWeights> FromTorchvision(const PyObject& root, const std::string& label);
 absl::StatusOr<MocoWeights> FromDetectron2(const PyObject& root, const std::string& label);
+// A timm VisionTransformer state_dict (or {"state_dict": ...}), optional "module." prefix; its
+// classifier head.* is dropped (a MoCo ViT's head.* is the projector, not that).
+absl::StatusOr<MocoWeights> FromTimm(const PyObject& root, const std::string& label);
 
-// Which reader fits `root`: "moco", "moco_v3", "torchvision", "detectron2", or "" when none does.
+// Which reader fits `root`: "moco", "moco_v3", "torchvision", "timm", "detectron2", or "" when
+// none does.
 std::string DetectLayout(const PyObject& root);
 
 // Writers (trees for SaveTorchZip / SavePlainPickle). ToOfficialMoco: a missing key encoder
@@ -76,7 +83,8 @@ PyRef ToOfficialMoco(const MocoWeights& w, bool with_optimizer);
 // moco-v3's layout (no optimizer): base_encoder = the query without predictor.*, the key encoder
 // (a copy of base_encoder when missing), predictor.*.
 PyRef ToOfficialMocoV3(const MocoWeights& w);
-PyRef ToTorchvision(const MocoWeights& w);  // backbone only, no fc, no predictor
+// Backbone only (no fc / head, no predictor): torchvision's layout for a ResNet, timm's for a ViT.
+PyRef ToTorchvision(const MocoWeights& w);
 PyRef ToDetectron2(const MocoWeights& w);   // backbone only
 
 }  // namespace interop

@@ -29,9 +29,27 @@ NamedArrays Select(const NamedArrays& from, const std::string& prefix) {
 
 bool HasHead(const NamedArrays& a) {
   for (const auto& [n, x] : a) {
-    if (absl::StartsWith(n, "fc.")) return true;
+    if (absl::StartsWith(n, "fc.") || absl::StartsWith(n, "head.")) return true;
   }
   return false;
+}
+
+bool IsViT(const NamedArrays& a) { return a.count("cls_token") > 0; }
+
+// The backbone layouts name one family each: torchvision ResNets, timm ViTs; detectron2's
+// renaming only knows ResNets.
+absl::Status CheckBackboneFormat(const std::string& path, Format format, const NamedArrays& q) {
+  const bool vit = IsViT(q);
+  if (format == Format::kTimm && !vit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": the timm layout is for ViT backbones; this is a ResNet: use torchvision"));
+  }
+  if ((format == Format::kTorchvision || format == Format::kDetectron2) && vit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": the ", FormatName(format), " layout is for ResNet backbones; this is a ViT: ",
+        "use timm"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -42,9 +60,10 @@ absl::StatusOr<Format> ParseFormat(const std::string& name) {
   if (name == "moco_v3") return Format::kMocoV3;
   if (name == "torchvision") return Format::kTorchvision;
   if (name == "detectron2") return Format::kDetectron2;
+  if (name == "timm") return Format::kTimm;
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown format '", name,
-      "' (expected native, moco, moco_v3, torchvision or detectron2)"));
+      "' (expected native, moco, moco_v3, torchvision, timm or detectron2)"));
 }
 
 const char* FormatName(Format format) {
@@ -54,6 +73,7 @@ const char* FormatName(Format format) {
     case Format::kMocoV3: return "moco_v3";
     case Format::kTorchvision: return "torchvision";
     case Format::kDetectron2: return "detectron2";
+    case Format::kTimm: return "timm";
   }
   return "?";
 }
@@ -115,15 +135,18 @@ absl::StatusOr<WeightsFile> ReadWeightsFile(const std::string& path) {
   } else if (layout == "torchvision") {
     out.format = Format::kTorchvision;
     ASSIGN_OR_RETURN(out.weights, FromTorchvision(*f.value, path));
+  } else if (layout == "timm") {
+    out.format = Format::kTimm;
+    ASSIGN_OR_RETURN(out.weights, FromTimm(*f.value, path));
   } else if (layout == "detectron2") {
     out.format = Format::kDetectron2;
     ASSIGN_OR_RETURN(out.weights, FromDetectron2(*f.value, path));
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": a ", FileKindName(f.kind),
-        " file, but not in the official MoCo (v1/v2 or v3), torchvision or detectron2 layout "
-        "(no state_dict with encoder_q.*, base_encoder.* or conv1.*, no \"model\" of numpy "
-        "arrays)"));
+        " file, but not in the official MoCo (v1/v2 or v3), torchvision, timm or detectron2 "
+        "layout (no state_dict with encoder_q.*, base_encoder.*, conv1.* or "
+        "patch_embed.proj.weight, no \"model\" of numpy arrays)"));
   }
   return out;
 }
@@ -131,6 +154,7 @@ absl::StatusOr<WeightsFile> ReadWeightsFile(const std::string& path) {
 absl::Status WriteWeightsFile(const std::string& path, Format format, const MocoWeights& w,
                               const ExperimentConfig& config, bool with_optimizer) {
   std::string bytes;
+  RETURN_IF_ERROR(CheckBackboneFormat(path, format, w.query));
   switch (format) {
     case Format::kNative:
       return WriteCheckpoint(path, ToNativeCheckpoint(w, config));
@@ -155,7 +179,8 @@ absl::Status WriteWeightsFile(const std::string& path, Format format, const Moco
       ASSIGN_OR_RETURN(bytes, SaveTorchZip(*ToOfficialMocoV3(named)));
       break;
     }
-    case Format::kTorchvision: {
+    case Format::kTorchvision:
+    case Format::kTimm: {
       ASSIGN_OR_RETURN(bytes, SaveTorchZip(*ToTorchvision(w)));
       break;
     }
@@ -167,7 +192,65 @@ absl::Status WriteWeightsFile(const std::string& path, Format format, const Moco
   return WriteFileAtomically(path, bytes);
 }
 
+namespace {
+
+// v3 heads (Linear, BN, ReLU, ..., Linear[, BN]): "<name>.0.weight" is (hidden, in), the last
+// Linear "<name>.<3 (layers - 1)>.weight" is (dim, hidden).
+int V3HeadLayers(const NamedArrays& q, const std::string& name) {
+  int layers = 0;
+  while (q.count(absl::StrCat(name, ".", 3 * layers, ".weight"))) ++layers;
+  return layers;
+}
+
+absl::StatusOr<ModelConfig> InferViTModelConfig(const NamedArrays& q,
+                                                const std::string& arch_hint) {
+  const auto& patch = q.at("patch_embed.proj.weight").shape();  // (D, C, p, p)
+  auto pos = q.find("pos_embed");
+  if (patch.size() != 4 || patch[2] != patch[3] || pos == q.end() ||
+      pos->second.shape().size() != 3) {
+    return absl::InvalidArgumentError(
+        "patch_embed.proj.weight is not (D, C, p, p) or pos_embed is not (1, T, D): not a ViT");
+  }
+  int depth = 0;
+  while (q.count(absl::StrCat("blocks.", depth, ".attn.qkv.weight"))) ++depth;
+  const int64_t dim = patch[0];
+  const int64_t grid = std::llround(std::sqrt(static_cast<double>(pos->second.shape()[1] - 1)));
+  // The weights do not say the number of heads: the table's entry of this width and depth.
+  std::string arch;
+  for (const ViTArchitecture& a : ViTArchitectures()) {
+    if (a.embed_dim == dim && a.depth == depth) arch = a.name;
+  }
+  if (arch.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a ViT of width ", dim, " and depth ", depth, " is not one of ",
+        absl::StrJoin(ViTArchitectureNames(), ", ")));
+  }
+  if (!arch_hint.empty() && arch_hint != arch && FindViTArchitecture(arch_hint) != nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("the file says arch '", arch_hint,
+                                                   "' but its width and depth are a ", arch));
+  }
+  ModelConfig m;
+  m.set_arch(arch);
+  m.set_in_channels(static_cast<int32_t>(patch[1]));
+  m.set_patch_size(static_cast<int32_t>(patch[2]));
+  m.set_image_size(static_cast<int32_t>(grid * patch[2]));
+  const int layers = V3HeadLayers(q, "head");
+  if (layers >= 2) {
+    m.set_projector_layers(layers);
+    m.set_projector_hidden_dim(static_cast<int32_t>(q.at("head.0.weight").shape()[0]));
+    m.set_feature_dim(static_cast<int32_t>(
+        q.at(absl::StrCat("head.", 3 * (layers - 1), ".weight")).shape()[0]));
+    if (q.count("predictor.0.weight")) {
+      m.set_predictor_hidden_dim(static_cast<int32_t>(q.at("predictor.0.weight").shape()[0]));
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
 absl::StatusOr<ModelConfig> InferModelConfig(const NamedArrays& q, const std::string& arch_hint) {
+  if (q.count("patch_embed.proj.weight")) return InferViTModelConfig(q, arch_hint);
   auto conv1 = q.find("conv1.weight");
   if (conv1 == q.end() || conv1->second.shape().size() != 4) {
     return absl::InvalidArgumentError("no 4-d conv1.weight: not a ResNet backbone");
@@ -222,7 +305,10 @@ absl::Status MatchArchitecture(const NamedArrays& expected, const NamedArrays& g
                                bool allow_missing_head, const std::string& label) {
   const bool skip_head = allow_missing_head && !HasHead(got);
   for (const std::string& n : TorchvisionOrder(expected)) {
-    if (skip_head && (absl::StartsWith(n, "fc.") || absl::StartsWith(n, "predictor."))) continue;
+    if (skip_head && (absl::StartsWith(n, "fc.") || absl::StartsWith(n, "head.") ||
+                      absl::StartsWith(n, "predictor."))) {
+      continue;
+    }
     const auto& want = expected.at(n).shape();
     auto it = got.find(n);
     if (it == got.end()) {

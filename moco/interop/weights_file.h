@@ -25,8 +25,8 @@
 namespace moco {
 namespace interop {
 
-enum class Format { kNative, kMoco, kMocoV3, kTorchvision, kDetectron2 };
-// "native", "moco", "torchvision", "detectron2".
+enum class Format { kNative, kMoco, kMocoV3, kTorchvision, kDetectron2, kTimm };
+// "native", "moco", "moco_v3", "torchvision", "detectron2", "timm".
 absl::StatusOr<Format> ParseFormat(const std::string& name);
 const char* FormatName(Format format);
 
