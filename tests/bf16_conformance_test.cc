@@ -19,6 +19,12 @@
 // (tests/bf16_pytorch_noise.py prints it; this test measures 0.31 for ours). The whole-gradient
 // check is therefore a bound on that noise (kGradientBound 0.5) plus a direction check (cosine
 // > kMinGradientCosine): a wrong gradient formula gives relative L2 ~1 or more.
+// NCHW on CPUs where LibTorch 1.13's bf16 NCHW convolution sums in bf16 (its fallback gemm;
+// backends/torch/bf16_accumulation.h probes it, e.g. on an AMD EPYC): each conv's error is then
+// that of a bf16-summed product, 4e-2 at this encoder's longest reduction (K = 1152) instead
+// of 3.9e-3, and sqrt(20) x 4e-2 = 0.18 bounds the output (measured 0.087, gradients 0.60 with
+// cosine 0.82). Those runs are held to kBf16SumOutputBound, kBf16SumGradientBound and
+// kBf16SumMinCosine, and the backend warns (bf16_accumulation_test checks the probe).
 // Each check also requires the bf16 result to differ from fp32 by more than float rounding
 // (kMinBf16Difference): it fails if autocast silently did nothing. fp32 with channels_last is
 // held to the fp32 conformance bounds (1e-4).
@@ -28,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/torch/bf16_accumulation.h"
 #include "gtest/gtest.h"
 #include "moco/core/backend.h"
 #include "moco/core/backend_registry.h"
@@ -40,6 +47,9 @@ constexpr double kGradientBound = 0.5;
 constexpr double kMinGradientCosine = 0.85;
 constexpr double kFp32Bound = 1e-4;
 constexpr double kMinBf16Difference = 1e-4;
+constexpr double kBf16SumOutputBound = 0.18;
+constexpr double kBf16SumGradientBound = 0.8;
+constexpr double kBf16SumMinCosine = 0.7;
 
 ModelConfig Model() {
   ModelConfig m;
@@ -196,10 +206,14 @@ TEST_F(Bf16ConformanceTest, Bf16ChannelsLastIsWithinBf16RoundingOfFp32Eigen) {
 
 TEST_F(Bf16ConformanceTest, Bf16InNchwIsWithinBf16RoundingOfFp32Eigen) {
   const Differences d = Compare(Precision::kBf16, /*channels_last=*/false);
-  EXPECT_LT(d.output, kOutputBound);
-  EXPECT_LT(d.gradients, kGradientBound);
-  EXPECT_GT(d.gradient_cosine, kMinGradientCosine);
-  EXPECT_LT(d.last_layer_gradients, kOutputBound);
+  const bool fp32_sums =
+      torch_backend::MeasuredBf16Accumulation(torch::kCPU).nchw_conv_fp32;
+  std::cout << "NCHW bf16 convolutions on this CPU sum in " << (fp32_sums ? "fp32" : "bf16")
+            << "\n";
+  EXPECT_LT(d.output, fp32_sums ? kOutputBound : kBf16SumOutputBound);
+  EXPECT_LT(d.gradients, fp32_sums ? kGradientBound : kBf16SumGradientBound);
+  EXPECT_GT(d.gradient_cosine, fp32_sums ? kMinGradientCosine : kBf16SumMinCosine);
+  EXPECT_LT(d.last_layer_gradients, fp32_sums ? kOutputBound : kBf16SumOutputBound);
   EXPECT_GT(d.output, kMinBf16Difference);
 }
 

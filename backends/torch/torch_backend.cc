@@ -1,10 +1,13 @@
 #include "backends/torch/torch_backend.h"
 
+#include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "backends/torch/bf16_accumulation.h"
 #include "backends/torch/torch_adamw.h"
 #include "backends/torch/torch_encoder.h"
 #include "backends/torch/torch_info_nce.h"
@@ -46,6 +49,12 @@ absl::StatusOr<std::unique_ptr<Backend>> TorchBackend::Create(const BackendOptio
                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     // Debian's LibTorch starts with one intra-op thread; set it explicitly.
     at::set_num_threads(threads);
+    if (options.precision == Precision::kBf16) {
+      const std::string warning =
+          Bf16AccumulationWarning(MeasuredBf16Accumulation(device), options.channels_last);
+      static std::once_flag warned;  // once per process, not per backend a test creates
+      if (!warning.empty()) std::call_once(warned, [&] { std::cerr << "warning: " << warning << "\n"; });
+    }
     return std::unique_ptr<Backend>(new TorchBackend(
         device, Numerics{options.precision == Precision::kBf16, options.channels_last}));
   });
