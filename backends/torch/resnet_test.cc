@@ -1,4 +1,5 @@
 #include "backends/torch/resnet.h"
+#include "backends/torch/testdata/tensor_file.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -24,12 +25,6 @@ namespace moco::torch_backend {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string TestDataPath(const std::string& name) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const std::string rel = "backends/torch/testdata/" + name;
-  return srcdir == nullptr ? rel : absl::StrCat(srcdir, "/moco_cpp/", rel);
-}
 
 std::string ShapeString(const torch::Tensor& t) {
   return absl::StrCat("[", absl::StrJoin(t.sizes(), ","), "]");
@@ -273,48 +268,6 @@ TEST(ResNetTest, CloneIsAnIndependentDeepCopy) {
 }
 
 // ---- Golden forward against torchvision ------------------------------------------------------
-
-// Reads make_param_names.py's tensor list.
-std::map<std::string, torch::Tensor> ReadTensorFile(const std::string& path) {
-  std::map<std::string, torch::Tensor> out;
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in) << "cannot open " << path;
-  if (!in) return out;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string bytes = ss.str();
-  size_t pos = 0;
-  auto take = [&](void* dst, size_t n) {
-    if (pos + n > bytes.size()) throw std::runtime_error(path + ": truncated");
-    std::memcpy(dst, bytes.data() + pos, n);
-    pos += n;
-  };
-  char magic[8];
-  take(magic, 8);
-  EXPECT_EQ(std::string(magic, 8), "MOCOTNS1");
-  uint32_t count;
-  take(&count, 4);
-  for (uint32_t i = 0; i < count; ++i) {
-    uint32_t name_len;
-    take(&name_len, 4);
-    std::string name(name_len, '\0');
-    take(name.data(), name_len);
-    uint8_t dtype;
-    uint32_t ndim;
-    take(&dtype, 1);
-    take(&ndim, 4);
-    std::vector<int64_t> shape(ndim);
-    for (auto& d : shape) take(&d, 8);
-    const torch::ScalarType type = dtype == 0   ? torch::kFloat
-                                   : dtype == 1 ? torch::kHalf
-                                                : torch::kLong;
-    torch::Tensor t = torch::empty(shape, torch::dtype(type));
-    take(t.data_ptr(), t.nbytes());
-    out[name] = type == torch::kHalf ? t.to(torch::kFloat) : t;
-  }
-  EXPECT_EQ(pos, bytes.size()) << path;
-  return out;
-}
 
 double MaxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
   EXPECT_EQ(a.sizes(), b.sizes());
