@@ -7,15 +7,19 @@ namespace {
 
 constexpr int64_t kTerms = 1024;
 
-bool SumsInFp32(const torch::Tensor& sum) {
-  return sum.to(torch::kFloat32).item<float>() == static_cast<float>(kTerms);
+// Every element of `sums` is a sum of kTerms ones: exact in fp32, stuck at 256 in bf16.
+bool SumsInFp32(const torch::Tensor& sums) {
+  return sums.to(torch::kFloat32).eq(static_cast<float>(kTerms)).all().item<bool>();
 }
 
 Bf16Accumulation Probe() {
   torch::NoGradGuard no_grad;
   const auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16);
   Bf16Accumulation a;
-  a.matmul_fp32 = SumsInFp32(torch::mm(torch::ones({1, kTerms}, bf16), torch::ones({kTerms, 1}, bf16)));
+  // A GEMM of the size layers run: LibTorch sends a (1, K) x (K, 1) product to a different
+  // kernel (a dot product that sums in bf16 even where its GEMMs sum in fp32).
+  a.matmul_fp32 =
+      SumsInFp32(torch::mm(torch::ones({64, kTerms}, bf16), torch::ones({kTerms, 64}, bf16)));
   // 1024 = 64 channels x 4 x 4 kernel taps, so the convolution sums 1024 ones per output.
   const torch::Tensor x = torch::ones({1, 64, 4, 4}, bf16);
   const torch::Tensor w = torch::ones({1, 64, 4, 4}, bf16);

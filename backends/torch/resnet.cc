@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "backends/torch/heads.h"
 #include "backends/torch/sync_batch_norm.h"
 
 namespace moco::torch_backend {
@@ -75,18 +76,6 @@ torch::Tensor FinishBlock(torch::Tensor out, const torch::Tensor& x, nn::Sequent
 
 }  // namespace
 
-void LayerCapture::Add(std::string name, const torch::Tensor& t) {
-  torch::Tensor copy = t.detach();
-  const int64_t n = interleaved_groups;
-  if (n > 1) {
-    // Row i * n + g holds sample g * M + i (see ResNetImpl::features); undo that.
-    std::vector<int64_t> grouped = copy.sizes().vec();
-    grouped[0] /= n;
-    grouped.insert(grouped.begin() + 1, n);
-    copy = copy.reshape(grouped).transpose(0, 1).reshape(t.sizes());
-  }
-  layers.emplace_back(std::move(name), copy.clone().cpu());
-}
 
 // ---- BasicBlock ------------------------------------------------------------------------------
 
@@ -138,55 +127,6 @@ torch::Tensor BottleneckImpl::Run(const torch::Tensor& x, LayerCapture* capture,
   out = ConvBnRelu(conv2, bn2, out, capture, name, 2);
   return FinishBlock(ConvBn(conv3, bn3, out, capture, name, 3), x, downsample, capture, name);
 }
-
-// ---- v3 heads ------------------------------------------------------------------------------
-namespace {
-
-// Sequential(Linear(no bias), BatchNorm1d, ReLU, ..., Linear(no bias)[, BatchNorm1d(affine=False)])
-// as HeadSpec describes (moco-v3's _build_mlp).
-nn::Sequential MakeV3Head(const HeadSpec& head) {
-  nn::Sequential seq;
-  for (int i = 0; i < head.num_layers(); ++i) {
-    const int64_t out = head.widths[i + 1];
-    const bool hidden = i + 1 < head.num_layers();
-    seq->push_back(nn::Linear(nn::LinearOptions(head.widths[i], out).bias(false)));
-    if (head.HasNorm(i)) seq->push_back(nn::BatchNorm1d(nn::BatchNorm1dOptions(out).affine(hidden)));
-    if (hidden) seq->push_back(nn::ReLU());
-  }
-  return seq;
-}
-
-// BatchNorm1d of a v3 head in training mode over every rank of `group` (SyncBatchNorm).
-torch::Tensor SyncBatchNorm1d(nn::BatchNorm1dImpl& bn, const torch::Tensor& h,
-                              Communicator& group) {
-  {
-    torch::NoGradGuard no_grad;
-    bn.num_batches_tracked.add_(1);
-  }
-  const double momentum = bn.options.momentum().value_or(0.1);
-  return SyncBatchNormTrain(h, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum,
-                            bn.options.eps(), group);
-}
-
-// A v3 head's forward, adding each layer's output to `capture` (nullable) under
-// HeadSpec::OutputName; its BatchNorms synchronized over `sync` (nullable) in training mode.
-torch::Tensor RunV3Head(nn::Sequential& seq, const HeadSpec& head, torch::Tensor h,
-                        LayerCapture* capture, Communicator* sync) {
-  if (capture == nullptr && sync == nullptr) return seq->forward(h);
-  size_t j = 0;
-  for (int i = 0; i < head.num_layers(); ++i) {
-    h = seq->ptr(j++)->as<nn::Linear>()->forward(h);
-    if (head.HasNorm(i)) {
-      nn::BatchNorm1dImpl& bn = *seq->ptr(j++)->as<nn::BatchNorm1d>();
-      h = sync != nullptr && bn.is_training() ? SyncBatchNorm1d(bn, h, *sync) : bn.forward(h);
-    }
-    if (i + 1 < head.num_layers()) h = seq->ptr(j++)->as<nn::ReLU>()->forward(h);
-    if (capture != nullptr) capture->Add(head.OutputName(i), h);
-  }
-  return h;
-}
-
-}  // namespace
 
 // ---- ResNet ----------------------------------------------------------------------------------
 
@@ -298,21 +238,7 @@ torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
     torch::Tensor z = RunV3Head(fc_mlp, spec_.projector, f, capture_, sync_group_);
     return predictor ? RunV3Head(predictor, *spec_.predictor, z, capture_, sync_group_) : z;
   }
-  if (capture_ == nullptr) return fc_mlp ? fc_mlp->forward(f) : fc_linear->forward(f);
-  const HeadSpec& head = spec_.projector;
-  if (fc_linear) {
-    torch::Tensor y = fc_linear->forward(f);
-    capture_->Add(head.OutputName(0), y);
-    return y;
-  }
-  // Sequential(Linear, ReLU, Linear, ...): capture each Linear's output after its ReLU.
-  torch::Tensor h = f;
-  for (int i = 0; i < head.num_layers(); ++i) {
-    h = fc_mlp->at<nn::LinearImpl>(2 * i).forward(h);
-    if (i + 1 < head.num_layers()) h = fc_mlp->at<nn::ReLUImpl>(2 * i + 1).forward(h);
-    capture_->Add(head.OutputName(i), h);
-  }
-  return h;
+  return RunLinearHead(fc_linear, fc_mlp, spec_.projector, f, capture_);
 }
 
 void ResNetImpl::set_bn_splits(int64_t num_splits) {

@@ -32,21 +32,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "backends/torch/layer_capture.h"
 #include "backends/torch/split_batch_norm.h"
 #include "moco/core/communicator.h"
 #include "moco/core/model_spec.h"
 
 namespace moco::torch_backend {
 
-// Debugging (moco::ActivationCapture): detached copies of layer outputs in execution
-// order, rows in the caller's sample order.
-struct LayerCapture {
-  std::vector<std::pair<std::string, torch::Tensor>> layers;
-  // > 1 while rows are in SplitLayout::kInterleaved order for that many groups (inside
-  // ResNetImpl::features in training mode); Add() restores the caller's order.
-  int64_t interleaved_groups = 1;
-  void Add(std::string name, const torch::Tensor& t);
-};
 
 // torchvision's BasicBlock (BlockType::kBasic): two 3x3 convs, stride on the first.
 class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {

@@ -16,10 +16,11 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 }
 
 // Parameters then buffers, by name.
-std::vector<std::pair<std::string, torch::Tensor>> NamedStateTensors(const ResNet& module) {
+std::vector<std::pair<std::string, torch::Tensor>> NamedStateTensors(
+    const torch::nn::Module& module) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& p : module->named_parameters()) out.emplace_back(p.key(), p.value());
-  for (const auto& b : module->named_buffers()) out.emplace_back(b.key(), b.value());
+  for (const auto& p : module.named_parameters()) out.emplace_back(p.key(), p.value());
+  for (const auto& b : module.named_buffers()) out.emplace_back(b.key(), b.value());
   return out;
 }
 
@@ -34,14 +35,13 @@ absl::StatusOr<std::unique_ptr<TorchEncoder>> TorchEncoder::Create(
                      EncoderSpecForEncoder(model, encoder_options.bn_splits,
                                            encoder_options.with_predictor));
     torch::manual_seed(seed);
-    ASSIGN_OR_RETURN(ResNet module, MakeResNet(spec));
-    module->set_bn_splits(encoder_options.bn_splits);
-    module->set_channels_last(numerics.channels_last);
-    module->to(device);
-    if (numerics.channels_last) ParametersToChannelsLast(*module);
-    const int64_t backbone_dim = module->feature_width();
+    ASSIGN_OR_RETURN(std::unique_ptr<EncoderNetwork> net,
+                     MakeEncoderNetwork(spec, encoder_options.bn_splits, numerics.channels_last));
+    net->module()->to(device);
+    if (numerics.channels_last) ParametersToChannelsLast(*net->module());
+    const int64_t backbone_dim = net->backbone_dim();
     return std::unique_ptr<TorchEncoder>(new TorchEncoder(
-        std::move(module), spec.feature_dim(), backbone_dim, device, numerics));
+        std::move(net), spec.feature_dim(), backbone_dim, device, numerics));
   });
 }
 
@@ -49,9 +49,9 @@ absl::StatusOr<TensorPtr> TorchEncoder::Forward(const Tensor& images, bool train
                                                 bool record_for_backward) {
   ASSIGN_OR_RETURN(torch::Tensor x, Unwrap(images));
   LayerCapture capture;
-  module_->set_activation_capture(capture_activations_ ? &capture : nullptr);
+  net_->SetActivationCapture(capture_activations_ ? &capture : nullptr);
   absl::StatusOr<TensorPtr> out = ForwardUncaptured(x, train_bn, record_for_backward);
-  module_->set_activation_capture(nullptr);
+  net_->SetActivationCapture(nullptr);
   if (capture_activations_ && out.ok()) {
     captured_.clear();
     for (const auto& [name, t] : capture.layers) captured_.emplace_back(name, ToHostArray(t));
@@ -67,13 +67,13 @@ void TorchEncoder::Enable(bool enabled) {
 absl::StatusOr<TensorPtr> TorchEncoder::ForwardUncaptured(const torch::Tensor& x, bool train_bn,
                                                           bool record_for_backward) {
   return GuardTorch("TorchEncoder::Forward", [&]() -> absl::StatusOr<TensorPtr> {
-    module_->train(train_bn);
+    net_->module()->train(train_bn);
     // The head's output in fp32 (a no-op without bf16), normalized outside autocast.
     auto run = [&] {
       torch::Tensor head;
       {
         AutocastScope autocast(numerics_, device_);
-        head = module_->forward(ToLayout(x, numerics_));
+        head = net_->Forward(ToLayout(x, numerics_));
       }
       return torch::nn::functional::normalize(head.to(torch::kFloat32),
                                               torch::nn::functional::NormalizeFuncOptions().dim(1));
@@ -100,7 +100,7 @@ absl::Status TorchEncoder::Backward(const Tensor& grad_output) {
 }
 
 void TorchEncoder::ZeroGrad() {
-  for (auto& p : module_->parameters()) {
+  for (auto& p : net_->module()->parameters()) {
     if (p.grad().defined()) p.mutable_grad().zero_();
   }
 }
@@ -109,9 +109,9 @@ absl::StatusOr<TensorPtr> TorchEncoder::BackboneFeatures(const Tensor& images) {
   ASSIGN_OR_RETURN(torch::Tensor x, Unwrap(images));
   return GuardTorch("TorchEncoder::BackboneFeatures", [&]() -> absl::StatusOr<TensorPtr> {
     torch::NoGradGuard no_grad;
-    module_->eval();
+    net_->module()->eval();
     AutocastScope autocast(numerics_, device_);
-    return Wrap(module_->features(ToLayout(x, numerics_)).to(torch::kFloat32));
+    return Wrap(net_->Features(ToLayout(x, numerics_)).to(torch::kFloat32));
   });
 }
 
@@ -122,8 +122,8 @@ absl::Status TorchEncoder::MomentumUpdateFrom(const Encoder& source, float momen
   }
   return GuardTorch("TorchEncoder::MomentumUpdateFrom", [&]() -> absl::Status {
     torch::NoGradGuard no_grad;
-    const auto mine = module_->named_parameters();
-    const auto theirs = other->module_->named_parameters();
+    const auto mine = net_->module()->named_parameters();
+    const auto theirs = other->net_->module()->named_parameters();
     std::vector<torch::Tensor> sources;  // theirs, matched to mine by name
     sources.reserve(mine.size());
     for (const auto& p : mine) {
@@ -148,12 +148,12 @@ absl::Status TorchEncoder::MomentumUpdateFrom(const Encoder& source, float momen
 }
 
 absl::Status TorchEncoder::SetBatchNormGroup(Communicator* group) {
-  if (group != nullptr && group->world_size() > 1 && module_->bn_splits() != 1) {
+  if (group != nullptr && group->world_size() > 1 && net_->bn_splits() != 1) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "SyncBatchNorm needs bn_splits 1; this encoder has ", module_->bn_splits()));
+        "SyncBatchNorm needs bn_splits 1; this encoder has ", net_->bn_splits()));
   }
   return GuardTorch("TorchEncoder::SetBatchNormGroup", [&]() -> absl::Status {
-    module_->set_sync_group(group);
+    net_->SetSyncGroup(group);
     return absl::OkStatus();
   });
 }
@@ -161,7 +161,7 @@ absl::Status TorchEncoder::SetBatchNormGroup(Communicator* group) {
 absl::StatusOr<NamedArrays> TorchEncoder::ExportState() const {
   return GuardTorch("TorchEncoder::ExportState", [&]() -> absl::StatusOr<NamedArrays> {
     NamedArrays state;
-    for (const auto& [name, t] : NamedStateTensors(module_)) state[name] = ToHostArray(t);
+    for (const auto& [name, t] : NamedStateTensors(*net_->module())) state[name] = ToHostArray(t);
     return state;
   });
 }
@@ -169,7 +169,7 @@ absl::StatusOr<NamedArrays> TorchEncoder::ExportState() const {
 absl::StatusOr<NamedArrays> TorchEncoder::ExportGradients() const {
   return GuardTorch("TorchEncoder::ExportGradients", [&]() -> absl::StatusOr<NamedArrays> {
     NamedArrays grads;
-    for (const auto& p : module_->named_parameters()) {
+    for (const auto& p : net_->module()->named_parameters()) {
       grads[p.key()] = p.value().grad().defined() ? ToHostArray(p.value().grad())
                                                   : HostArray(p.value().sizes().vec());
     }
@@ -178,7 +178,7 @@ absl::StatusOr<NamedArrays> TorchEncoder::ExportGradients() const {
 }
 
 absl::Status TorchEncoder::ImportState(const NamedArrays& state) {
-  const auto targets = NamedStateTensors(module_);
+  const auto targets = NamedStateTensors(*net_->module());
   std::set<std::string> expected;
   // Check everything before changing anything.
   for (const auto& [name, t] : targets) {

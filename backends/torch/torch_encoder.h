@@ -1,4 +1,5 @@
-// moco::Encoder on a LibTorch ResNet module (backends/torch/resnet.h) with autograd.
+// moco::Encoder on a LibTorch network with autograd: a ResNet (backends/torch/resnet.h) or a
+// ViT (backends/torch/vit.h), behind backends/torch/encoder_network.h.
 #ifndef BACKENDS_TORCH_TORCH_ENCODER_H_
 #define BACKENDS_TORCH_TORCH_ENCODER_H_
 
@@ -8,7 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "backends/torch/numerics.h"
-#include "backends/torch/resnet.h"
+#include "backends/torch/encoder_network.h"
 #include "moco/config/config.pb.h"
 #include "moco/core/activation_capture.h"
 #include "moco/core/encoder.h"
@@ -43,12 +44,13 @@ class TorchEncoder final : public Encoder, public moco::ActivationCapture {
   int64_t feature_dim() const override { return feature_dim_; }
   int64_t backbone_dim() const override { return backbone_dim_; }
 
-  ResNet& module() { return module_; }
+  // The module owning every parameter and buffer (optimizers, rank averaging).
+  std::shared_ptr<torch::nn::Module> module() const { return net_->module(); }
 
  private:
-  TorchEncoder(ResNet module, int64_t feature_dim, int64_t backbone_dim, torch::Device device,
-               Numerics numerics)
-      : module_(std::move(module)),
+  TorchEncoder(std::unique_ptr<EncoderNetwork> net, int64_t feature_dim, int64_t backbone_dim,
+               torch::Device device, Numerics numerics)
+      : net_(std::move(net)),
         feature_dim_(feature_dim),
         backbone_dim_(backbone_dim),
         device_(device),
@@ -58,7 +60,7 @@ class TorchEncoder final : public Encoder, public moco::ActivationCapture {
   absl::StatusOr<TensorPtr> ForwardUncaptured(const torch::Tensor& x, bool train_bn,
                                               bool record_for_backward);
 
-  ResNet module_;
+  std::unique_ptr<EncoderNetwork> net_;
   torch::Tensor recorded_output_;  // the last recorded Forward's output, with its graph
   int64_t feature_dim_;
   int64_t backbone_dim_;

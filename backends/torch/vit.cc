@@ -1,7 +1,10 @@
 #include "backends/torch/vit.h"
 
 #include <cmath>
+#include <string>
 #include <vector>
+
+#include "backends/torch/heads.h"
 
 namespace moco::torch_backend {
 namespace nn = torch::nn;
@@ -96,13 +99,16 @@ ViTBackboneImpl::ViTBackboneImpl(const ViTSpec& spec) : spec_(spec) {
 
   torch::NoGradGuard no_grad;
   cls_token.normal_(0.0, 1e-6);
-  for (const auto& module : blocks->modules(/*include_self=*/false)) {
-    auto* linear = module->as<nn::Linear>();
-    if (linear == nullptr) continue;
-    const int64_t out = linear->weight.size(0), in = linear->weight.size(1);
-    // qkv: each of q, k, v is its own (D, D) matrix for the fan computation.
-    XavierUniform(linear->weight, in, out == 3 * d && in == d ? d : out);
+  auto xavier = [](nn::Linear& linear, int64_t fan_out) {
+    XavierUniform(linear->weight, linear->weight.size(1), fan_out);
     linear->bias.zero_();
+  };
+  for (const auto& module : *blocks) {
+    ViTBlockImpl& block = *module->as<ViTBlockImpl>();
+    xavier(block.attn->qkv, d);  // q, k and v count as three (D, D) matrices for the fans
+    xavier(block.attn->proj, d);
+    xavier(block.mlp->fc1, spec.mlp_hidden);
+    xavier(block.mlp->fc2, d);
   }
 }
 
@@ -113,9 +119,53 @@ torch::Tensor ViTBackboneImpl::forward(const torch::Tensor& images) {
               "ViT: expected images (N, ", spec_.in_channels, ", ", s, ", ", s, "), got ",
               images.sizes(), " (the position embedding fixes the image size: model.image_size)");
   torch::Tensor x = patch_embed->forward(images);
+  if (capture_ != nullptr) capture_->Add("patch_embed", x);
   x = torch::cat({cls_token.expand({x.size(0), 1, x.size(2)}), x}, 1) + pos_embed;
-  for (const auto& block : *blocks) x = block->as<ViTBlockImpl>()->forward(x);
-  return norm->forward(x).select(1, 0);
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    ViTBlockImpl& block = *blocks->ptr(i)->as<ViTBlockImpl>();
+    if (capture_ == nullptr) {
+      x = block.forward(x);
+      continue;
+    }
+    const std::string name = ViTSpec::BlockName(static_cast<int>(i));
+    x = x + block.attn->forward(block.norm1->forward(x));
+    capture_->Add(name + ".attn", x);
+    x = x + block.mlp->forward(block.norm2->forward(x));
+    capture_->Add(name, x);
+  }
+  torch::Tensor features = norm->forward(x).select(1, 0);
+  if (capture_ != nullptr) capture_->Add("norm", features);
+  return features;
+}
+
+ViTEncoderImpl::ViTEncoderImpl(const EncoderSpec& spec)
+    : ViTBackboneImpl(spec.backbone.vit), encoder_spec_(spec) {
+  const HeadSpec& head = spec.projector;
+  if (head.batch_norm) {
+    head_mlp = register_module(head.name, MakeV3Head(head));
+  } else if (head.num_layers() == 1) {
+    head_linear = register_module(head.name, nn::Linear(head.in_dim(), head.out_dim()));
+  } else {
+    TORCH_CHECK(head.num_layers() == 2, "ViT: v2 heads of 2 Linear layers only");
+    nn::Sequential mlp;
+    mlp->push_back(nn::Linear(head.widths[0], head.widths[1]));
+    mlp->push_back(nn::ReLU());
+    mlp->push_back(nn::Linear(head.widths[1], head.widths[2]));
+    head_mlp = register_module(head.name, mlp);
+  }
+  if (spec.predictor) predictor = register_module(spec.predictor->name, MakeV3Head(*spec.predictor));
+}
+
+torch::Tensor ViTEncoderImpl::forward(const torch::Tensor& images) {
+  torch::Tensor f = features(images);
+  const HeadSpec& head = encoder_spec_.projector;
+  if (!head.batch_norm) return RunLinearHead(head_linear, head_mlp, head, f, capture_);
+  torch::Tensor z = RunV3Head(head_mlp, head, f, capture_, sync_group_);
+  return predictor ? RunV3Head(predictor, *encoder_spec_.predictor, z, capture_, sync_group_) : z;
+}
+
+void ViTEncoderImpl::set_sync_group(Communicator* group) {
+  sync_group_ = group != nullptr && group->world_size() > 1 ? group : nullptr;
 }
 
 }  // namespace moco::torch_backend

@@ -10,13 +10,17 @@
 // spec.stop_grad_conv1 the patch projection is a pair of buffers too, so optimizers never see
 // it and it keeps its random initialization.
 //
-// Not yet wired into TorchEncoder (which still builds ResNets only): the heads and the
-// EncoderNetwork dispatch are the next step of issue 16.
+// ViTEncoder adds MoCo's projector ("head", the module moco-v3 puts in place of timm's
+// classifier) and the v3 predictor; TorchEncoder builds it for ViT configs
+// (backends/torch/encoder_network.h).
 #ifndef BACKENDS_TORCH_VIT_H_
 #define BACKENDS_TORCH_VIT_H_
 
 #include <torch/torch.h>
 
+#include "backends/torch/layer_capture.h"
+#include "moco/core/communicator.h"
+#include "moco/core/model_spec.h"
 #include "moco/core/vit_spec.h"
 
 namespace moco::torch_backend {
@@ -83,6 +87,11 @@ class ViTBackboneImpl : public torch::nn::Module {
   // images (N, in_channels, image_size, image_size) -> cls features (N, embed_dim).
   torch::Tensor forward(const torch::Tensor& images);
 
+  // While `capture` is non-null, forward() adds, in execution order: "patch_embed" (N, L, D),
+  // per block "blocks.<i>.attn" (the residual stream after the attention half) and "blocks.<i>"
+  // (the block output), and "norm" (the cls token's features, (N, D)). Not owned.
+  void set_activation_capture(LayerCapture* capture) { capture_ = capture; }
+
   const ViTSpec& spec() const { return spec_; }
 
   PatchEmbed patch_embed{nullptr};
@@ -90,10 +99,40 @@ class ViTBackboneImpl : public torch::nn::Module {
   torch::nn::ModuleList blocks{nullptr};
   torch::nn::LayerNorm norm{nullptr};
 
+ protected:
+  LayerCapture* capture_ = nullptr;
+
  private:
   ViTSpec spec_;
 };
 TORCH_MODULE(ViTBackbone);
+
+// The MoCo encoder on a ViT: the backbone's modules at the top level (timm's names), then the
+// projector `head` (v1: Linear, v2: Sequential(Linear, ReLU, Linear), v3: moco-v3's MLP with
+// BatchNorm) and, for v3 query encoders, `predictor`. Heads draw torch's default Linear
+// initialization after the backbone's.
+class ViTEncoderImpl : public ViTBackboneImpl {
+ public:
+  // `spec` from EncoderSpecForEncoder with a ViT backbone.
+  explicit ViTEncoderImpl(const EncoderSpec& spec);
+
+  // Head output (N, feature_dim), not normalized; adds the heads' outputs to the capture
+  // (HeadSpec::OutputName) after the backbone's.
+  torch::Tensor forward(const torch::Tensor& images);
+  torch::Tensor features(const torch::Tensor& images) { return ViTBackboneImpl::forward(images); }
+
+  // SyncBatchNorm for the v3 heads' BatchNorms in training mode; null or world 1 turns it off.
+  void set_sync_group(Communicator* group);
+
+  torch::nn::Linear head_linear{nullptr};  // v1 projector, registered as "head"
+  torch::nn::Sequential head_mlp{nullptr};  // v2/v3 projector, registered as "head"
+  torch::nn::Sequential predictor{nullptr};
+
+ private:
+  EncoderSpec encoder_spec_;
+  Communicator* sync_group_ = nullptr;
+};
+TORCH_MODULE(ViTEncoder);
 
 }  // namespace moco::torch_backend
 
