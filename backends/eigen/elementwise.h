@@ -1,8 +1,11 @@
-// Element-wise layers with hand-written backward passes: ReLU, residual add, and row-wise L2
-// normalization (torch.nn.functional.normalize(x, dim=1), eps 1e-12).
+// Element-wise layers with hand-written backward passes: ReLU, GELU (the exact erf form,
+// torch.nn.functional.gelu's default), residual add, and row-wise L2 normalization
+// (torch.nn.functional.normalize(x, dim=1), eps 1e-12).
 //
 //   ReluInPlace(&y);                        // y = max(y, 0)
 //   ReluBackwardInPlace(y, &dy);            // dy *= (y > 0), y the ReLU output
+//   GeluForward(x, &y);                     // y = x * Phi(x)
+//   GeluBackward(x, dy, &dx);               // dx = dy * (Phi(x) + x * phi(x))
 //   AddInPlace(identity, &y);               // y += identity
 //   L2NormalizeRowsForward(x, &y, &norms);  // y = x / max(|x|, eps)
 //   L2NormalizeRowsBackward(y, norms, dy, &dx);
@@ -42,6 +45,39 @@ void ReluBackwardInPlace(const Blob<T>& y, Blob<T>* dy) {
   for (int64_t i = 0; i < n; ++i) {
     const T g = d[i];
     d[i] = yp[i] > T(0) ? g : T(0);
+  }
+}
+
+// y = x * Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt(2))) / 2. y resized to x's.
+template <typename T>
+void GeluForward(const Blob<T>& x, Blob<T>* y) {
+  y->Resize(x.shape);
+  const T* xp = x.ptr();
+  T* yp = y->ptr();
+  const int64_t n = x.numel();
+#pragma omp parallel for schedule(static) if (n > kMinParallelWork)
+  for (int64_t i = 0; i < n; ++i) {
+    yp[i] = static_cast<T>(0.5) * xp[i] * (T(1) + std::erf(xp[i] * static_cast<T>(M_SQRT1_2)));
+  }
+}
+
+// Given the forward's input x: dx = dy * (Phi(x) + x * phi(x)), phi the standard normal density.
+// dx (resized to x's shape) may alias dy.
+template <typename T>
+void GeluBackward(const Blob<T>& x, const Blob<T>& dy, Blob<T>* dx) {
+  CHECK_EQ(x.numel(), dy.numel());
+  if (dx != &dy) dx->Resize(x.shape);
+  const T* xp = x.ptr();
+  const T* dyp = dy.ptr();
+  T* dxp = dx->ptr();
+  const int64_t n = x.numel();
+  const T inv_sqrt_2pi = static_cast<T>(0.5 * M_2_SQRTPI * M_SQRT1_2);
+#pragma omp parallel for schedule(static) if (n > kMinParallelWork)
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = xp[i];
+    const T cdf = static_cast<T>(0.5) * (T(1) + std::erf(v * static_cast<T>(M_SQRT1_2)));
+    const T pdf = inv_sqrt_2pi * std::exp(static_cast<T>(-0.5) * v * v);
+    dxp[i] = dyp[i] * (cdf + v * pdf);
   }
 }
 

@@ -35,6 +35,32 @@ TEST(ReluTest, GradientAtZeroIsZero) {
   EXPECT_EQ(dy.data, (std::vector<double>{0.0, 1.0}));
 }
 
+TEST(GeluTest, ForwardIsXTimesTheNormalCdfAndBackwardMatchesFiniteDifferences) {
+  Blob<double> x = RandomBlob({3, 4, 5}, 87, -3.0, 3.0);
+  Blob<double> y;
+  GeluForward(x, &y);
+  EXPECT_EQ(y.shape, x.shape);
+  // Closed-form points: GELU(0) = 0, GELU(x) - GELU(-x) = x (Phi(x) + Phi(-x) = 1).
+  Blob<double> pm({2});
+  pm.data = {1.7, -1.7};
+  Blob<double> g;
+  GeluForward(pm, &g);
+  EXPECT_NEAR(g.data[0] - g.data[1], 1.7, 1e-15);
+  EXPECT_NEAR(g.data[0], 1.7 * 0.5 * std::erfc(-1.7 / std::sqrt(2.0)), 1e-15);
+  Blob<double> r = RandomBlob(x.shape, 88);
+  auto loss = [&] {
+    Blob<double> o;
+    GeluForward(x, &o);
+    return Dot(o.data, r.data);
+  };
+  Blob<double> dx;
+  GeluBackward(x, r, &dx);
+  EXPECT_TRUE(AllClose(dx.data, NumericGradient(loss, &x.data), 1e-8, 1e-6));
+  Blob<double> in_place = r;  // dx may alias dy
+  GeluBackward(x, in_place, &in_place);
+  EXPECT_EQ(in_place.data, dx.data);
+}
+
 TEST(AddTest, AddsElementwise) {
   Blob<double> a = RandomBlob({2, 3}, 83), b = RandomBlob({2, 3}, 84);
   Blob<double> s = b;

@@ -1,5 +1,6 @@
-// Fully connected layer y = x W^T + b (torch.nn.Linear), x (N, in), W (out, in), b (out), with a
-// hand-written backward pass. The GEMMs use Eigen (multi-threaded through OpenMP).
+// Fully connected layer y = x W^T + b (torch.nn.Linear), x (..., in), W (out, in), b (out), with
+// a hand-written backward pass. Leading dimensions of x are rows, as in torch: a ViT's tokens
+// (N, T, D) are N * T rows. The GEMMs use Eigen (multi-threaded through OpenMP).
 //
 //   LinearForward(x, w.data(), b.data(), /*out_features=*/128, &y);
 //   LinearBackward(x, w.data(), dy, &dx, dw.data(), db.data());
@@ -7,6 +8,8 @@
 #define BACKENDS_EIGEN_LINEAR_H_
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "Eigen/Core"
 #include "backends/eigen/blob.h"
@@ -22,14 +25,16 @@ template <typename T>
 using RowVector = Eigen::Matrix<T, 1, Eigen::Dynamic>;
 }  // namespace linear_internal
 
-// y is resized to (N, out_features). bias may be null.
+// y is resized to (..., out_features), x's leading dimensions. bias may be null.
 template <typename T>
 void LinearForward(const Blob<T>& x, const T* weight, typename NonDeduced<const T*>::type bias,
                    int64_t out_features, Blob<T>* y) {
   using linear_internal::RowMatrix;
-  CHECK_EQ(x.rank(), 2);
-  const int64_t n = x.dim(0), in = x.dim(1);
-  y->Resize({n, out_features});
+  CHECK_GE(x.rank(), 2);
+  const int64_t in = x.shape.back(), n = x.numel() / in;
+  std::vector<int64_t> y_shape = x.shape;
+  y_shape.back() = out_features;
+  y->Resize(std::move(y_shape));
   Eigen::Map<const RowMatrix<T>> xm(x.ptr(), n, in);
   Eigen::Map<const RowMatrix<T>> wm(weight, out_features, in);
   Eigen::Map<RowMatrix<T>> ym(y->ptr(), n, out_features);
@@ -46,8 +51,8 @@ void LinearBackward(const Blob<T>& x, const T* weight, const Blob<T>& dy,
                     typename NonDeduced<Blob<T>*>::type dx, T* dweight,
                     typename NonDeduced<T*>::type dbias) {
   using linear_internal::RowMatrix;
-  const int64_t n = x.dim(0), in = x.dim(1), out = dy.dim(1);
-  CHECK_EQ(dy.dim(0), n);
+  const int64_t in = x.shape.back(), n = x.numel() / in, out = dy.shape.back();
+  CHECK_EQ(dy.numel(), n * out);
   Eigen::Map<const RowMatrix<T>> xm(x.ptr(), n, in);
   Eigen::Map<const RowMatrix<T>> wm(weight, out, in);
   Eigen::Map<const RowMatrix<T>> dym(dy.ptr(), n, out);
@@ -56,7 +61,7 @@ void LinearBackward(const Blob<T>& x, const T* weight, const Blob<T>& dy,
     Eigen::Map<linear_internal::RowVector<T>>(dbias, out) += dym.colwise().sum();
   }
   if (dx != nullptr) {
-    dx->Resize({n, in});
+    dx->Resize(x.shape);
     Eigen::Map<RowMatrix<T>>(dx->ptr(), n, in).noalias() = dym * wm;
   }
 }

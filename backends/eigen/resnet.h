@@ -37,6 +37,7 @@
 #include "backends/eigen/blob.h"
 #include "backends/eigen/conv2d.h"
 #include "backends/eigen/elementwise.h"
+#include "backends/eigen/forward_options.h"
 #include "backends/eigen/mlp_head.h"
 #include "backends/eigen/params.h"
 #include "backends/eigen/pooling.h"
@@ -90,15 +91,6 @@ struct ResNetWorkspace {
   BatchNormOptions bn_options;
   // Backward scratch.
   Blob<T> d_output, d_projected, d_features, d_backbone, d_pooled;
-};
-
-struct ForwardOptions {
-  bool train_bn = true;
-  int bn_splits = 1;
-  bool update_running = true;  // train_bn only
-  // train_bn only: SyncBatchNorm over these ranks in every BN, backbone and heads (not owned;
-  // needs bn_splits 1).
-  BatchNormGroup* bn_group = nullptr;
 };
 
 template <typename T>
