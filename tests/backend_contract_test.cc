@@ -190,6 +190,58 @@ TEST_P(BackendContractTest, StateNamesAndShapesAreTheSpecs) {
   }
 }
 
+// A ViT encoder: timm's names and shapes with the v3 heads, unit outputs, cls-token features,
+// gradients for every parameter but the frozen patch projection, and a wrong image size named
+// as the config field that fixes it.
+TEST_P(BackendContractTest, ViTEncoderFollowsTheSpecAndChecksTheImageSize) {
+  ModelConfig m;
+  m.set_arch("vit_micro");
+  m.set_image_size(8);
+  m.set_in_channels(1);
+  m.set_feature_dim(8);
+  m.set_projector_hidden_dim(16);
+  m.set_predictor_hidden_dim(16);
+  m.set_stop_grad_conv1(true);
+  auto made = backend_->CreateEncoder(m, 1, EncoderOptions{1, /*with_predictor=*/true});
+  ASSERT_TRUE(made.ok()) << made.status();
+  Encoder& enc = **made;
+  const EncoderSpec spec = *EncoderSpecForEncoder(m, 1, true);
+  const NamedArrays state = State(enc);
+  ASSERT_EQ(state.size(), EncoderStateLayout(spec).size());
+  for (const StateEntry& e : EncoderStateLayout(spec)) {
+    ASSERT_EQ(state.count(e.name), 1u) << e.name;
+    EXPECT_EQ(state.at(e.name).shape(), e.shape) << e.name;
+  }
+  EXPECT_EQ(enc.backbone_dim(), 128);
+  TensorPtr x = Upload(Images(4, 5, /*side=*/8));
+  auto z = enc.Forward(*x, true, true);
+  ASSERT_TRUE(z.ok()) << z.status();
+  const HostArray zh = Host(**z);
+  ASSERT_EQ(zh.shape(), (std::vector<int64_t>{4, 8}));
+  double sq = 0;
+  for (int j = 0; j < 8; ++j) sq += zh.data()[j] * zh.data()[j];
+  EXPECT_NEAR(sq, 1.0, 1e-5);
+  enc.ZeroGrad();
+  HostArray g({4, 8});
+  for (size_t i = 0; i < g.data().size(); ++i) g.mutable_data()[i] = static_cast<float>(i % 3) - 1;
+  ASSERT_TRUE(enc.Backward(*Upload(g)).ok());
+  const NamedArrays grads = Grads(enc);
+  EXPECT_EQ(grads.count("patch_embed.proj.weight"), 0u) << "frozen: a buffer";
+  for (const char* name : {"cls_token", "blocks.0.attn.qkv.weight", "blocks.3.mlp.fc2.bias",
+                           "norm.weight", "head.0.weight", "predictor.3.weight"}) {
+    ASSERT_EQ(grads.count(name), 1u) << name;
+    double sum = 0;
+    for (float g : grads.at(name).data()) sum += std::abs(g);
+    EXPECT_GT(sum, 0) << name;
+  }
+  auto features = enc.BackboneFeatures(*x);
+  ASSERT_TRUE(features.ok()) << features.status();
+  EXPECT_EQ((*features)->shape(), (std::vector<int64_t>{4, 128}));
+  const absl::Status wrong = enc.Forward(*Upload(Images(4, 1, /*side=*/12)), false, false).status();
+  EXPECT_EQ(wrong.code(), absl::StatusCode::kInvalidArgument) << wrong;
+  EXPECT_THAT(Message(wrong), HasSubstr("model.image_size")) << wrong;
+}
+
 TEST_P(BackendContractTest, TrainForwardMovesRunningStatsEvalDoesNot) {
   auto enc = NewEncoder(TinyModel(), 1, /*bn_splits=*/2);
   TensorPtr x = Upload(Images(4, 2));

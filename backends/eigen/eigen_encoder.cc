@@ -23,8 +23,8 @@ void ToBlob(const HostArray& a, Blob<float>* b) {
 TensorPtr FromBlob(const Blob<float>& b) { return MakeEigenTensor(HostArray(b.shape, b.data)); }
 
 // The const-ness of ExportState: States() hands out mutable pointers but is read-only itself.
-std::vector<StateRef<float>> StatesOf(const ResNet<float>& net) {
-  return const_cast<ResNet<float>&>(net).States();
+std::vector<StateRef<float>> StatesOf(const EigenNetwork& net) {
+  return const_cast<EigenNetwork&>(net).States();
 }
 
 }  // namespace
@@ -33,16 +33,23 @@ absl::StatusOr<std::unique_ptr<EigenEncoder>> EigenEncoder::Create(
     const ModelConfig& model, uint64_t seed, const EncoderOptions& options) {
   ASSIGN_OR_RETURN(const EncoderSpec spec,
                    EncoderSpecForEncoder(model, options.bn_splits, options.with_predictor));
-  ASSIGN_OR_RETURN(std::unique_ptr<ResNet<float>> net, ResNet<float>::Create(spec, seed));
+  ASSIGN_OR_RETURN(std::unique_ptr<EigenNetwork> net, MakeEigenNetwork(spec, seed));
   return std::unique_ptr<EigenEncoder>(new EigenEncoder(std::move(net), options.bn_splits));
 }
 
 absl::Status EigenEncoder::CheckImages(const HostArray& images, bool train_bn) const {
   const auto& s = images.shape();
-  const int64_t in_channels = net_->spec().backbone.in_channels;
+  const BackboneSpec& backbone = net_->spec().backbone;
+  const int64_t in_channels = backbone.in_channels;
   if (s.size() != 4 || s[1] != in_channels || s[0] < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "images must be (N, ", in_channels, ", H, W), got ", ShapeString(s)));
+  }
+  if (backbone.is_vit() && (s[2] != backbone.vit.image_size || s[3] != backbone.vit.image_size)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "images must be (N, ", in_channels, ", ", backbone.vit.image_size, ", ",
+        backbone.vit.image_size, "), got ", ShapeString(s),
+        " (a ViT's position embedding fixes the image size: model.image_size)"));
   }
   if (train_bn) {
     if (bn_splits_ < 1 || s[0] % bn_splits_ != 0) {
@@ -65,14 +72,12 @@ absl::StatusOr<TensorPtr> EigenEncoder::Forward(const Tensor& images, bool train
   ASSIGN_OR_RETURN(const EigenTensor* x, AsEigenTensor(images, "Encoder::Forward images"));
   RETURN_IF_ERROR(CheckImages(x->array(), train_bn));
   ToBlob(x->array(), &scratch_);
-  ResNetWorkspace<float>* ws = record_for_backward ? &train_ws_ : &other_ws_;
   const ForwardOptions opt{train_bn, bn_splits_, /*update_running=*/true, bn_group_.get()};
-  const Blob<float>& out = net_->Forward(scratch_, opt, ws);
+  const Blob<float>& out = net_->Forward(scratch_, opt, record_for_backward);
   RETURN_IF_ERROR(TakeSyncError("Encoder::Forward"));
-  if (!record_for_backward) ws->recorded = false;
   if (capture_activations_) {
     captured_.clear();
-    for (const auto& [name, blob] : net_->LayerOutputs(*ws)) {
+    for (const auto& [name, blob] : net_->LayerOutputs(record_for_backward)) {
       captured_.emplace_back(name, HostArray(blob->shape, blob->data));
     }
   }
@@ -85,17 +90,17 @@ void EigenEncoder::Enable(bool enabled) {
 }
 
 absl::Status EigenEncoder::Backward(const Tensor& grad_output) {
-  if (!train_ws_.recorded) {
+  if (!net_->recorded()) {
     return absl::FailedPreconditionError("Encoder::Backward without a recorded Forward");
   }
   ASSIGN_OR_RETURN(const EigenTensor* g, AsEigenTensor(grad_output, "Encoder::Backward"));
-  if (g->array().shape() != train_ws_.output.shape) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Encoder::Backward: grad_output has shape ", ShapeString(g->array().shape()),
-                     " but the recorded output is ", ShapeString(train_ws_.output.shape)));
+  if (g->array().shape() != net_->recorded_output_shape()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Encoder::Backward: grad_output has shape ", ShapeString(g->array().shape()),
+        " but the recorded output is ", ShapeString(net_->recorded_output_shape())));
   }
   ToBlob(g->array(), &scratch_);
-  net_->Backward(scratch_, &train_ws_);
+  net_->Backward(scratch_);
   return TakeSyncError("Encoder::Backward");
 }
 
@@ -145,7 +150,7 @@ absl::StatusOr<TensorPtr> EigenEncoder::BackboneFeatures(const Tensor& images) {
   ASSIGN_OR_RETURN(const EigenTensor* x, AsEigenTensor(images, "Encoder::BackboneFeatures"));
   RETURN_IF_ERROR(CheckImages(x->array(), /*train_bn=*/false));
   ToBlob(x->array(), &scratch_);
-  return FromBlob(net_->Features(scratch_, {/*train_bn=*/false}, &other_ws_));
+  return FromBlob(net_->Features(scratch_));
 }
 
 absl::Status EigenEncoder::MomentumUpdateFrom(const Encoder& source, float momentum) {
@@ -155,7 +160,7 @@ absl::Status EigenEncoder::MomentumUpdateFrom(const Encoder& source, float momen
   }
   std::vector<StateRef<float>> mine = net_->Parameters();
   std::map<std::string, StateRef<float>> theirs;
-  for (StateRef<float>& p : const_cast<ResNet<float>&>(*other->net_).Parameters()) {
+  for (StateRef<float>& p : const_cast<EigenNetwork&>(*other->net_).Parameters()) {
     theirs.emplace(p.name, p);
   }
   std::vector<const float*> sources;  // theirs, matched to mine by name

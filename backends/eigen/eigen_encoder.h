@@ -1,6 +1,6 @@
-// EigenEncoder: the Encoder interface on ResNet<float> (backends/eigen/resnet.h): same
-// architecture, parameter names and initialization scheme as the torch backend, so states move
-// between the two through NamedArrays.
+// EigenEncoder: the Encoder interface on ResNet<float> or ViT<float> (backends/eigen/resnet.h,
+// vit.h, through EigenNetwork): same architecture, parameter names and initialization scheme as
+// the torch backend, so states move between the two through NamedArrays.
 //
 //   ASSIGN_OR_RETURN(std::unique_ptr<EigenEncoder> enc, EigenEncoder::Create(config.model(), 0));
 //   ASSIGN_OR_RETURN(TensorPtr q, enc->Forward(*images, /*train_bn=*/true, /*record=*/true));
@@ -18,7 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "backends/eigen/resnet.h"
+#include "backends/eigen/eigen_network.h"
 #include "moco/config/config.pb.h"
 #include "moco/core/activation_capture.h"
 #include "moco/core/encoder.h"
@@ -56,7 +56,7 @@ class EigenEncoder final : public Encoder, public ActivationCapture {
   int bn_splits() const { return bn_splits_; }
 
  private:
-  EigenEncoder(std::unique_ptr<ResNet<float>> net, int bn_splits)
+  EigenEncoder(std::unique_ptr<EigenNetwork> net, int bn_splits)
       : net_(std::move(net)), bn_splits_(bn_splits) {}
   absl::Status CheckImages(const HostArray& images, bool train_bn) const;
   // The first collective failure of SyncBatchNorm since the last call (then cleared), as
@@ -77,11 +77,9 @@ class EigenEncoder final : public Encoder, public ActivationCapture {
     absl::Status error_;
   };
 
-  std::unique_ptr<ResNet<float>> net_;
+  std::unique_ptr<EigenNetwork> net_;
   int bn_splits_ = 1;
   std::unique_ptr<CommunicatorBatchNormGroup> bn_group_;  // null: no SyncBatchNorm
-  ResNetWorkspace<float> train_ws_;  // the recorded forward
-  ResNetWorkspace<float> other_ws_;  // unrecorded forwards and features
   Blob<float> scratch_;
   bool capture_activations_ = false;
   OrderedArrays captured_;

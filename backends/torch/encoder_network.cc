@@ -1,5 +1,6 @@
 #include "backends/torch/encoder_network.h"
 
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,7 @@ class ResNetNetwork final : public EncoderNetwork {
  public:
   explicit ResNetNetwork(ResNet net) : net_(std::move(net)) {}
   std::shared_ptr<torch::nn::Module> module() const override { return net_.ptr(); }
+  absl::Status CheckImages(const torch::Tensor&) const override { return absl::OkStatus(); }
   torch::Tensor Forward(const torch::Tensor& images) override { return net_->forward(images); }
   torch::Tensor Features(const torch::Tensor& images) override { return net_->features(images); }
   void SetActivationCapture(LayerCapture* capture) override {
@@ -31,6 +33,18 @@ class ViTNetwork final : public EncoderNetwork {
  public:
   explicit ViTNetwork(ViTEncoder net) : net_(std::move(net)) {}
   std::shared_ptr<torch::nn::Module> module() const override { return net_.ptr(); }
+  absl::Status CheckImages(const torch::Tensor& images) const override {
+    const ViTSpec& v = net_->spec();
+    if (images.dim() == 4 && images.size(1) == v.in_channels && images.size(2) == v.image_size &&
+        images.size(3) == v.image_size) {
+      return absl::OkStatus();
+    }
+    std::string got;
+    for (int64_t i = 0; i < images.dim(); ++i) absl::StrAppend(&got, i ? ", " : "", images.size(i));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "images must be (N, ", v.in_channels, ", ", v.image_size, ", ", v.image_size, "), got (",
+        got, ") (a ViT's position embedding fixes the image size: model.image_size)"));
+  }
   torch::Tensor Forward(const torch::Tensor& images) override { return net_->forward(images); }
   torch::Tensor Features(const torch::Tensor& images) override { return net_->features(images); }
   void SetActivationCapture(LayerCapture* capture) override {

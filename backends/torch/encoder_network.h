@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "backends/torch/layer_capture.h"
 #include "moco/core/communicator.h"
@@ -26,6 +27,9 @@ class EncoderNetwork {
 
   // The module that owns every parameter and buffer, named as moco::EncoderStateLayout.
   virtual std::shared_ptr<torch::nn::Module> module() const = 0;
+  // InvalidArgument naming the config field if `images` (N, C, H, W) cannot go through the
+  // network for a reason the network itself would only report as a LibTorch error.
+  virtual absl::Status CheckImages(const torch::Tensor& images) const = 0;
   // Head output (N, feature_dim) for images (N, C, H, W); not normalized.
   virtual torch::Tensor Forward(const torch::Tensor& images) = 0;
   // The head's input (N, backbone_dim): pooled ResNet features, or the ViT's cls token.

@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<TorchEncoder>> TorchEncoder::Create(
 absl::StatusOr<TensorPtr> TorchEncoder::Forward(const Tensor& images, bool train_bn,
                                                 bool record_for_backward) {
   ASSIGN_OR_RETURN(torch::Tensor x, Unwrap(images));
+  RETURN_IF_ERROR(net_->CheckImages(x));
   LayerCapture capture;
   net_->SetActivationCapture(capture_activations_ ? &capture : nullptr);
   absl::StatusOr<TensorPtr> out = ForwardUncaptured(x, train_bn, record_for_backward);
@@ -107,6 +108,7 @@ void TorchEncoder::ZeroGrad() {
 
 absl::StatusOr<TensorPtr> TorchEncoder::BackboneFeatures(const Tensor& images) {
   ASSIGN_OR_RETURN(torch::Tensor x, Unwrap(images));
+  RETURN_IF_ERROR(net_->CheckImages(x));
   return GuardTorch("TorchEncoder::BackboneFeatures", [&]() -> absl::StatusOr<TensorPtr> {
     torch::NoGradGuard no_grad;
     net_->module()->eval();
