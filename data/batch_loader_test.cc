@@ -142,6 +142,35 @@ TEST(BatchLoaderTest, SameSeedSameBatchesForAnyWorkerCount) {
   EXPECT_NE(Epoch(**reseeded, 0)[0].indices, e0[0].indices);
 }
 
+// The MoCo presets (jitter, grayscale, blur, solarize: every op with per-thread scratch) on
+// single-channel 28 px images as the quickstarts load them: 1 and 2 workers, twice each.
+TEST(BatchLoaderTest, MocoPresetsGiveTheSameBatchesForAnyWorkerCount) {
+  for (auto preset : {AugmentationConfig::MOCO_V2, AugmentationConfig::MOCO_V3}) {
+    SCOPED_TRACE(AugmentationConfig::Preset_Name(preset));
+    DataConfig c;
+    c.set_image_size(28);
+    c.mutable_augmentation()->set_preset(preset);
+    c.mutable_augmentation()->set_crop_scale_min(0.2f);
+    c.mutable_augmentation()->set_blur_sigma_max(0.25f);
+    c.mutable_augmentation()->add_normalize_mean(0.286f);
+    c.mutable_augmentation()->add_normalize_std(0.353f);
+    auto transform = MakeTrainTransform(c, 1);
+    ASSERT_TRUE(transform.ok()) << transform.status();
+    auto ds = std::make_shared<FakeDataset>(512);
+    std::vector<HostBatch> reference;
+    for (int workers : {1, 2, 2, 1, 2}) {
+      auto loader = BatchLoader::Create(ds, *transform, Options(workers, 64));
+      ASSERT_TRUE(loader.ok()) << loader.status();
+      std::vector<HostBatch> batches = Epoch(**loader, 3);
+      if (reference.empty()) {
+        reference = std::move(batches);
+      } else {
+        ExpectSameBatches(reference, batches);
+      }
+    }
+  }
+}
+
 TEST(BatchLoaderTest, RecycledBuffersGiveIdenticalBatches) {
   auto ds = std::make_shared<FakeDataset>(40);
   auto transform = CifarAugment(8);

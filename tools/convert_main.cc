@@ -7,7 +7,7 @@
 // The weights must fit the architecture: a native input's own config, else --config's model,
 // else the one the names and shapes imply (moco/interop InferModelConfig). The first
 // mismatching name with both shapes is reported and nothing is written. A file without a
-// projection head (torchvision, detectron2) written as native or moco gets a freshly
+// projection head (torchvision, timm, detectron2) written as native or moco gets a freshly
 // initialized head (seed run.seed); a missing key encoder becomes a copy of the query encoder.
 #include <iostream>
 
@@ -24,9 +24,11 @@
 #include "moco/run/pipeline_main.h"
 
 DEFINE_string(in, "",
-              "Input file: native checkpoint, official MoCo (v1/v2 or v3), torchvision or "
-              "detectron2.");
-DEFINE_string(to, "", "Output format: torchvision, moco, moco_v3, detectron2 or native.");
+              "Input file: native checkpoint, official MoCo (v1/v2 or v3), torchvision, timm (a "
+              "ViT backbone) or detectron2.");
+DEFINE_string(to, "",
+              "Output format: torchvision, moco, moco_v3, detectron2 (ResNets), timm (ViTs) or "
+              "native.");
 DEFINE_string(out, "", "Output file (written atomically).");
 DEFINE_string(config, "",
               "Experiment config (text proto) whose model the weights must fit; stored in native "
