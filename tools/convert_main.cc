@@ -10,6 +10,9 @@
 // projection head (torchvision, timm, detectron2) written as native or moco gets a freshly
 // initialized head (seed run.seed); a missing key encoder becomes a copy of the query encoder.
 #include <iostream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -18,6 +21,8 @@
 #include "glog/logging.h"
 #include "moco/config/config_io.h"
 #include "moco/core/backend_registry.h"
+#include "moco/core/model_spec.h"
+#include "moco/core/optimizer_state_layout.h"
 #include "moco/core/status_macros.h"
 #include "moco/interop/encoder_init.h"
 #include "moco/interop/weights_file.h"
@@ -40,6 +45,30 @@ DEFINE_bool(with_optimizer, true,
 
 namespace moco {
 namespace {
+
+// The optimizer arrays of `w` must be `algorithm`'s slots (moco/core/optimizer_state_layout.h:
+// SGD and LARS one buffer named as its parameter, AdamW ".exp_avg", ".exp_avg_sq", ".step") of
+// query parameters with their shapes; InvalidArgument naming the first entry that is not.
+absl::Status CheckOptimizerState(const interop::MocoWeights& w,
+                                 OptimizerConfig::Algorithm algorithm, const std::string& label) {
+  if (w.momentum.empty()) return absl::OkStatus();
+  std::vector<std::string> names;
+  std::vector<std::vector<int64_t>> shapes;
+  for (const auto& [name, a] : w.query) {
+    names.push_back(name);
+    shapes.push_back(a.shape());
+  }
+  std::vector<OptimizerSlot> slots = {{""}};
+  if (algorithm == OptimizerConfig::ADAMW) slots = {{".exp_avg"}, {".exp_avg_sq"}, {".step", true}};
+  const OptimizerStateLayout layout(std::move(names), std::move(shapes), std::move(slots));
+  absl::StatusOr<std::vector<std::vector<const HostArray*>>> matched = layout.Match(w.momentum);
+  if (!matched.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        label, ": optimizer state (", OptimizerConfig::Algorithm_Name(algorithm),
+        ") does not fit the parameters: ", matched.status().message()));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status Run() {
   if (FLAGS_in.empty() || FLAGS_to.empty() || FLAGS_out.empty()) {
@@ -91,34 +120,31 @@ absl::Status Run() {
     RETURN_IF_ERROR(
         interop::MatchArchitecture(expected_key, w.key, true, label + ", key encoder"));
   }
-  for (const auto& [name, buffer] : w.momentum) {
-    auto it = w.query.find(name);
-    if (it == w.query.end() || it->second.shape() != buffer.shape()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(label, ": optimizer momentum buffer '", name, "' fits no parameter"));
-    }
-  }
+  RETURN_IF_ERROR(CheckOptimizerState(w, config.optimizer().algorithm(), label));
   if (w.queue && (w.queue->shape().size() != 2 || w.queue->shape()[1] != m.feature_dim())) {
     return absl::InvalidArgumentError(absl::StrCat(label, ": the queue has shape ",
                                                    ShapeToString(w.queue->shape()),
                                                    ", the architecture needs (K, ",
                                                    m.feature_dim(), ")"));
   }
+  // The projector's module: "fc" on ResNets, "head" on ViTs (moco/core/model_spec.h).
+  ASSIGN_OR_RETURN(const EncoderSpec spec, EncoderSpecFromConfig(m));
+  const std::string projector = spec.projector.name + ".";
   bool head = false;
-  for (const auto& [name, a] : w.query) head = head || absl::StartsWith(name, "fc.");
+  for (const auto& [name, a] : w.query) head = head || absl::StartsWith(name, projector);
   if (!head && (to == interop::Format::kNative || to == interop::Format::kMoco ||
                 to == interop::Format::kMocoV3)) {
     // Needs a full encoder: fresh heads of the architecture (v3: projector and predictor).
     ASSIGN_OR_RETURN(NamedArrays fresh,
                      interop::ArchitectureState(*backend, m, config.run().seed()));
     for (const auto& [name, a] : fresh) {
-      if (absl::StartsWith(name, "fc.") || absl::StartsWith(name, "predictor.")) {
+      if (absl::StartsWith(name, projector) || absl::StartsWith(name, "predictor.")) {
         w.query[name] = a;
       }
     }
     if (!w.key.empty()) {
       for (const auto& [name, a] : fresh) {
-        if (absl::StartsWith(name, "fc.")) w.key[name] = a;
+        if (absl::StartsWith(name, projector)) w.key[name] = a;
       }
     }
     LOG(WARNING) << in << " has no projection head: writing a freshly initialized one";
@@ -126,7 +152,8 @@ absl::Status Run() {
   const std::string out = FLAGS_out;
   RETURN_IF_ERROR(interop::WriteWeightsFile(out, to, w, config, FLAGS_with_optimizer));
   std::cout << "wrote " << out << " (" << interop::FormatName(to) << ", "
-            << (to == interop::Format::kTorchvision || to == interop::Format::kDetectron2
+            << (to == interop::Format::kTorchvision || to == interop::Format::kDetectron2 ||
+                        to == interop::Format::kTimm
                     ? "backbone"
                     : "query + key encoders")
             << ") from " << in << " (" << interop::FormatName(file.format) << ")\n";
