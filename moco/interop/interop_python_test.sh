@@ -2,7 +2,8 @@
 # Interop check against real PyTorch (/usr/bin/python3 with torch 1.13, torchvision, numpy,
 # installed by tools/setup.sh): the committed Python-made checkpoints go through
 # tools/convert into the native format and out again as torchvision / moco / detectron2
-# files, which testdata/check_exports.py loads with PyTorch.
+# files, which testdata/check_exports.py loads with PyTorch; a Python-made timm ViT goes
+# through native and back (testdata/timm_vit_roundtrip.py).
 set -euo pipefail
 CONVERT="$1"
 DATA=moco/interop/testdata
@@ -18,6 +19,16 @@ run --in="$OUT/legacy.ckpt" --to=moco --out="$OUT/legacy.moco.pth"
 run --in="$OUT/zip.ckpt" --to=moco --with_optimizer=false --out="$OUT/zip.noopt.moco.pth"
 run --in=$DATA/moco_v3_zip.pth --to=native --out="$OUT/v3.ckpt"
 run --in="$OUT/v3.ckpt" --to=moco_v3 --out="$OUT/v3.moco_v3.pth"
+# timm (a ViT backbone with timm's classifier) -> native (fresh MoCo v3 heads) -> timm.
+/usr/bin/python3 $DATA/timm_vit_roundtrip.py make "$OUT"
+cat > "$OUT/vit.pbtxt" <<'PB'
+model { arch: "vit_micro" image_size: 8 in_channels: 1 feature_dim: 16 projector_hidden_dim: 32 predictor_hidden_dim: 32 }
+moco { method: "moco_v3" }
+optimizer { algorithm: ADAMW lr: 1e-3 weight_decay: 0.1 }
+PB
+run --in="$OUT/timm_in.pth" --config="$OUT/vit.pbtxt" --to=native --out="$OUT/vit.ckpt"
+run --in="$OUT/vit.ckpt" --to=timm --out="$OUT/timm_out.pth"
+/usr/bin/python3 $DATA/timm_vit_roundtrip.py check "$OUT"
 # A mismatching architecture is refused and nothing is written.
 cat > "$OUT/wide.pbtxt" <<'PB'
 model { arch: "resnet18" width_multiplier: 0.0625 feature_dim: 16 }

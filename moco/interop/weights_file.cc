@@ -101,7 +101,17 @@ Checkpoint ToNativeCheckpoint(const MocoWeights& w, const ExperimentConfig& conf
   c.config_text = ToTextProto(config);
   c.backend = config.backend().name();
   AddPrefixed(w.query, "query/", c.arrays);
-  AddPrefixed(w.key.empty() ? w.query : w.key, "key/", c.arrays);
+  if (w.key.empty()) {
+    // MoCo's initialization: the key encoder is a copy of the query encoder, without the
+    // query-only predictor (MoCo v3).
+    NamedArrays key;
+    for (const auto& [name, a] : w.query) {
+      if (!absl::StartsWith(name, "predictor.")) key[name] = a;
+    }
+    AddPrefixed(key, "key/", c.arrays);
+  } else {
+    AddPrefixed(w.key, "key/", c.arrays);
+  }
   if (w.queue) c.arrays["queue/queue"] = *w.queue;
   if (w.queue) c.arrays["queue/queue_ptr"] = w.queue_ptr ? *w.queue_ptr : HostArray({1}, {0.0f});
   AddPrefixed(w.momentum, "optimizer/", c.arrays);
