@@ -37,6 +37,7 @@
 #include "backends/eigen/blob.h"
 #include "backends/eigen/conv2d.h"
 #include "backends/eigen/elementwise.h"
+#include "backends/eigen/encoder_heads.h"
 #include "backends/eigen/forward_options.h"
 #include "backends/eigen/mlp_head.h"
 #include "backends/eigen/params.h"
@@ -376,35 +377,17 @@ template <typename T>
 const Blob<T>& ResNet<T>::Forward(const Blob<T>& images, const ForwardOptions& options,
                                   ResNetWorkspace<T>* ws) {
   ForwardBackbone(images, options, ws);
-  const Blob<T>* h = &projector_.Forward(ws->features, ws->bn_options, &ws->projector);
-  if (predictor_) h = &predictor_->Forward(*h, ws->bn_options, &ws->predictor);
-  ws->head_output = h;
-  L2NormalizeRowsForward(*h, &ws->output, &ws->norms);
-  ws->recorded = true;
-  return ws->output;
+  return HeadsForward(projector_, predictor_, ws->bn_options, ws);
 }
 
 template <typename T>
 void ResNet<T>::Backward(const Blob<T>& grad_output, ResNetWorkspace<T>* ws) {
-  CHECK(ws->recorded) << "Backward without a recorded Forward";
-  CHECK(grad_output.shape == ws->output.shape);
-  L2NormalizeRowsBackward(ws->output, ws->norms, grad_output, &ws->d_output);
-  BackwardFromHeadOutput(ws->d_output, ws);
+  BackwardFromHeadOutput(NormalizationBackward(grad_output, ws), ws);
 }
 
 template <typename T>
 void ResNet<T>::BackwardFromHeadOutput(const Blob<T>& grad_head_output, ResNetWorkspace<T>* ws) {
-  CHECK(ws->recorded) << "Backward without a recorded Forward";
-  CHECK(grad_head_output.shape == ws->head_output->shape);
-  ws->recorded = false;
-  // Heads, last first.
-  const Blob<T>* d_projector_out = &grad_head_output;
-  if (predictor_) {
-    predictor_->Backward(ws->projector.out.back(), grad_head_output, &ws->predictor,
-                         &ws->d_projected);
-    d_projector_out = &ws->d_projected;
-  }
-  projector_.Backward(ws->features, *d_projector_out, &ws->projector, &ws->d_features);
+  HeadsBackward(projector_, predictor_, grad_head_output, ws);
   // Backbone.
   const Blob<T>& last = blocks_.empty() ? ws->stem.y : ws->blocks.back().units.back().y;
   GlobalAvgPoolBackward(last.shape, ws->d_features, &ws->d_backbone);

@@ -30,6 +30,7 @@
 #include "backends/eigen/attention.h"
 #include "backends/eigen/blob.h"
 #include "backends/eigen/elementwise.h"
+#include "backends/eigen/encoder_heads.h"
 #include "backends/eigen/forward_options.h"
 #include "backends/eigen/layer_norm.h"
 #include "backends/eigen/linear.h"
@@ -381,36 +382,17 @@ const Blob<T>& ViT<T>::Forward(const Blob<T>& images, const ForwardOptions& opti
   bn.update_running = options.update_running;
   bn.group = options.train_bn ? options.bn_group : nullptr;
   ws->bn_options = bn;
-  const Blob<T>* h = &projector_.Forward(ws->features, bn, &ws->projector);
-  if (predictor_) h = &predictor_->Forward(*h, bn, &ws->predictor);
-  ws->head_output = h;
-  L2NormalizeRowsForward(*h, &ws->output, &ws->norms);
-  ws->recorded = true;
-  return ws->output;
+  return HeadsForward(projector_, predictor_, bn, ws);
 }
 
 template <typename T>
 void ViT<T>::Backward(const Blob<T>& grad_output, ViTWorkspace<T>* ws) {
-  CHECK(ws->recorded) << "Backward without a recorded Forward";
-  CHECK(grad_output.shape == ws->output.shape);
-  L2NormalizeRowsBackward(ws->output, ws->norms, grad_output, &ws->d_output);
-  BackwardFromHeadOutput(ws->d_output, ws);
+  BackwardFromHeadOutput(NormalizationBackward(grad_output, ws), ws);
 }
 
 template <typename T>
 void ViT<T>::BackwardFromHeadOutput(const Blob<T>& grad_head_output, ViTWorkspace<T>* ws) {
-  using namespace vit_internal;  // NOLINT
-  CHECK(ws->recorded) << "Backward without a recorded Forward";
-  CHECK(grad_head_output.shape == ws->head_output->shape);
-  ws->recorded = false;
-  const Blob<T>* d_projector_out = &grad_head_output;
-  if (predictor_) {
-    predictor_->Backward(ws->projector.out.back(), grad_head_output, &ws->predictor,
-                         &ws->d_projected);
-    d_projector_out = &ws->d_projected;
-  }
-  projector_.Backward(ws->features, *d_projector_out, &ws->projector, &ws->d_features);
-  BackboneBackward(ws->d_features, ws);
+  BackboneBackward(HeadsBackward(projector_, predictor_, grad_head_output, ws), ws);
 }
 
 template <typename T>
