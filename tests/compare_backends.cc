@@ -1,4 +1,6 @@
 // CPU reference debugging: runs MoCo steps of a real config on the torch and eigen backends
+// (v1/v2, or moco_v3 through its TrainingMethod: then the key encoder's layer outputs and the
+// logits are not shown)
 // from the same weights, queue and batches, and prints, layer by layer in network order, how far
 // apart they are after each step:
 //   - the loss and logits;
@@ -29,6 +31,7 @@
 #include "moco/run/pipeline_main.h"
 #include "moco/core/status_macros.h"
 #include "moco/core/backend_registry.h"
+#include "moco/core/method_registry.h"
 #include "moco/methods/moco_queue_state.h"
 
 DEFINE_string(config, "configs/quickstart.pbtxt", "Experiment config to compare on.");
@@ -64,10 +67,14 @@ std::vector<std::string> NetworkOrder(const NamedArrays& arrays) {
   for (const auto& [name, array] : arrays) names.push_back(name);
   auto rank = [](const std::string& n) {
     static const std::regex layer(R"(layer(\d+)\.(\d+)\.)");
+    static const std::regex block(R"(^blocks\.(\d+)\.)");  // ViT blocks, numerically
     std::smatch m;
     if (std::regex_search(n, m, layer)) return std::stoi(m[1]) * 1000 + std::stoi(m[2]) * 10;
-    if (n.rfind("fc", 0) == 0) return 100000;
-    return 0;  // stem: conv1, bn1
+    if (std::regex_search(n, m, block)) return 1000 + std::stoi(m[1]) * 10;
+    if (n.rfind("norm.", 0) == 0) return 99999;  // the ViT's final LayerNorm
+    if (n.rfind("fc", 0) == 0 || n.rfind("head", 0) == 0) return 100000;
+    if (n.rfind("predictor", 0) == 0) return 100001;
+    return 0;  // stem: conv1, bn1; ViT: cls_token, pos_embed, patch_embed
   };
   std::stable_sort(names.begin(), names.end(), [&](const std::string& a, const std::string& b) {
     return std::make_pair(rank(a), a) < std::make_pair(rank(b), b);
@@ -142,28 +149,7 @@ bool IsParameter(const std::string& n) {
   return !IsBnStat(n) && n.find("num_batches_tracked") == std::string::npos;
 }
 
-absl::Status Run() {
-  ASSIGN_OR_RETURN(ExperimentConfig config,
-                   LoadExperimentConfig(ResolveWorkspacePath(FLAGS_config)));
-  if (FLAGS_batch > 0) {
-    config.mutable_run()->set_batch_size(FLAGS_batch);
-    const int keys = config.moco().symmetric_loss() ? 2 * FLAGS_batch : FLAGS_batch;
-    config.mutable_moco()->set_queue_size(std::max(keys, config.moco().queue_size() / keys * keys));
-  }
-  config.mutable_backend()->set_name("torch");
-  config.mutable_backend()->set_device("cpu");
-  RETURN_IF_ERROR(ValidateExperimentConfig(config, {}, FLAGS_config));
-  ExperimentConfig eigen_config = config;
-  eigen_config.mutable_backend()->set_name("eigen");
-  ASSIGN_OR_RETURN(std::unique_ptr<Backend> torch_backend, CreateBackendForConfig(config));
-  ASSIGN_OR_RETURN(std::unique_ptr<Backend> eigen_backend, CreateBackendForConfig(eigen_config));
-  ASSIGN_OR_RETURN(std::unique_ptr<MocoQueueState> torch,
-                   MocoQueueState::Create(config, *torch_backend));
-  ASSIGN_OR_RETURN(std::unique_ptr<MocoQueueState> eigen,
-                   MocoQueueState::Create(eigen_config, *eigen_backend));
-  ASSIGN_OR_RETURN(NamedArrays start, torch->Export());
-  RETURN_IF_ERROR(eigen->Import(start));  // identical start
-
+absl::StatusOr<std::unique_ptr<data::BatchLoader>> MakeLoader(const ExperimentConfig& config) {
   ASSIGN_OR_RETURN(auto dataset, data::OpenDataset(config.data(), data::Split::kTrain));
   ASSIGN_OR_RETURN(auto transform,
                    data::MakeTrainTransform(config.data(), config.model().in_channels()));
@@ -173,6 +159,98 @@ absl::Status Run() {
   options.seed = config.run().seed();
   ASSIGN_OR_RETURN(auto loader, data::BatchLoader::Create(dataset, transform, options));
   RETURN_IF_ERROR(loader->StartEpoch(0));
+  return loader;
+}
+
+// The entries of a method's state under `prefix` ("query/", "key/"), without it.
+NamedArrays Under(const NamedArrays& state, const std::string& prefix) {
+  NamedArrays out;
+  for (const auto& [name, a] : state) {
+    if (name.rfind(prefix, 0) == 0) out[name.substr(prefix.size())] = a;
+  }
+  return out;
+}
+
+// Methods without a queue (moco_v3), through the TrainingMethod interface: the loss, the query
+// encoder's layer outputs of its last forward (the second view's) and gradients, and both
+// encoders' parameters and BN statistics after the step.
+absl::Status CompareMethods(const ExperimentConfig& config, const ExperimentConfig& eigen_config,
+                            Backend& torch_backend, Backend& eigen_backend) {
+  ASSIGN_OR_RETURN(std::unique_ptr<TrainingMethod> torch,
+                   CreateTrainingMethod(config, torch_backend));
+  ASSIGN_OR_RETURN(std::unique_ptr<TrainingMethod> eigen,
+                   CreateTrainingMethod(eigen_config, eigen_backend));
+  ASSIGN_OR_RETURN(NamedArrays start, torch->ExportState());
+  RETURN_IF_ERROR(eigen->ImportState(start));  // identical start
+  for (TrainingMethod* m : {torch.get(), eigen.get()}) {
+    ASSIGN_OR_RETURN(ActivationCapture * capture, CaptureOf(m->evaluated_encoder()));
+    capture->Enable(true);
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<data::BatchLoader> loader, MakeLoader(config));
+  std::printf("eigen vs torch (reference), %s (%s), batch %d, tolerance %g\n",
+              FLAGS_config.c_str(), config.moco().method().c_str(), config.run().batch_size(),
+              FLAGS_tolerance);
+  for (int step = 0; step < FLAGS_steps; ++step) {
+    ASSIGN_OR_RETURN(std::optional<data::HostBatch> batch, loader->Next());
+    if (!batch.has_value()) break;
+    StepContext context;
+    context.lr = config.optimizer().lr();
+    context.key_momentum = config.moco().momentum();
+    context.step_seed = static_cast<uint64_t>(step);
+    MethodStepResult results[2];
+    Backend* backends[2] = {&torch_backend, &eigen_backend};
+    TrainingMethod* methods[2] = {torch.get(), eigen.get()};
+    for (int b = 0; b < 2; ++b) {
+      ASSIGN_OR_RETURN(TensorPtr v1, backends[b]->Upload(batch->views[0]));
+      ASSIGN_OR_RETURN(TensorPtr v2, backends[b]->Upload(batch->views[1]));
+      ASSIGN_OR_RETURN(results[b], methods[b]->Step(*v1, *v2, context));
+    }
+    std::printf("step %d: loss torch %.6f eigen %.6f (diff %.2e); top1 torch %.4f eigen %.4f\n",
+                step + 1, results[0].loss, results[1].loss,
+                std::fabs(results[0].loss - results[1].loss), results[0].top1, results[1].top1);
+    RETURN_IF_ERROR(ReportActivations("act", eigen->evaluated_encoder(), torch->evaluated_encoder()));
+    ASSIGN_OR_RETURN(NamedArrays eigen_grads, eigen->evaluated_encoder().ExportGradients());
+    ASSIGN_OR_RETURN(NamedArrays torch_grads, torch->evaluated_encoder().ExportGradients());
+    ASSIGN_OR_RETURN(NamedArrays eigen_state, eigen->ExportState());
+    ASSIGN_OR_RETURN(NamedArrays torch_state, torch->ExportState());
+    Report("grad", eigen_grads, torch_grads, [](const std::string&) { return true; });
+    const NamedArrays eigen_query = Under(eigen_state, "query/");
+    const NamedArrays torch_query = Under(torch_state, "query/");
+    Report("param", eigen_query, torch_query, IsParameter);
+    Report("bn", eigen_query, torch_query, IsBnStat);
+    Report("k-bn", Under(eigen_state, "key/"), Under(torch_state, "key/"), IsBnStat);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Run() {
+  ASSIGN_OR_RETURN(ExperimentConfig config,
+                   LoadExperimentConfig(ResolveWorkspacePath(FLAGS_config)));
+  const bool queue_method = config.moco().method() != "moco_v3";
+  if (FLAGS_batch > 0) {
+    config.mutable_run()->set_batch_size(FLAGS_batch);
+    const int keys = config.moco().symmetric_loss() ? 2 * FLAGS_batch : FLAGS_batch;
+    if (queue_method) {
+      config.mutable_moco()->set_queue_size(
+          std::max(keys, config.moco().queue_size() / keys * keys));
+    }
+  }
+  config.mutable_backend()->set_name("torch");
+  config.mutable_backend()->set_device("cpu");
+  RETURN_IF_ERROR(ValidateExperimentConfig(config, {}, FLAGS_config));
+  ExperimentConfig eigen_config = config;
+  eigen_config.mutable_backend()->set_name("eigen");
+  ASSIGN_OR_RETURN(std::unique_ptr<Backend> torch_backend, CreateBackendForConfig(config));
+  ASSIGN_OR_RETURN(std::unique_ptr<Backend> eigen_backend, CreateBackendForConfig(eigen_config));
+  if (!queue_method) return CompareMethods(config, eigen_config, *torch_backend, *eigen_backend);
+  ASSIGN_OR_RETURN(std::unique_ptr<MocoQueueState> torch,
+                   MocoQueueState::Create(config, *torch_backend));
+  ASSIGN_OR_RETURN(std::unique_ptr<MocoQueueState> eigen,
+                   MocoQueueState::Create(eigen_config, *eigen_backend));
+  ASSIGN_OR_RETURN(NamedArrays start, torch->Export());
+  RETURN_IF_ERROR(eigen->Import(start));  // identical start
+
+  ASSIGN_OR_RETURN(std::unique_ptr<data::BatchLoader> loader, MakeLoader(config));
   for (MocoQueueState* state : {torch.get(), eigen.get()}) {
     for (Encoder* encoder : {state->query.get(), state->key.get()}) {
       ASSIGN_OR_RETURN(ActivationCapture * capture, CaptureOf(*encoder));
