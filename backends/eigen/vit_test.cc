@@ -39,18 +39,24 @@ EncoderSpec SpecOf(const ModelConfig& m, bool with_predictor = true) {
   return spec.ok() ? *spec : EncoderSpec();
 }
 
+// MicroModel's spec with a transformer of another size than the table's (the projector's input
+// follows the width).
+EncoderSpec ResizedSpec(const ModelConfig& m, int64_t dim, int depth, int heads, int64_t mlp) {
+  EncoderSpec spec = SpecOf(m);
+  ViTSpec& v = spec.backbone.vit;
+  v.embed_dim = dim;
+  v.depth = depth;
+  v.num_heads = heads;
+  v.mlp_hidden = mlp;
+  spec.backbone.output_dim = dim;
+  spec.projector.widths.front() = dim;
+  return spec;
+}
+
 // A smaller transformer than any table entry, for finite differences: 8 px, patch 4 (4 tokens
 // + cls), D 8, 2 blocks of 2 heads, MLP 16.
 EncoderSpec TinySpec(bool stop_grad_conv1) {
-  EncoderSpec spec = SpecOf(MicroModel(8, stop_grad_conv1));
-  ViTSpec& v = spec.backbone.vit;
-  v.embed_dim = 8;
-  v.depth = 2;
-  v.num_heads = 2;
-  v.mlp_hidden = 16;
-  spec.backbone.output_dim = 8;
-  spec.projector.widths.front() = 8;
-  return spec;
+  return ResizedSpec(MicroModel(8, stop_grad_conv1), 8, 2, 2, 16);
 }
 
 TEST(EigenViTTest, StatesAreTheSpecsLayoutInOrder) {
@@ -116,14 +122,7 @@ TEST(EigenViTTest, InitializationFollowsMocoV3) {
 // with independent PyTorch's features and the gradients of sum(features^2).
 TEST(EigenViTTest, ReproducesTheIndependentPyTorchReference) {
   auto golden = ReadGolden("backends/torch/testdata/forward_vit_micro.bin");
-  EncoderSpec spec = SpecOf(MicroModel(16, false));
-  ViTSpec& v = spec.backbone.vit;
-  v.embed_dim = 32;
-  v.depth = 2;
-  v.num_heads = 4;
-  v.mlp_hidden = 128;
-  spec.backbone.output_dim = 32;
-  spec.projector.widths.front() = 32;
+  const EncoderSpec spec = ResizedSpec(MicroModel(16, false), 32, 2, 4, 128);
   auto created = ViT<double>::Create(spec, 0);
   ASSERT_TRUE(created.ok());
   ViT<double>& net = **created;
