@@ -4,11 +4,13 @@
 // only where it calls oneDNN's bf16 kernels: channels-last convolutions everywhere, and NCHW
 // convolutions and matmuls on the CPUs its oneDNN bf16 gemm dispatch accepts (Intel with
 // AMX or AVX512-BF16 here). Elsewhere (measured on one AMD EPYC with avx512_bf16; another,
-// Zen 5, sums in fp32) its fallback gemm sums in bf16, so a sum of K terms stalls once it reaches 256 x the terms' size: the
-// relative error of a K = 1152 product grows from 3e-3 to 4e-2.
+// Zen 5, sums in fp32) its fallback gemm sums in bf16, so a sum of K terms stalls once it
+// reaches 256 x the terms' size: the relative error of a K = 1152 product grows from 3e-3 to
+// 4e-2.
 //
-// Each probe computes exact sums of 1024 ones in bf16, with GEMM-sized operands (1024 with fp32 accumulation, 256
-// with bf16 accumulation, where 256 + 1 rounds back to 256) and is cached after its first call.
+// Each probe computes exact sums of 1024 ones in bf16 with GEMM-sized operands (1024 with fp32
+// accumulation, 256 with bf16 accumulation, where 256 + 1 rounds back to 256) and is cached
+// after its first call.
 #ifndef BACKENDS_TORCH_BF16_ACCUMULATION_H_
 #define BACKENDS_TORCH_BF16_ACCUMULATION_H_
 

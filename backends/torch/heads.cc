@@ -18,8 +18,8 @@ torch::Tensor SyncBatchNorm1d(nn::BatchNorm1dImpl& bn, const torch::Tensor& h,
                             bn.options.eps(), group);
 }
 
-}  // namespace
-
+// v3 (head.batch_norm): Sequential(Linear(no bias), BatchNorm1d, ReLU, ..., Linear(no bias)
+// [, BatchNorm1d(affine=False)]).
 nn::Sequential MakeV3Head(const HeadSpec& head) {
   nn::Sequential seq;
   for (int i = 0; i < head.num_layers(); ++i) {
@@ -32,6 +32,7 @@ nn::Sequential MakeV3Head(const HeadSpec& head) {
   return seq;
 }
 
+// A v3 head's forward with capture and SyncBatchNorm (EncoderHeads::Forward).
 torch::Tensor RunV3Head(nn::Sequential& seq, const HeadSpec& head, torch::Tensor h,
                         LayerCapture* capture, Communicator* sync) {
   if (capture == nullptr && sync == nullptr) return seq->forward(h);
@@ -48,6 +49,7 @@ torch::Tensor RunV3Head(nn::Sequential& seq, const HeadSpec& head, torch::Tensor
   return h;
 }
 
+// v1/v2 heads (no BatchNorm): one Linear, or Sequential(Linear, ReLU, Linear, ...).
 torch::Tensor RunLinearHead(nn::Linear& linear, nn::Sequential& mlp, const HeadSpec& head,
                             torch::Tensor h, LayerCapture* capture) {
   if (capture == nullptr) return mlp ? mlp->forward(h) : linear->forward(h);
@@ -63,6 +65,32 @@ torch::Tensor RunLinearHead(nn::Linear& linear, nn::Sequential& mlp, const HeadS
     capture->Add(head.OutputName(i), h);
   }
   return h;
+}
+
+}  // namespace
+
+void EncoderHeads::Register(const EncoderSpec& spec, nn::Module& owner) {
+  const HeadSpec& head = spec.projector;
+  if (head.batch_norm) {
+    mlp = owner.register_module(head.name, MakeV3Head(head));
+  } else if (head.num_layers() == 1) {
+    linear = owner.register_module(head.name, nn::Linear(head.in_dim(), head.out_dim()));
+  } else {
+    // Kept as one expression: the Linear layers draw their initialization from torch's global
+    // generator in the order this compiler evaluates the arguments, and results must not move.
+    TORCH_CHECK(head.num_layers() == 2, "v1/v2 heads of 1 or 2 Linear layers only");
+    mlp = owner.register_module(
+        head.name, nn::Sequential(nn::Linear(head.widths[0], head.widths[1]), nn::ReLU(),
+                                  nn::Linear(head.widths[1], head.widths[2])));
+  }
+  if (spec.predictor) predictor = owner.register_module(spec.predictor->name, MakeV3Head(*spec.predictor));
+}
+
+torch::Tensor EncoderHeads::Forward(const EncoderSpec& spec, const torch::Tensor& features,
+                                    LayerCapture* capture, Communicator* sync) {
+  if (!spec.projector.batch_norm) return RunLinearHead(linear, mlp, spec.projector, features, capture);
+  torch::Tensor z = RunV3Head(mlp, spec.projector, features, capture, sync);
+  return predictor ? RunV3Head(predictor, *spec.predictor, z, capture, sync) : z;
 }
 
 }  // namespace moco::torch_backend

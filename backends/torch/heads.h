@@ -11,21 +11,23 @@
 
 namespace moco::torch_backend {
 
-// v3 (head.batch_norm): Sequential(Linear(no bias), BatchNorm1d, ReLU, ..., Linear(no bias)
-// [, BatchNorm1d(affine=False)]), moco-v3's _build_mlp. Linear layers draw torch's default
-// initialization from the global generator in layer order.
-torch::nn::Sequential MakeV3Head(const HeadSpec& head);
+// The projector, registered on its encoder under HeadSpec::name ("fc" on ResNets, "head" on
+// ViTs: v1 one Linear, v2 Linear-ReLU-Linear, v3 moco-v3's _build_mlp with BatchNorm1d) and,
+// for v3 query encoders, the predictor ("predictor"). Linear layers draw torch's default
+// initialization from the global generator, in registration order.
+struct EncoderHeads {
+  torch::nn::Linear linear{nullptr};  // a v1 projector
+  torch::nn::Sequential mlp{nullptr};  // a v2 or v3 projector
+  torch::nn::Sequential predictor{nullptr};
 
-// A v3 head's forward, adding each layer's output to `capture` (nullable) under
-// HeadSpec::OutputName; its BatchNorms synchronized over `sync` (nullable, world > 1) in
-// training mode.
-torch::Tensor RunV3Head(torch::nn::Sequential& seq, const HeadSpec& head, torch::Tensor h,
+  // Builds the heads of `spec` and registers them on `owner`.
+  void Register(const EncoderSpec& spec, torch::nn::Module& owner);
+  // Head output (N, feature_dim) of the backbone features; each layer's output goes to
+  // `capture` (nullable) under HeadSpec::OutputName; v3 BatchNorms are synchronized over
+  // `sync` (nullable, world > 1) in training mode.
+  torch::Tensor Forward(const EncoderSpec& spec, const torch::Tensor& features,
                         LayerCapture* capture, Communicator* sync);
-
-// v1/v2 heads (no BatchNorm): one Linear, or Sequential(Linear, ReLU, Linear, ...), with
-// capture as RunV3Head.
-torch::Tensor RunLinearHead(torch::nn::Linear& linear, torch::nn::Sequential& mlp,
-                            const HeadSpec& head, torch::Tensor h, LayerCapture* capture);
+};
 
 }  // namespace moco::torch_backend
 

@@ -146,23 +146,8 @@ void ResNetImpl::reset() {
     *layers[i] = register_module(absl::StrCat("layer", i + 1), MakeLayer(b, i));
   }
   avgpool = register_module("avgpool", nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)));
-  fc_linear = nullptr;
-  fc_mlp = nullptr;
-  predictor = nullptr;
-  const HeadSpec& head = spec_.projector;
-  if (head.batch_norm) {
-    fc_mlp = register_module(head.name, MakeV3Head(head));
-  } else if (head.num_layers() == 1) {
-    fc_linear = register_module(head.name, nn::Linear(head.in_dim(), head.out_dim()));
-  } else {
-    // Kept as one expression: the Linear layers draw their initialization from torch's global
-    // generator in the order this compiler evaluates the arguments, and results must not move.
-    TORCH_CHECK(head.num_layers() == 2, "ResNet: heads of 1 or 2 Linear layers only");
-    fc_mlp = register_module(
-        head.name, nn::Sequential(nn::Linear(head.widths[0], head.widths[1]), nn::ReLU(),
-                                  nn::Linear(head.widths[1], head.widths[2])));
-  }
-  if (spec_.predictor) predictor = register_module(spec_.predictor->name, MakeV3Head(*spec_.predictor));
+  heads = EncoderHeads();
+  heads.Register(spec_, *this);
   // torchvision's initialization; Linear layers keep torch's default.
   torch::NoGradGuard no_grad;
   for (const auto& module : modules(/*include_self=*/false)) {
@@ -233,12 +218,7 @@ torch::Tensor ResNetImpl::RunStage(nn::Sequential& stage, const std::string& nam
 }
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
-  torch::Tensor f = features(x);
-  if (spec_.projector.batch_norm) {
-    torch::Tensor z = RunV3Head(fc_mlp, spec_.projector, f, capture_, sync_group_);
-    return predictor ? RunV3Head(predictor, *spec_.predictor, z, capture_, sync_group_) : z;
-  }
-  return RunLinearHead(fc_linear, fc_mlp, spec_.projector, f, capture_);
+  return heads.Forward(spec_, features(x), capture_, sync_group_);
 }
 
 void ResNetImpl::set_bn_splits(int64_t num_splits) {

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "backends/torch/heads.h"
 #include "backends/torch/layer_capture.h"
 #include "backends/torch/split_batch_norm.h"
 #include "moco/core/communicator.h"
@@ -130,10 +131,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   torch::nn::MaxPool2d maxpool{nullptr};  // null with the CIFAR stem
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   torch::nn::AdaptiveAvgPool2d avgpool{nullptr};
-  torch::nn::Linear fc_linear{nullptr};   // the projector's one Linear, registered as "fc"
-  torch::nn::Sequential fc_mlp{nullptr};  // or Linear, ReLU, Linear, ... registered as "fc"
-                                          // (v3: Linear, BN, ReLU, Linear, BN)
-  torch::nn::Sequential predictor{nullptr};  // v3 query encoders: "predictor"
+  EncoderHeads heads;  // the projector "fc" and the v3 predictor (backends/torch/heads.h)
 
  private:
   EncoderSpec spec_;

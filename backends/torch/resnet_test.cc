@@ -163,7 +163,7 @@ TEST(ResNetTest, LayerWidthsFollowTheSpecsRounding) {
   ResNet net = Make(Options("resnet18", true, 0.3f, 1, 8, true));
   EXPECT_EQ(net->conv1->weight.size(0), 19);
   EXPECT_EQ(net->feature_width(), 154);
-  EXPECT_EQ(net->fc_mlp[0]->as<torch::nn::Linear>()->weight.sizes(),
+  EXPECT_EQ(net->heads.mlp[0]->as<torch::nn::Linear>()->weight.sizes(),
             (std::vector<int64_t>{154, 154}));
 }
 

@@ -140,28 +140,11 @@ torch::Tensor ViTBackboneImpl::forward(const torch::Tensor& images) {
 
 ViTEncoderImpl::ViTEncoderImpl(const EncoderSpec& spec)
     : ViTBackboneImpl(spec.backbone.vit), encoder_spec_(spec) {
-  const HeadSpec& head = spec.projector;
-  if (head.batch_norm) {
-    head_mlp = register_module(head.name, MakeV3Head(head));
-  } else if (head.num_layers() == 1) {
-    head_linear = register_module(head.name, nn::Linear(head.in_dim(), head.out_dim()));
-  } else {
-    TORCH_CHECK(head.num_layers() == 2, "ViT: v2 heads of 2 Linear layers only");
-    nn::Sequential mlp;
-    mlp->push_back(nn::Linear(head.widths[0], head.widths[1]));
-    mlp->push_back(nn::ReLU());
-    mlp->push_back(nn::Linear(head.widths[1], head.widths[2]));
-    head_mlp = register_module(head.name, mlp);
-  }
-  if (spec.predictor) predictor = register_module(spec.predictor->name, MakeV3Head(*spec.predictor));
+  heads.Register(spec, *this);
 }
 
 torch::Tensor ViTEncoderImpl::forward(const torch::Tensor& images) {
-  torch::Tensor f = features(images);
-  const HeadSpec& head = encoder_spec_.projector;
-  if (!head.batch_norm) return RunLinearHead(head_linear, head_mlp, head, f, capture_);
-  torch::Tensor z = RunV3Head(head_mlp, head, f, capture_, sync_group_);
-  return predictor ? RunV3Head(predictor, *encoder_spec_.predictor, z, capture_, sync_group_) : z;
+  return heads.Forward(encoder_spec_, features(images), capture_, sync_group_);
 }
 
 void ViTEncoderImpl::set_sync_group(Communicator* group) {

@@ -18,6 +18,7 @@
 
 #include <torch/torch.h>
 
+#include "backends/torch/heads.h"
 #include "backends/torch/layer_capture.h"
 #include "moco/core/communicator.h"
 #include "moco/core/model_spec.h"
@@ -124,9 +125,7 @@ class ViTEncoderImpl : public ViTBackboneImpl {
   // SyncBatchNorm for the v3 heads' BatchNorms in training mode; null or world 1 turns it off.
   void set_sync_group(Communicator* group);
 
-  torch::nn::Linear head_linear{nullptr};  // v1 projector, registered as "head"
-  torch::nn::Sequential head_mlp{nullptr};  // v2/v3 projector, registered as "head"
-  torch::nn::Sequential predictor{nullptr};
+  EncoderHeads heads;  // the projector "head" and the v3 predictor (backends/torch/heads.h)
 
  private:
   EncoderSpec encoder_spec_;
