@@ -201,8 +201,9 @@ TEST_P(BackendConformanceTest, EncoderForwardBackwardMatchReference) {
       // MoCo v3 heads (bias-free linears, BN1d with and without affine, predictor); BN over
       // the whole batch
       {V3Model(0.25, 16), {8, 1, 28, 28}, 1, 1e-5, 1e-5, 1e-4},
-      // the ViT: patch embedding (trained), LayerNorm, attention, GELU, v3 heads
-      {ViTModel(16, /*stop_grad_conv1=*/false), {8, 1, 16, 16}, 1, 1e-5, 1e-5, 1e-4},
+      // the ViT: patch embedding (trained), LayerNorm, attention, GELU, v3 heads. Forward
+      // 3e-5: measured up to 1.02e-5 (train mode, BN over 8 samples), varying between runs.
+      {ViTModel(16, /*stop_grad_conv1=*/false), {8, 1, 16, 16}, 1, 3e-5, 1e-5, 1e-4},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.model.ShortDebugString());

@@ -45,12 +45,7 @@ absl::Status EigenEncoder::CheckImages(const HostArray& images, bool train_bn) c
     return absl::InvalidArgumentError(absl::StrCat(
         "images must be (N, ", in_channels, ", H, W), got ", ShapeString(s)));
   }
-  if (backbone.is_vit() && (s[2] != backbone.vit.image_size || s[3] != backbone.vit.image_size)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "images must be (N, ", in_channels, ", ", backbone.vit.image_size, ", ",
-        backbone.vit.image_size, "), got ", ShapeString(s),
-        " (a ViT's position embedding fixes the image size: model.image_size)"));
-  }
+  if (backbone.is_vit()) RETURN_IF_ERROR(CheckViTImageShape(backbone.vit, s));
   if (train_bn) {
     if (bn_splits_ < 1 || s[0] % bn_splits_ != 0) {
       return absl::InvalidArgumentError(absl::StrCat("batch of ", s[0],

@@ -1,6 +1,5 @@
 #include "backends/torch/encoder_network.h"
 
-#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -34,16 +33,7 @@ class ViTNetwork final : public EncoderNetwork {
   explicit ViTNetwork(ViTEncoder net) : net_(std::move(net)) {}
   std::shared_ptr<torch::nn::Module> module() const override { return net_.ptr(); }
   absl::Status CheckImages(const torch::Tensor& images) const override {
-    const ViTSpec& v = net_->spec();
-    if (images.dim() == 4 && images.size(1) == v.in_channels && images.size(2) == v.image_size &&
-        images.size(3) == v.image_size) {
-      return absl::OkStatus();
-    }
-    std::string got;
-    for (int64_t i = 0; i < images.dim(); ++i) absl::StrAppend(&got, i ? ", " : "", images.size(i));
-    return absl::InvalidArgumentError(absl::StrCat(
-        "images must be (N, ", v.in_channels, ", ", v.image_size, ", ", v.image_size, "), got (",
-        got, ") (a ViT's position embedding fixes the image size: model.image_size)"));
+    return CheckViTImageShape(net_->spec(), images.sizes().vec());
   }
   torch::Tensor Forward(const torch::Tensor& images) override { return net_->forward(images); }
   torch::Tensor Features(const torch::Tensor& images) override { return net_->features(images); }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace moco {
 
@@ -58,6 +59,17 @@ int64_t ViTBackboneMacs(const ViTSpec& s) {
                         + t * d * d       // proj
                         + 2 * t * d * h;  // fc1, fc2
   return patch + s.depth * block;
+}
+
+absl::Status CheckViTImageShape(const ViTSpec& spec, const std::vector<int64_t>& shape) {
+  if (shape.size() == 4 && shape[0] >= 1 && shape[1] == spec.in_channels &&
+      shape[2] == spec.image_size && shape[3] == spec.image_size) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "images must be (N, ", spec.in_channels, ", ", spec.image_size, ", ", spec.image_size,
+      "), got (", absl::StrJoin(shape, ", "),
+      ") (a ViT's position embedding fixes the image size: model.image_size)"));
 }
 
 }  // namespace moco

@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace moco {
 
 struct ViTArchitecture {
@@ -73,6 +75,11 @@ struct ViTSpec {
 // [sin(r w), cos(r w), sin(c w), cos(c w)], w_i = 1 / 10000^(i / (D / 4)), i < D / 4. (vits.py
 // calls r "w": torch.meshgrid(grid_w, grid_h) indexes 'ij'.) Needs D divisible by 4.
 std::vector<double> SinCosPositionEmbedding(const ViTSpec& spec);
+
+// InvalidArgument naming model.image_size unless `shape` is (N >= 1, in_channels, image_size,
+// image_size): a ViT's position embedding fixes the input size. Both backends' encoders check
+// their inputs with it.
+absl::Status CheckViTImageShape(const ViTSpec& spec, const std::vector<int64_t>& shape);
 
 // Multiply-accumulates of one image's forward through the backbone (patch embedding, every
 // block's Linear layers and both attention matmuls; not LayerNorm, softmax, GELU or adds): the
