@@ -5,6 +5,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -61,6 +62,16 @@ class GlooCommunicator final : public Communicator {
   absl::Status AllReduceSum(Tensor& tensor) override {
     ASSIGN_OR_RETURN(at::Tensor x, View(tensor, "AllReduceSum"));
     return Run("AllReduceSum", [&] { return AllReduce(x); });
+  }
+
+  absl::StatusOr<std::unique_ptr<PendingCollective>> StartAllReduceSum(Tensor& tensor) override {
+    ASSIGN_OR_RETURN(at::Tensor x, View(tensor, "StartAllReduceSum"));
+    c10::intrusive_ptr<c10d::Work> work;
+    RETURN_IF_ERROR(Run("StartAllReduceSum", [&] {
+      std::vector<at::Tensor> tensors = {x};
+      work = group_->allreduce(tensors);
+    }));
+    return std::unique_ptr<PendingCollective>(new PendingGlooWork(this, std::move(work)));
   }
 
   absl::Status AllReduceAverage(Tensor& tensor) override {
@@ -136,7 +147,38 @@ class GlooCommunicator final : public Communicator {
     return std::vector<int64_t>(p, p + world_);
   }
 
+  absl::StatusOr<std::vector<float>> AllGatherHostFloats(absl::Span<const float> values) override {
+    const int64_t n = static_cast<int64_t>(values.size());
+    std::vector<float> all(static_cast<size_t>(n * world_));
+    if (n == 0) return all;
+    at::Tensor x = torch::from_blob(const_cast<float*>(values.data()), {n}, torch::kFloat32);
+    at::Tensor gathered = torch::from_blob(all.data(), {n * world_}, torch::kFloat32);
+    RETURN_IF_ERROR(Run("AllGatherHostFloats", [&] {
+      std::vector<at::Tensor> inputs = {x};
+      std::vector<std::vector<at::Tensor>> outputs(1);
+      for (int r = 0; r < world_; ++r) outputs[0].push_back(gathered.narrow(0, r * n, n));
+      group_->allgather(outputs, inputs)->wait();
+    }));
+    return all;
+  }
+
+  double blocked_seconds() const override { return blocked_seconds_; }
+
  private:
+  // A started all-reduce; Wait() blocks on it and reports errors as Run does.
+  class PendingGlooWork final : public PendingCollective {
+   public:
+    PendingGlooWork(GlooCommunicator* owner, c10::intrusive_ptr<c10d::Work> work)
+        : owner_(owner), work_(std::move(work)) {}
+    absl::Status Wait() override {
+      return owner_->Run("StartAllReduceSum (wait)", [&] { work_->wait(); });
+    }
+
+   private:
+    GlooCommunicator* owner_;
+    c10::intrusive_ptr<c10d::Work> work_;
+  };
+
   void AllReduce(at::Tensor& x) {
     std::vector<at::Tensor> tensors = {x};
     group_->allreduce(tensors)->wait();
@@ -144,6 +186,14 @@ class GlooCommunicator final : public Communicator {
 
   template <typename Fn>
   absl::Status Run(const char* op, Fn&& fn) {
+    const auto start = std::chrono::steady_clock::now();
+    struct AddBlocked {  // on every exit, error or not
+      std::chrono::steady_clock::time_point start;
+      double& total;
+      ~AddBlocked() {
+        total += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      }
+    } add_blocked{start, blocked_seconds_};
     try {
       fn();
       return absl::OkStatus();
@@ -165,6 +215,7 @@ class GlooCommunicator final : public Communicator {
   const int rank_;
   const int world_;
   c10::intrusive_ptr<ProcessGroupGloo> group_;
+  double blocked_seconds_ = 0;  // only the thread that runs the step calls collectives
 };
 
 bool IsLoopback(const std::string& addr) {

@@ -22,6 +22,7 @@
 #include "moco/core/communicator.h"
 #include "moco/core/contrastive_loss.h"
 #include "moco/core/encoder.h"
+#include "moco/core/gradient_averager.h"
 #include "moco/core/host_array.h"
 #include "moco/core/key_queue.h"
 #include "moco/core/optimizer.h"
@@ -90,14 +91,45 @@ class Backend {
   // Data parallelism: replaces `what` of `encoder` (one of this backend's) by its mean over the
   // ranks of `communicator`, in place. Every rank calls it at the same point with an encoder of
   // the same architecture. Gradients travel as one flat bucket in one all-reduce after the
-  // backward (not yet overlapped with it). World 1: nothing happens.
+  // backward (CreateGradientAverager overlaps them with it). World 1: nothing happens.
   virtual absl::Status AverageAcrossRanks(Encoder& encoder, RankAveraged what,
                                           Communicator& communicator) {
     if (communicator.world_size() == 1) return absl::OkStatus();
     return absl::UnimplementedError(
         "backend '" + name() + "' does not support data-parallel training (AverageAcrossRanks)");
   }
+
+  // The per-step gradient average of `encoder` (moco/core/gradient_averager.h); both must
+  // outlive it. A backend that can overlap the all-reduce with its backward packs the gradients
+  // into buckets of about `bucket_bytes` (the last layers' first) and starts each bucket's
+  // all-reduce as soon as its gradients are final. This default averages after the backward
+  // through AverageAcrossRanks.
+  virtual absl::StatusOr<std::unique_ptr<GradientAverager>> CreateGradientAverager(
+      Encoder& encoder, Communicator& communicator, int64_t bucket_bytes);
 };
+
+namespace internal {
+class AverageAfterBackward final : public GradientAverager {
+ public:
+  AverageAfterBackward(Backend& backend, Encoder& encoder, Communicator& communicator)
+      : backend_(backend), encoder_(encoder), communicator_(communicator) {}
+  absl::Status BeforeLastBackward() override { return absl::OkStatus(); }
+  absl::Status Finish() override {
+    return backend_.AverageAcrossRanks(encoder_, RankAveraged::kGradients, communicator_);
+  }
+
+ private:
+  Backend& backend_;
+  Encoder& encoder_;
+  Communicator& communicator_;
+};
+}  // namespace internal
+
+inline absl::StatusOr<std::unique_ptr<GradientAverager>> Backend::CreateGradientAverager(
+    Encoder& encoder, Communicator& communicator, int64_t /*bucket_bytes*/) {
+  return std::unique_ptr<GradientAverager>(
+      new internal::AverageAfterBackward(*this, encoder, communicator));
+}
 
 }  // namespace moco
 
