@@ -54,6 +54,9 @@ namespace {
 constexpr int kLocalBatch = 4;
 constexpr int kWorld = 2;
 constexpr int kSteps = 5;
+// Small gradient buckets, so the torch backend all-reduces many of them during the backward
+// (backends/torch/torch_gradient_buckets.h); the eigen backend averages after it.
+constexpr int64_t kGradientBucketBytes = 8 << 10;
 constexpr double kRtol = 1e-4;          // per tensor, scale-relative: logits, queue
 constexpr double kModelBound = 1e-4;    // whole-state relative L2: encoders, BN stats, queue
 constexpr double kSgdBound = 1e-3;      // the same for the SGD buffers (world 2 vs world 1)
@@ -197,7 +200,8 @@ absl::Status StepSide(Side& side, const NamedArrays& state, const HostArray& v1,
   ASSIGN_OR_RETURN(const Views x, UploadViews(*side.backend, v1, v2, comm.rank()));
   const float lr = 0.1f, m = 0.99f;
   ASSIGN_OR_RETURN(side.result1, side.step1->Run(*x.global1, *x.global2, lr, m, seed));
-  ASSIGN_OR_RETURN(side.result2, side.step2->Run(*x.local1, *x.local2, lr, m, seed, &comm));
+  ASSIGN_OR_RETURN(side.result2, side.step2->Run(*x.local1, *x.local2, lr, m, seed, &comm,
+                                                 kGradientBucketBytes));
   return absl::OkStatus();
 }
 
@@ -370,6 +374,7 @@ absl::Status StepV3Side(V3Side& side, const NamedArrays& state, const HostArray&
   context.step_seed = 1000 + step;
   ASSIGN_OR_RETURN(side.result1, side.world1->Step(*x.global1, *x.global2, context));
   context.communicator = &comm;
+  context.gradient_bucket_bytes = kGradientBucketBytes;
   ASSIGN_OR_RETURN(side.result2, side.world2->Step(*x.local1, *x.local2, context));
   return absl::OkStatus();
 }

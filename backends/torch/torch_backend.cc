@@ -13,6 +13,7 @@
 #include "backends/torch/torch_info_nce.h"
 #include "backends/torch/torch_key_queue.h"
 #include "backends/torch/torch_lars.h"
+#include "backends/torch/torch_gradient_buckets.h"
 #include "backends/torch/torch_rank_average.h"
 #include "backends/torch/torch_sgd.h"
 #include "backends/torch/torch_tensor.h"
@@ -134,6 +135,17 @@ absl::Status TorchBackend::AverageAcrossRanks(Encoder& encoder, RankAveraged wha
     return absl::InvalidArgumentError("AverageAcrossRanks: the encoder is not a torch encoder");
   }
   return AverageTorchEncoderAcrossRanks(*torch_encoder, what, communicator);
+}
+
+absl::StatusOr<std::unique_ptr<GradientAverager>> TorchBackend::CreateGradientAverager(
+    Encoder& encoder, Communicator& communicator, int64_t bucket_bytes) {
+  auto* torch_encoder = dynamic_cast<TorchEncoder*>(&encoder);
+  if (torch_encoder == nullptr) {
+    return absl::InvalidArgumentError("CreateGradientAverager: the encoder is not a torch encoder");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<BucketedGradientAverager> averager,
+                   BucketedGradientAverager::Create(*torch_encoder, communicator, bucket_bytes));
+  return std::unique_ptr<GradientAverager>(std::move(averager));
 }
 
 // "cpu", "cuda" or "cuda:N"; whether that GPU exists is Create's question.

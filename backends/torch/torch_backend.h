@@ -35,6 +35,9 @@ class TorchBackend final : public Backend {
   absl::StatusOr<TensorPtr> GatherRows(const Tensor& x, const std::vector<int64_t>& rows) override;
   absl::Status AverageAcrossRanks(Encoder& encoder, RankAveraged what,
                                   Communicator& communicator) override;
+  // Buckets all-reduced during the backward (backends/torch/torch_gradient_buckets.h).
+  absl::StatusOr<std::unique_ptr<GradientAverager>> CreateGradientAverager(
+      Encoder& encoder, Communicator& communicator, int64_t bucket_bytes) override;
 
  private:
   TorchBackend(torch::Device device, Numerics numerics) : device_(device), numerics_(numerics) {}

@@ -30,6 +30,8 @@ struct StepContext {
   // single-process step, bit for bit. In world W the views are this rank's batch / W images
   // and the method synchronizes through it (every rank calls Step with the same context).
   Communicator* communicator = nullptr;
+  // The size of the gradient buckets all-reduced during the backward (run.gradient_bucket_mb).
+  int64_t gradient_bucket_bytes = int64_t{25} << 20;
 };
 
 struct MethodStepResult {

@@ -15,7 +15,7 @@ absl::StatusOr<MethodStepResult> MocoQueueMethod::Step(const Tensor& view1, cons
                                                        const StepContext& context) {
   ASSIGN_OR_RETURN(MocoStepResult r,
                    step_.Run(view1, view2, context.lr, context.key_momentum, context.step_seed,
-                             context.communicator));
+                             context.communicator, context.gradient_bucket_bytes));
   return MethodStepResult{r.loss, r.top1};
 }
 

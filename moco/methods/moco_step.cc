@@ -66,7 +66,8 @@ absl::StatusOr<MocoStep::Pass> MocoStep::ContrastivePass(const Tensor& x_q, cons
 absl::StatusOr<MocoStep::Pass> MocoStep::DistributedContrastivePass(const Tensor& x_q,
                                                                     const Tensor& x_k,
                                                                     uint64_t seed,
-                                                                    Communicator& comm) {
+                                                                    Communicator& comm,
+                                                                    bool last_backward) {
   const int64_t n = x_k.shape()[0];
   const int64_t world = comm.world_size();
   const int64_t first = comm.rank() * n;  // this rank's rows of the global batch
@@ -99,48 +100,56 @@ absl::StatusOr<MocoStep::Pass> MocoStep::DistributedContrastivePass(const Tensor
   loss.loss = stats[0] / static_cast<float>(world);
   loss.top1 = stats[1] / static_cast<float>(world);
   RETURN_IF_ERROR(CheckFinite(loss.loss));
+  if (last_backward) {
+    RETURN_IF_ERROR(gradient_sync_.BeforeLastBackward(backend_, query_, &comm,
+                                                      gradient_bucket_bytes_));
+  }
   RETURN_IF_ERROR(query_.Backward(*loss.grad_q));
   return Pass{std::move(loss), std::move(k_all)};
 }
 
 absl::StatusOr<MocoStep::Pass> MocoStep::AnyContrastivePass(const Tensor& x_q, const Tensor& x_k,
-                                                            uint64_t seed, Communicator* comm) {
+                                                            uint64_t seed, Communicator* comm,
+                                                            bool last_backward) {
   if (comm == nullptr || comm->world_size() == 1) return ContrastivePass(x_q, x_k, seed);
-  return DistributedContrastivePass(x_q, x_k, seed, *comm);
+  return DistributedContrastivePass(x_q, x_k, seed, *comm, last_backward);
 }
 
 absl::StatusOr<MocoStepResult> MocoStep::Run(const Tensor& view1, const Tensor& view2, float lr,
                                              float key_momentum, uint64_t shuffle_seed,
-                                             Communicator* communicator) {
+                                             Communicator* communicator,
+                                             int64_t gradient_bucket_bytes) {
   if (view1.shape() != view2.shape()) {
     return absl::InvalidArgumentError("the two views of a batch must have the same shape");
   }
   const bool distributed = communicator != nullptr && communicator->world_size() > 1;
+  gradient_bucket_bytes_ = gradient_bucket_bytes;
   query_.ZeroGrad();
   RETURN_IF_ERROR(key_.MomentumUpdateFrom(query_, key_momentum));
 
   MocoStepResult result;
   std::vector<TensorPtr> to_enqueue;
   if (!config_.symmetric_loss()) {
-    ASSIGN_OR_RETURN(Pass pass, AnyContrastivePass(view1, view2, shuffle_seed, communicator));
+    ASSIGN_OR_RETURN(Pass pass, AnyContrastivePass(view1, view2, shuffle_seed, communicator,
+                                                       /*last_backward=*/true));
     result.loss = pass.loss.loss;
     result.top1 = pass.loss.top1;
     result.logits = pass.loss.logits;
     to_enqueue.push_back(std::move(pass.keys));
   } else {
     // Both terms see the same queue; gradients of the two backward passes accumulate.
-    ASSIGN_OR_RETURN(Pass p12, AnyContrastivePass(view1, view2, shuffle_seed, communicator));
-    ASSIGN_OR_RETURN(Pass p21, AnyContrastivePass(view2, view1, ~shuffle_seed, communicator));
+    ASSIGN_OR_RETURN(Pass p12, AnyContrastivePass(view1, view2, shuffle_seed, communicator,
+                                                  /*last_backward=*/false));
+    ASSIGN_OR_RETURN(Pass p21, AnyContrastivePass(view2, view1, ~shuffle_seed, communicator,
+                                                  /*last_backward=*/true));
     result.loss = p12.loss.loss + p21.loss.loss;
     result.top1 = 0.5f * (p12.loss.top1 + p21.loss.top1);
     result.logits = p12.loss.logits;
     to_enqueue.push_back(std::move(p21.keys));  // k1
     to_enqueue.push_back(std::move(p12.keys));  // k2
   }
-  if (distributed) {
-    RETURN_IF_ERROR(
-        backend_.AverageAcrossRanks(query_, RankAveraged::kGradients, *communicator));
-  }
+  // Waits for the gradient all-reduce started during the last backward (data parallel only).
+  RETURN_IF_ERROR(gradient_sync_.Finish());
   RETURN_IF_ERROR(optimizer_.Step(lr));
   for (const TensorPtr& keys : to_enqueue) RETURN_IF_ERROR(queue_.Enqueue(*keys));
   if (distributed) {

@@ -40,6 +40,7 @@
 #include "moco/core/backend.h"
 #include "moco/core/communicator.h"
 #include "moco/config/config.pb.h"
+#include "moco/methods/gradient_sync.h"
 
 namespace moco {
 
@@ -64,9 +65,12 @@ class MocoStep {
   // `communicator` (not owned): null or world 1 runs the single-process step unchanged;
   // otherwise the data-parallel step above (every rank calls Run with the same arguments but
   // its own views).
+  // `gradient_bucket_bytes`: the size of the gradient buckets all-reduced during the
+  // backward (data parallel only; moco/core/gradient_averager.h).
   absl::StatusOr<MocoStepResult> Run(const Tensor& view1, const Tensor& view2, float lr,
                                      float key_momentum, uint64_t shuffle_seed,
-                                     Communicator* communicator = nullptr);
+                                     Communicator* communicator = nullptr,
+                                     int64_t gradient_bucket_bytes = kDefaultGradientBucketBytes);
 
  private:
   struct Pass {
@@ -75,11 +79,13 @@ class MocoStep {
   };
   // Query forward on x_q, shuffled key forward on x_k, loss, backward into the query encoder.
   absl::StatusOr<Pass> ContrastivePass(const Tensor& x_q, const Tensor& x_k, uint64_t seed);
-  // The same across the ranks of `comm` (world > 1).
+  // The same across the ranks of `comm` (world > 1). `last_backward`: this pass's backward is
+  // the step's last, so the gradient all-reduce starts during it.
   absl::StatusOr<Pass> DistributedContrastivePass(const Tensor& x_q, const Tensor& x_k,
-                                                  uint64_t seed, Communicator& comm);
+                                                  uint64_t seed, Communicator& comm,
+                                                  bool last_backward);
   absl::StatusOr<Pass> AnyContrastivePass(const Tensor& x_q, const Tensor& x_k, uint64_t seed,
-                                          Communicator* comm);
+                                          Communicator* comm, bool last_backward);
   absl::Status CheckFinite(float loss) const;
 
   Backend& backend_;
@@ -89,6 +95,8 @@ class MocoStep {
   ContrastiveLoss& loss_;
   Optimizer& optimizer_;
   MocoConfig config_;
+  GradientSync gradient_sync_;
+  int64_t gradient_bucket_bytes_ = kDefaultGradientBucketBytes;  // of the running step
 };
 
 // A uniformly random permutation of [0, n) determined by `seed` (Fisher-Yates on SplitMix64,

@@ -61,7 +61,9 @@ absl::Status MocoV3Method::UseBatchNormGroup(Communicator* comm) {
 
 absl::StatusOr<ContrastiveLossResult> MocoV3Method::Term(const Tensor& x_q, const Tensor& keys,
                                                          int64_t positive_offset,
-                                                         Communicator* comm) {
+                                                         Communicator* comm,
+                                                         bool last_backward,
+                                                         int64_t bucket_bytes) {
   ASSIGN_OR_RETURN(TensorPtr q, query_->Forward(x_q, /*train_bn=*/true, /*record=*/true));
   ASSIGN_OR_RETURN(ContrastiveLossResult r,
                    loss_->ComputeInBatch(*q, keys, positive_offset, temperature_,
@@ -75,6 +77,9 @@ absl::StatusOr<ContrastiveLossResult> MocoV3Method::Term(const Tensor& x_q, cons
   if (!std::isfinite(r.loss)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "contrastive loss is ", r.loss, " (diverged: try a lower optimizer.lr)"));
+  }
+  if (last_backward) {
+    RETURN_IF_ERROR(gradient_sync_.BeforeLastBackward(*backend_, *query_, comm, bucket_bytes));
   }
   RETURN_IF_ERROR(query_->Backward(*r.grad_q));
   return r;
@@ -98,11 +103,13 @@ absl::StatusOr<MethodStepResult> MocoV3Method::Step(const Tensor& view1, const T
     offset = comm->rank() * view1.shape()[0];
   }
   // The two terms' gradients accumulate in the query encoder.
-  ASSIGN_OR_RETURN(ContrastiveLossResult t12, Term(view1, *k2, offset, comm));
-  ASSIGN_OR_RETURN(ContrastiveLossResult t21, Term(view2, *k1, offset, comm));
-  if (comm != nullptr) {
-    RETURN_IF_ERROR(backend_->AverageAcrossRanks(*query_, RankAveraged::kGradients, *comm));
-  }
+  const int64_t bucket_bytes = context.gradient_bucket_bytes;
+  ASSIGN_OR_RETURN(ContrastiveLossResult t12,
+                   Term(view1, *k2, offset, comm, /*last_backward=*/false, bucket_bytes));
+  ASSIGN_OR_RETURN(ContrastiveLossResult t21,
+                   Term(view2, *k1, offset, comm, /*last_backward=*/true, bucket_bytes));
+  // Waits for the gradient all-reduce started during the second backward (data parallel only).
+  RETURN_IF_ERROR(gradient_sync_.Finish());
   RETURN_IF_ERROR(optimizer_->Step(context.lr));
   return MethodStepResult{t12.loss + t21.loss, 0.5f * (t12.top1 + t21.top1)};
 }

@@ -29,6 +29,7 @@
 #include "moco/config/config.pb.h"
 #include "moco/core/backend.h"
 #include "moco/core/training_method.h"
+#include "moco/methods/gradient_sync.h"
 
 namespace moco {
 
@@ -49,7 +50,8 @@ class MocoV3Method final : public TrainingMethod {
   // (data parallel: averaged over the ranks of `comm`, checked for finiteness before the
   // backward so that every rank stops at the same point).
   absl::StatusOr<ContrastiveLossResult> Term(const Tensor& x_q, const Tensor& keys,
-                                             int64_t positive_offset, Communicator* comm);
+                                             int64_t positive_offset, Communicator* comm,
+                                             bool last_backward, int64_t bucket_bytes);
   // Makes `comm` (world > 1) the SyncBatchNorm group of both encoders, or none.
   absl::Status UseBatchNormGroup(Communicator* comm);
 
@@ -59,6 +61,7 @@ class MocoV3Method final : public TrainingMethod {
   std::unique_ptr<Encoder> key_;
   std::unique_ptr<ContrastiveLoss> loss_;
   std::unique_ptr<Optimizer> optimizer_;
+  GradientSync gradient_sync_;
   float temperature_ = 1.0f;
 };
 

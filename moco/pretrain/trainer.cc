@@ -283,6 +283,8 @@ absl::Status Trainer::TrainStep(const data::HostBatch& batch, int64_t epoch) {
   context.key_momentum = KeyMomentumAt(config_.moco(), global_step_, info_.total_steps);
   context.step_seed = StepSeed(config_.run().seed(), global_step_);
   context.communicator = comm_.get();
+  context.gradient_bucket_bytes =
+      static_cast<int64_t>(static_cast<double>(config_.run().gradient_bucket_mb()) * (1 << 20));
   absl::StatusOr<MethodStepResult> result = method_->Step(*view1, *view2, context);
   if (!result.ok()) {
     return Annotate(result.status(),

@@ -271,6 +271,8 @@ void CheckRun(const ExperimentConfig& c, ConfigErrorList& e) {
             r.knn_max_train_images(), "must be >= 0");
   e.Require(r.max_steps_per_epoch() >= 0, "run.max_steps_per_epoch", r.max_steps_per_epoch(),
             "must be >= 0");
+  e.Require(r.gradient_bucket_mb() > 0 && r.gradient_bucket_mb() <= 4096,
+            "run.gradient_bucket_mb", r.gradient_bucket_mb(), "must be in (0, 4096] MiB");
   const OnlineProbeConfig& probe = r.online_probe();
   if (probe.enabled()) {
     e.Require(probe.lr() > 0, "run.online_probe.lr", probe.lr(), "must be > 0");

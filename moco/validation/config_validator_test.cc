@@ -217,6 +217,7 @@ INSTANTIATE_TEST_SUITE_P(
         RULE(CheckpointCadence, c.mutable_run()->set_checkpoint_every_epochs(0),
              "run.checkpoint_every_epochs"),
         RULE(LogCadence, c.mutable_run()->set_log_every_steps(0), "run.log_every_steps"),
+        RULE(GradientBucket, c.mutable_run()->set_gradient_bucket_mb(0), "run.gradient_bucket_mb"),
         RULE(KnnCadence, c.mutable_run()->set_knn_every_epochs(-1), "run.knn_every_epochs"),
         RULE(KnnK, c.mutable_run()->set_knn_k(0), "run.knn_k"),
         RULE(KnnTemperature, c.mutable_run()->set_knn_temperature(0), "run.knn_temperature"),
