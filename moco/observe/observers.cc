@@ -26,13 +26,16 @@ absl::Status TensorBoardObserver::OnRunStart(const RunInfo& info) {
 
 absl::Status TensorBoardObserver::OnStep(const StepStats& s) {
   if (!s.log_row || s.global_step <= start_step_ || writer_ == nullptr) return absl::OkStatus();
-  return writer_->WriteScalars(s.global_step,
-                               {{"loss", s.loss},
-                                {"top1", s.top1},
-                                {"lr", s.lr},
-                                {"key_momentum", s.key_momentum},
-                                {"images_per_sec", static_cast<float>(s.images_per_sec)},
-                                {"data_wait_share", static_cast<float>(s.data_wait_share)}});
+  tfevents::Scalars scalars = {{"loss", s.loss},
+                               {"top1", s.top1},
+                               {"lr", s.lr},
+                               {"key_momentum", s.key_momentum},
+                               {"images_per_sec", static_cast<float>(s.images_per_sec)},
+                               {"data_wait_share", static_cast<float>(s.data_wait_share)}};
+  if (s.comm_wait_share.has_value()) {
+    scalars.push_back({"comm_wait_share", static_cast<float>(*s.comm_wait_share)});
+  }
+  return writer_->WriteScalars(s.global_step, scalars);
 }
 
 absl::Status TensorBoardObserver::OnEpochEnd(const EpochStats& e) {

@@ -45,6 +45,9 @@ struct StepStats {
   // describes the window it closes.
   double images_per_sec = 0;
   double data_wait_share = 0;  // share of that window's wall time spent waiting for batches
+  // Data parallel only: share of that window's wall time this rank spent blocked in
+  // collectives (communication not hidden behind compute, plus waiting for slower ranks).
+  std::optional<double> comm_wait_share;
   // True on the steps that make a metrics.csv row: every run.log_every_steps steps, the last
   // step of an epoch and the step a stop happens at. Each global step is a logged row at most
   // once in a run, resumed runs included.
