@@ -3,11 +3,15 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "backends/distributed/dist_env.h"
+#include "backends/distributed/gloo_communicator.h"
 #include "data/dataset.h"
 #include "eval/eval_config_io.h"
 #include "eval/eval_config_validator.h"
+#include "eval/results_writer.h"
 #include "glog/logging.h"
 #include "moco/config/augmentation_presets.h"
+#include "moco/config/config_io.h"
 #include "moco/core/backend_registry.h"
 #include "moco/core/status_macros.h"
 
@@ -17,6 +21,24 @@
 
 namespace moco {
 namespace eval {
+
+namespace {
+
+// World 1 without torchrun's variables; else the Gloo group they describe, tagged with the
+// config so that every rank evaluates the same thing.
+absl::StatusOr<std::unique_ptr<Communicator>> JoinEvalGroup(const EvalConfig& config) {
+  ASSIGN_OR_RETURN(distributed::DistributedEnv env, distributed::DistributedEnvFromEnvironment());
+  if (env.world_size <= 1) return MakeLocalCommunicator();
+  distributed::GlooOptions gloo;
+  gloo.rendezvous_tag = distributed::RendezvousTagOf(ToTextProto(config));
+  ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm,
+                   distributed::CreateGlooCommunicator(env, gloo));
+  LOG(INFO) << "rank " << comm->rank() << " of " << comm->world_size()
+            << ": feature extraction sharded over the group; rank 0 writes the results";
+  return comm;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<EvalSetup>> PrepareEval(const std::string& config_path) {
   auto setup = std::make_unique<EvalSetup>();
@@ -62,6 +84,7 @@ absl::StatusOr<std::unique_ptr<EvalSetup>> PrepareEval(const std::string& config
   ASSIGN_OR_RETURN(setup->eval_view, data::MakeEvalTransform(config.data(), setup->in_channels));
   LOG(INFO) << "data: " << setup->train->size() << " train and " << setup->test->size()
             << " test images, " << setup->num_classes << " classes";
+  ASSIGN_OR_RETURN(setup->communicator, JoinEvalGroup(config));
   return setup;
 }
 
@@ -101,6 +124,7 @@ ExtractOptions ExtractionOptions(const EvalSetup& setup, data::Split split) {
   o.loader.prefetch_batches = setup.config.data().prefetch_batches();
   o.loader.on_corrupt_image = setup.config.data().on_corrupt_image();
   o.loader.shuffle = false;
+  o.communicator = setup.communicator.get();
   o.max_images = split == data::Split::kTrain ? setup.config.max_train_images()
                                               : setup.config.max_test_images();
   return o;
@@ -131,6 +155,26 @@ absl::StatusOr<FeatureSet> ExtractSplit(EvalSetup& setup, FeatureSource& source,
   return ExtractFeatures(split == data::Split::kTrain ? setup.train : setup.test,
                          setup.eval_view, source,
                          LoggedExtractionOptions(setup, encoder_name, split));
+}
+
+absl::Status CheckResultsWritable(const EvalSetup& setup) {
+  if (setup.communicator->rank() != 0) return absl::OkStatus();
+  return CheckResultsDirWritable(ResultsDir(setup.config));
+}
+
+absl::Status PublishResults(const EvalSetup& setup, const EvalResults& results) {
+  if (setup.communicator->rank() != 0) {
+    LOG(INFO) << "rank " << setup.communicator->rank() << ": results are written by rank 0";
+    return absl::OkStatus();
+  }
+  const std::string dir = ResultsDir(setup.config);
+  ASSIGN_OR_RETURN(std::string path, WriteEvalResultsOrPrint(dir, results));
+  LOG(INFO) << "results written to " << path;
+  // The results file holds the figures; an event file that cannot be written costs only the curve.
+  if (absl::Status s = AppendEvalResultsToEvents(dir, results); !s.ok()) {
+    LOG(WARNING) << "results not added to a TensorBoard event file: " << s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace eval

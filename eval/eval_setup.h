@@ -20,6 +20,7 @@
 #include "eval/eval_config.pb.h"
 #include "eval/feature_extractor.h"
 #include "moco/core/backend.h"
+#include "moco/core/communicator.h"
 
 namespace moco {
 namespace eval {
@@ -33,12 +34,17 @@ struct EvalSetup {
   std::shared_ptr<const data::Transform> eval_view;  // resize + center crop + normalize
   int in_channels = 0;   // the checkpoint's model.in_channels
   int num_classes = 0;   // max over both splits
+  // The process group when started as one rank of several (torchrun's variables, e.g. by
+  // //:pretrain's launcher or torchrun): feature extraction is sharded over it and only rank 0
+  // writes results. World 1 otherwise.
+  std::unique_ptr<Communicator> communicator;
 };
 
 // Loads and validates `config_path` (every error with its field path), reads the checkpoint
 // (errors name the file), sets the thread counts, creates the backend, opens both splits and
 // builds the evaluation view. Also checks what needs the checkpoint: the normalization has 1 or
-// model.in_channels values.
+// model.in_channels values. Under WORLD_SIZE > 1 joins the process group at MASTER_ADDR:
+// MASTER_PORT (ranks with different eval configs are refused there).
 absl::StatusOr<std::unique_ptr<EvalSetup>> PrepareEval(const std::string& config_path);
 
 // One evaluated feature extractor and what it owns.
@@ -56,7 +62,8 @@ struct EvaluatedEncoder {
 absl::StatusOr<EvaluatedEncoder> MakeEvaluatedEncoder(EvalSetup& setup,
                                                       EvalConfig::Encoders which);
 
-// Loader options for extraction from the config (extract_batch_size, data.num_workers, ...).
+// Loader options for extraction from the config (extract_batch_size, data.num_workers, ...),
+// sharded over setup.communicator.
 ExtractOptions ExtractionOptions(const EvalSetup& setup, data::Split split);
 
 // ExtractionOptions with a progress log line ("<encoder> train features: done/total images,
@@ -68,6 +75,15 @@ ExtractOptions LoggedExtractionOptions(const EvalSetup& setup, const std::string
 // applied), logging progress about every 10 seconds.
 absl::StatusOr<FeatureSet> ExtractSplit(EvalSetup& setup, FeatureSource& source,
                                         const std::string& encoder_name, data::Split split);
+
+// Rank 0 checks, before the (long) evaluation, that the results folder can be written; other
+// ranks write nothing, so OK.
+absl::Status CheckResultsWritable(const EvalSetup& setup);
+
+// Rank 0 writes `results` (eval/results_writer.h: the results file, or printed when it cannot
+// be written, plus a TensorBoard event file where possible); other ranks log that they leave it
+// to rank 0.
+absl::Status PublishResults(const EvalSetup& setup, const EvalResults& results);
 
 }  // namespace eval
 }  // namespace moco

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "data/dataset_range.h"
 #include "moco/core/status_macros.h"
 
 namespace moco {
@@ -99,10 +100,18 @@ absl::Status ForEachFeatureBatch(
   return absl::OkStatus();
 }
 
-absl::StatusOr<FeatureSet> ExtractFeatures(std::shared_ptr<const data::Dataset> dataset,
-                                           std::shared_ptr<const data::Transform> transform,
-                                           FeatureSource& source, ExtractOptions options) {
+namespace {
+
+// This process's extraction of the whole (capped) split, in dataset order.
+absl::StatusOr<FeatureSet> ExtractHere(std::shared_ptr<const data::Dataset> dataset,
+                                       std::shared_ptr<const data::Transform> transform,
+                                       FeatureSource& source, ExtractOptions options) {
   options.loader.shuffle = false;
+  if (options.max_images > 0 && options.max_images < dataset->size()) {
+    // In dataset order a cap is a prefix: extract just it, not the rest of its last batch.
+    dataset = std::make_shared<data::DatasetRange>(dataset, 0, options.max_images);
+    options.max_images = 0;
+  }
   FeatureSet set;
   std::vector<float> all_features;
   int64_t dim = -1;
@@ -118,6 +127,87 @@ absl::StatusOr<FeatureSet> ExtractFeatures(std::shared_ptr<const data::Dataset> 
   set.features = HostArray({static_cast<int64_t>(set.labels.size()), std::max<int64_t>(dim, 0)},
                            std::move(all_features));
   return set;
+}
+
+// Labels travel through the float all-gather; integers up to 2^24 are exact in a float.
+constexpr int64_t kMaxExactLabel = int64_t{1} << 24;
+
+// Rank r extracts rows [r * per_rank, (r + 1) * per_rank) of the capped split; one all-gather
+// of (per_rank rows of features + per_rank labels) per rank, zero-padded where a shard is short,
+// then the shards are laid end to end in rank order: dataset order, as in world 1.
+absl::StatusOr<FeatureSet> ExtractSharded(std::shared_ptr<const data::Dataset> dataset,
+                                          std::shared_ptr<const data::Transform> transform,
+                                          FeatureSource& source, ExtractOptions options) {
+  Communicator& comm = *options.communicator;
+  const int64_t world = comm.world_size();
+  const int64_t total = options.max_images > 0 ? std::min(options.max_images, dataset->size())
+                                               : dataset->size();
+  const int64_t per_rank = (total + world - 1) / world;
+  auto shard_begin = [&](int64_t r) { return std::min(total, r * per_rank); };
+  auto shard = std::make_shared<data::DatasetRange>(dataset, shard_begin(comm.rank()),
+                                                    shard_begin(comm.rank() + 1));
+  options.communicator = nullptr;
+  options.max_images = 0;
+  ASSIGN_OR_RETURN(FeatureSet mine, ExtractHere(shard, std::move(transform), source, options));
+  const int64_t my_rows = mine.features.shape()[0];
+  std::string bad_label;
+  for (int64_t i = 0; i < my_rows && bad_label.empty(); ++i) {
+    const int64_t label = mine.labels[static_cast<size_t>(i)];
+    if (label < 0 || label >= kMaxExactLabel) {
+      bad_label = absl::StrCat("sharded feature extraction: label ", label, " of ",
+                               shard->Describe(i), " is outside [0, 2^24)");
+    }
+  }
+  // Each rank's feature width (-1: empty shard, which does not know it; -2: a bad label, so
+  // every rank stops here rather than leaving the others in the next collective).
+  const int64_t my_dim = !bad_label.empty() ? -2 : my_rows > 0 ? mine.features.shape()[1] : -1;
+  ASSIGN_OR_RETURN(std::vector<int64_t> dims, comm.AllGatherHost(my_dim));
+  if (!bad_label.empty()) return absl::InvalidArgumentError(bad_label);
+  const int64_t dim = *std::max_element(dims.begin(), dims.end());
+  for (size_t r = 0; r < dims.size(); ++r) {
+    if (dims[r] == -2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sharded feature extraction: rank ", r, " found a label outside [0, 2^24)"));
+    }
+    if (dims[r] >= 0 && dims[r] != dim) {
+      return absl::InternalError(absl::StrCat("sharded feature extraction: ranks produced ",
+                                              "features of width ", dims[r], " and ", dim));
+    }
+  }
+  if (dim < 0) return FeatureSet{HostArray({0, 0}), {}};
+  const int64_t stride = per_rank * (dim + 1);  // one rank's slot: features, then labels
+  std::vector<float> slot(static_cast<size_t>(stride), 0.0f);
+  std::copy(mine.features.data().begin(), mine.features.data().end(), slot.begin());
+  for (int64_t i = 0; i < my_rows; ++i) {
+    slot[static_cast<size_t>(per_rank * dim + i)] =
+        static_cast<float>(mine.labels[static_cast<size_t>(i)]);
+  }
+  ASSIGN_OR_RETURN(std::vector<float> all, comm.AllGatherHostFloats(slot));
+  FeatureSet set;
+  std::vector<float> features;
+  features.reserve(static_cast<size_t>(total * dim));
+  set.labels.reserve(static_cast<size_t>(total));
+  for (int64_t r = 0; r < world; ++r) {
+    const int64_t rows = shard_begin(r + 1) - shard_begin(r);
+    const float* base = all.data() + r * stride;
+    features.insert(features.end(), base, base + rows * dim);
+    for (int64_t i = 0; i < rows; ++i) {
+      set.labels.push_back(static_cast<int64_t>(base[per_rank * dim + i]));
+    }
+  }
+  set.features = HostArray({total, dim}, std::move(features));
+  return set;
+}
+
+}  // namespace
+
+absl::StatusOr<FeatureSet> ExtractFeatures(std::shared_ptr<const data::Dataset> dataset,
+                                           std::shared_ptr<const data::Transform> transform,
+                                           FeatureSource& source, ExtractOptions options) {
+  if (options.communicator != nullptr && options.communicator->world_size() > 1) {
+    return ExtractSharded(std::move(dataset), std::move(transform), source, std::move(options));
+  }
+  return ExtractHere(std::move(dataset), std::move(transform), source, std::move(options));
 }
 
 }  // namespace eval

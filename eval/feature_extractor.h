@@ -22,6 +22,7 @@
 #include "data/dataset_interface.h"
 #include "data/transform.h"
 #include "moco/core/backend.h"
+#include "moco/core/communicator.h"
 #include "moco/core/encoder.h"
 #include "moco/core/host_array.h"
 
@@ -56,8 +57,14 @@ struct ExtractOptions {
   data::LoaderOptions loader;
   int64_t epoch = 0;          // the loader epoch (order and augmentation streams)
   int64_t max_images = 0;     // stop after this many images (0 = the whole split)
-  // Called after every batch with the images done so far and the total expected.
+  // Called after every batch with the images done so far and the total expected (with a
+  // communicator: this rank's images of its shard).
   std::function<void(int64_t done, int64_t total)> on_batch;
+  // Data parallel (ExtractFeatures only): with a communicator of world W > 1, rank r extracts
+  // only the r-th of W contiguous shards of the (capped) split and the shards are all-gathered,
+  // so every rank returns the whole split in dataset order. Every rank of the group must call
+  // with the same dataset and options. Null, or world 1: this process extracts everything.
+  Communicator* communicator = nullptr;
 };
 
 // Streams (features, labels) batch by batch through `visit` (stops at its first error).
@@ -67,7 +74,8 @@ absl::Status ForEachFeatureBatch(
     const std::function<absl::Status(const HostArray& features,
                                      const std::vector<int64_t>& labels)>& visit);
 
-// The whole split's features in dataset order (loader.shuffle is forced to false).
+// The whole split's features in dataset order (loader.shuffle is forced to false), sharded
+// over options.communicator's ranks when it has more than one.
 absl::StatusOr<FeatureSet> ExtractFeatures(std::shared_ptr<const data::Dataset> dataset,
                                            std::shared_ptr<const data::Transform> transform,
                                            FeatureSource& source, ExtractOptions options);

@@ -32,7 +32,7 @@ absl::StatusOr<EvalResults> RunKnnEval(const std::string& config_path) {
   ASSIGN_OR_RETURN(std::unique_ptr<EvalSetup> setup, PrepareEval(config_path));
   const EvalConfig& config = setup->config;
   // Before the (long) evaluation, not after it.
-  RETURN_IF_ERROR(CheckResultsDirWritable(ResultsDir(config)));
+  RETURN_IF_ERROR(CheckResultsWritable(*setup));
   EvalResults results;
   results.set_tool("knn");
   results.set_checkpoint(config.checkpoint());
@@ -67,12 +67,7 @@ absl::StatusOr<EvalResults> RunKnnEval(const std::string& config_path) {
     r->set_seconds(seconds);
   }
   results.set_finished_at(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()));
-  ASSIGN_OR_RETURN(std::string path, WriteEvalResultsOrPrint(ResultsDir(config), results));
-  LOG(INFO) << "results written to " << path;
-  // The results file holds the figures; an event file that cannot be written costs only the curve.
-  if (absl::Status s = AppendEvalResultsToEvents(ResultsDir(config), results); !s.ok()) {
-    LOG(WARNING) << "results not added to a TensorBoard event file: " << s;
-  }
+  RETURN_IF_ERROR(PublishResults(*setup, results));
   return results;
 }
 

@@ -5,6 +5,7 @@
 //   - a world-2 run stopped at step 4 and resumed on world 2 ends bitwise equal to the
 //     uninterrupted world-2 run (CPU);
 //   - the same stopped run resumes on world 1 (the checkpoint does not depend on the world);
+//   - the online probe (trained on the all-gathered batch) and the sharded kNN monitor run;
 //   - ranks started with different configs are refused at the rendezvous, before any step;
 //   - a rank SIGKILLed mid-epoch makes the other exit non-zero (no hang; 60 s guard).
 #include <signal.h>
@@ -67,6 +68,7 @@ ExperimentConfig TinyConfig(const std::string& data_dir, const std::string& run_
       knn_every_epochs: 1
       knn_k: 5
       max_steps_per_epoch: 3
+      online_probe { enabled: true }
     }
     backend { name: "torch" }
   )pb", "tiny", &c);

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -352,6 +353,14 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateGlooCommunicator(const Distr
                                                ": creating the Gloo process group failed: ",
                                                ErrorText(e)));
   }
+}
+
+std::string RendezvousTagOf(const std::string& text) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a, 64 bit
+  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ULL;
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return hex;
 }
 
 }  // namespace moco::distributed

@@ -38,6 +38,10 @@ struct GlooOptions {
 absl::StatusOr<std::unique_ptr<Communicator>> CreateGlooCommunicator(const DistributedEnv& env,
                                                                      const GlooOptions& options);
 
+// A short fingerprint (16 hex digits, FNV-1a) of `text` for GlooOptions::rendezvous_tag: ranks
+// whose texts (e.g. configs) differ get different tags and are refused at rendezvous.
+std::string RendezvousTagOf(const std::string& text);
+
 }  // namespace moco::distributed
 
 #endif  // BACKENDS_DISTRIBUTED_GLOO_COMMUNICATOR_H_

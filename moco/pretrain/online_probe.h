@@ -4,7 +4,7 @@
 // pretraining is unchanged by it.
 //
 //   ASSIGN_OR_RETURN(auto probe, OnlineProbe::Create(config.run().online_probe(), dim, classes, seed));
-//   RETURN_IF_ERROR(probe->Train(encoder, *view1, batch.labels));   // after each step
+//   RETURN_IF_ERROR(probe->Train(encoder, *view1, batch.labels, comm));  // after each step
 //   std::optional<double> train_top1 = probe->TakeTrainTop1();      // at each epoch end
 //   ASSIGN_OR_RETURN(double test_top1, probe->Top1(test.features, test.labels));
 #ifndef MOCO_PRETRAIN_ONLINE_PROBE_H_
@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "eval/linear_classifier.h"
 #include "moco/config/config.pb.h"
+#include "moco/core/communicator.h"
 #include "moco/core/encoder.h"
 #include "moco/core/host_array.h"
 #include "moco/core/tensor.h"
@@ -33,8 +34,11 @@ class OnlineProbe {
                                                              int num_classes, uint64_t seed);
 
   // One SGD step on `encoder`'s backbone features of `images` with their `labels`; the batch is
-  // scored before the step for the training top-1.
-  absl::Status Train(Encoder& encoder, const Tensor& images, const std::vector<int64_t>& labels);
+  // scored before the step for the training top-1. Data parallel (world > 1): every rank passes
+  // its share of the global batch; the features and labels are all-gathered so that every rank
+  // takes the same step on the global batch and the probes stay identical.
+  absl::Status Train(Encoder& encoder, const Tensor& images, const std::vector<int64_t>& labels,
+                     Communicator& communicator);
 
   // Training top-1 (percent) over the batches since the last call; nullopt when none.
   std::optional<double> TakeTrainTop1();

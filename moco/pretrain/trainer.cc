@@ -46,14 +46,9 @@ uint64_t StepSeed(uint64_t seed, int64_t global_step) {
 std::string RendezvousTag(const ExperimentConfig& config, const RunStart& start) {
   ExperimentConfig c = config;
   c.mutable_run()->clear_run_dir();
-  const std::string text = absl::StrCat(
+  return distributed::RendezvousTagOf(absl::StrCat(
       ToTextProto(c), "\nstart step ",
-      start.checkpoint.has_value() ? start.checkpoint->global_step : int64_t{-1});
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a
-  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ULL;
-  char hex[17];
-  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
-  return hex;
+      start.checkpoint.has_value() ? start.checkpoint->global_step : int64_t{-1}));
 }
 
 absl::Status Annotate(absl::Status status, const std::string& context) {
@@ -249,7 +244,8 @@ absl::Status Trainer::TrainEpochs() {
 absl::Status Trainer::RunEpoch(int64_t epoch) {
   RETURN_IF_ERROR(data_.loader->StartEpoch(epoch));
   RETURN_IF_ERROR(SkipTrainedBatches(epoch));
-  window_ = Window{NowSeconds(), 0, 0};
+  window_ = Window{NowSeconds(), 0, 0, comm_->blocked_seconds()};
+  const double epoch_start = window_.start, epoch_comm_start = window_.comm_blocked_at_start;
   while (true) {
     const double wait_start = NowSeconds();
     ASSIGN_OR_RETURN(std::optional<data::HostBatch> batch, data_.loader->Next());
@@ -259,6 +255,12 @@ absl::Status Trainer::RunEpoch(int64_t epoch) {
     // A stop at an epoch's last step waits for EndOfEpoch (kNN row, due checkpoint).
     const bool epoch_end = global_step_ == (epoch + 1) * info_.steps_per_epoch;
     if (stopped_ && !epoch_end) return Stop(epoch, /*epoch_done=*/false, /*saved=*/false);
+  }
+  if (comm_->world_size() > 1) {
+    const double seconds = std::max(1e-9, NowSeconds() - epoch_start);
+    LOG(INFO) << "rank " << comm_->rank() << ": epoch " << epoch + 1 << " spent "
+              << 100.0 * (comm_->blocked_seconds() - epoch_comm_start) / seconds
+              << "% of its step time blocked in collectives";
   }
   RETURN_IF_ERROR(EndOfEpoch(epoch));
   return absl::OkStatus();
@@ -292,7 +294,7 @@ absl::Status Trainer::TrainStep(const data::HostBatch& batch, int64_t epoch) {
                                  "); the last good checkpoint in ", info_.run_dir, " is kept"));
   }
   if (probe_ != nullptr) {
-    RETURN_IF_ERROR(probe_->Train(method_->evaluated_encoder(), *view1, batch.labels));
+    RETURN_IF_ERROR(probe_->Train(method_->evaluated_encoder(), *view1, batch.labels, *comm_));
   }
   ++global_step_;
   ++window_.steps;
@@ -309,6 +311,10 @@ absl::Status Trainer::TrainStep(const data::HostBatch& batch, int64_t epoch) {
   stats.images_per_sec =
       static_cast<double>(window_.steps) * config_.run().batch_size() / window_seconds;
   stats.data_wait_share = std::min(1.0, window_.wait_seconds / window_seconds);
+  if (comm_->world_size() > 1) {
+    stats.comm_wait_share = std::min(
+        1.0, (comm_->blocked_seconds() - window_.comm_blocked_at_start) / window_seconds);
+  }
   stats.epoch_end = step_in_epoch + 1 == info_.steps_per_epoch;
   const bool periodic = global_step_ % config_.run().log_every_steps() == 0;
   ASSIGN_OR_RETURN(const bool stop_requested, StopAgreed());
@@ -322,7 +328,9 @@ absl::Status Trainer::TrainStep(const data::HostBatch& batch, int64_t epoch) {
   stats.log_row = periodic || stats.epoch_end || stopped_;
   RETURN_IF_ERROR(NotifyStep(stats));
   // A logged row closes the throughput window (an epoch's last row closes it by the epoch).
-  if (periodic && !stats.epoch_end) window_ = Window{NowSeconds(), 0, 0};
+  if (periodic && !stats.epoch_end) {
+    window_ = Window{NowSeconds(), 0, 0, comm_->blocked_seconds()};
+  }
   return absl::OkStatus();
 }
 
@@ -389,12 +397,13 @@ absl::Status Trainer::RandomInitBaseline() {
 }
 
 // Feature extraction for the epoch-end monitors (kNN, online probe): the run's batch size,
-// workers and corrupt-image policy.
+// workers and corrupt-image policy, sharded over the ranks.
 eval::ExtractOptions Trainer::MonitorExtractOptions() const {
   eval::ExtractOptions extract;
   extract.loader.batch_size = config_.run().batch_size();
   extract.loader.num_workers = config_.data().num_workers();
   extract.loader.on_corrupt_image = config_.data().on_corrupt_image();
+  extract.communicator = comm_.get();  // data parallel: each rank extracts its shard
   return extract;
 }
 

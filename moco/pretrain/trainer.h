@@ -79,6 +79,7 @@ class Trainer {
     double start = 0;
     int64_t steps = 0;
     double wait_seconds = 0;
+    double comm_blocked_at_start = 0;  // comm_->blocked_seconds() when the window opened
   };
 
   Trainer(PretrainOptions options, RunStart start);

@@ -303,9 +303,6 @@ void CheckDataParallel(const ExperimentConfig& c, int world, ConfigErrorList& e)
                              processes, " = ", local, ")"));
     }
   }
-  e.Require(!c.run().online_probe().enabled(), "run.online_probe.enabled", "true",
-            absl::StrCat("is not supported in data-parallel runs yet (", processes,
-                         "): turn it off, or run one process"));
 }
 
 }  // namespace
