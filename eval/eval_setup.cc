@@ -26,10 +26,16 @@ namespace {
 
 // World 1 without torchrun's variables; else the Gloo group they describe, tagged with the
 // config so that every rank evaluates the same thing.
-absl::StatusOr<std::unique_ptr<Communicator>> JoinEvalGroup(const EvalConfig& config) {
+absl::StatusOr<std::unique_ptr<Communicator>> JoinEvalGroup(const EvalConfig& config,
+                                                            int dist_timeout_s) {
   ASSIGN_OR_RETURN(distributed::DistributedEnv env, distributed::DistributedEnvFromEnvironment());
   if (env.world_size <= 1) return MakeLocalCommunicator();
+  if (dist_timeout_s <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--dist_timeout_s (", dist_timeout_s, ") must be > 0 seconds"));
+  }
   distributed::GlooOptions gloo;
+  gloo.timeout = std::chrono::seconds(dist_timeout_s);
   gloo.rendezvous_tag = distributed::RendezvousTagOf(ToTextProto(config));
   ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm,
                    distributed::CreateGlooCommunicator(env, gloo));
@@ -40,7 +46,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> JoinEvalGroup(const EvalConfig& co
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<EvalSetup>> PrepareEval(const std::string& config_path) {
+absl::StatusOr<std::unique_ptr<EvalSetup>> PrepareEval(const std::string& config_path,
+                                                       int dist_timeout_s) {
   auto setup = std::make_unique<EvalSetup>();
   setup->config_path = config_path;
   ASSIGN_OR_RETURN(setup->config, LoadEvalConfig(config_path));
@@ -84,7 +91,7 @@ absl::StatusOr<std::unique_ptr<EvalSetup>> PrepareEval(const std::string& config
   ASSIGN_OR_RETURN(setup->eval_view, data::MakeEvalTransform(config.data(), setup->in_channels));
   LOG(INFO) << "data: " << setup->train->size() << " train and " << setup->test->size()
             << " test images, " << setup->num_classes << " classes";
-  ASSIGN_OR_RETURN(setup->communicator, JoinEvalGroup(config));
+  ASSIGN_OR_RETURN(setup->communicator, JoinEvalGroup(config, dist_timeout_s));
   return setup;
 }
 

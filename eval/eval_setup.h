@@ -44,8 +44,10 @@ struct EvalSetup {
 // (errors name the file), sets the thread counts, creates the backend, opens both splits and
 // builds the evaluation view. Also checks what needs the checkpoint: the normalization has 1 or
 // model.in_channels values. Under WORLD_SIZE > 1 joins the process group at MASTER_ADDR:
-// MASTER_PORT (ranks with different eval configs are refused there).
-absl::StatusOr<std::unique_ptr<EvalSetup>> PrepareEval(const std::string& config_path);
+// MASTER_PORT (ranks with different eval configs are refused there); the rendezvous and every
+// collective wait `dist_timeout_s` seconds for the other ranks.
+absl::StatusOr<std::unique_ptr<EvalSetup>> PrepareEval(const std::string& config_path,
+                                                       int dist_timeout_s = 300);
 
 // One evaluated feature extractor and what it owns.
 struct EvaluatedEncoder {

@@ -23,7 +23,8 @@ namespace eval {
 // evaluation view, classifies (knn.k, knn.temperature), writes "knn_results.pbtxt" into the
 // results folder (eval/results_writer.h) and returns what it wrote. Errors name the config
 // field, the checkpoint or the data file at fault.
-absl::StatusOr<EvalResults> RunKnnEval(const std::string& config_path);
+// dist_timeout_s: see PrepareEval (eval/eval_setup.h); used only under WORLD_SIZE > 1.
+absl::StatusOr<EvalResults> RunKnnEval(const std::string& config_path, int dist_timeout_s = 300);
 
 // What one kNN measurement reads: both splits through one evaluation view.
 struct KnnSplits {

@@ -195,8 +195,8 @@ void StandardizeFeatures(HostArray& train, HostArray& test) {
   }
 }
 
-absl::StatusOr<EvalResults> RunLinearProbeEval(const std::string& config_path) {
-  ASSIGN_OR_RETURN(std::unique_ptr<EvalSetup> setup, PrepareEval(config_path));
+absl::StatusOr<EvalResults> RunLinearProbeEval(const std::string& config_path, int dist_timeout_s) {
+  ASSIGN_OR_RETURN(std::unique_ptr<EvalSetup> setup, PrepareEval(config_path, dist_timeout_s));
   const EvalConfig& config = setup->config;
   // Before the (long) evaluation, not after it.
   RETURN_IF_ERROR(CheckResultsWritable(*setup));

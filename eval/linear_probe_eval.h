@@ -25,7 +25,8 @@ namespace eval {
 // per encoder (linear.mode AUGMENTED: RandomResizedCrop + flip views through the frozen encoder
 // every epoch; FEATURES: eval-view features extracted once), shows progress, writes
 // "linear_probe_results.pbtxt" into the results folder and returns what it wrote.
-absl::StatusOr<EvalResults> RunLinearProbeEval(const std::string& config_path);
+// dist_timeout_s: see PrepareEval (eval/eval_setup.h); used only under WORLD_SIZE > 1.
+absl::StatusOr<EvalResults> RunLinearProbeEval(const std::string& config_path, int dist_timeout_s = 300);
 
 // The classifier's optimizer settings from the config (milestones: EffectiveMilestones).
 SgdOptions SgdOptionsFromConfig(const LinearConfig& linear);

@@ -17,12 +17,16 @@
 DEFINE_string(config, "eval/configs/quickstart.pbtxt",
               "Evaluation config (moco.eval.EvalConfig text proto, see eval/eval_config.proto).");
 
+DEFINE_int32(dist_timeout_s, 300,
+             "Under torchrun's variables (WORLD_SIZE > 1): seconds the rendezvous and each "
+             "collective wait for the other ranks before failing.");
+
 namespace moco {
 namespace eval {
 namespace {
 
 absl::Status Run() {
-  ASSIGN_OR_RETURN(EvalResults results, RunLinearProbeEval(ResolveWorkspacePath(FLAGS_config)));
+  ASSIGN_OR_RETURN(EvalResults results, RunLinearProbeEval(ResolveWorkspacePath(FLAGS_config), FLAGS_dist_timeout_s));
   std::cout << FormatResultsTable(results) << std::flush;
   return absl::OkStatus();
 }

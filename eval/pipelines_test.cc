@@ -2,53 +2,19 @@
 // checkpoint written from a tiny LibTorch encoder.
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "data/test_util.h"
 #include "eval/knn_eval.h"
 #include "eval/linear_probe_eval.h"
+#include "eval/pipeline_test_fixture.h"
 #include "eval/results_writer.h"
 #include "gtest/gtest.h"
-#include "moco/core/backend_registry.h"
 #include "moco/config/config_io.h"
-#include "moco/run/checkpoint.h"
 
 namespace moco {
 namespace eval {
 namespace {
-
-// Class c (0..2) of an 8x8 image: a bright 3x3 block at column 3c (rows 2..4) over noise.
-void WriteIdxSplit(const std::string& dir, const std::string& prefix, int n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::string images = data::BigEndian32(0x803) + data::BigEndian32(n) + data::BigEndian32(8) +
-                       data::BigEndian32(8);
-  std::string labels = data::BigEndian32(0x801) + data::BigEndian32(n);
-  for (int i = 0; i < n; ++i) {
-    const int c = i % 3;
-    labels.push_back(static_cast<char>(c));
-    for (int y = 0; y < 8; ++y) {
-      for (int x = 0; x < 8; ++x) {
-        const bool on = y >= 2 && y <= 4 && x >= 3 * c && x < 3 * c + 3;
-        images.push_back(static_cast<char>((on ? 180 : 0) + gen() % 60));
-      }
-    }
-  }
-  data::WriteFileOrDie(dir + "/" + prefix + "-images-idx3-ubyte", images);
-  data::WriteFileOrDie(dir + "/" + prefix + "-labels-idx1-ubyte", labels);
-}
-
-ExperimentConfig PretrainConfig(float width) {
-  ExperimentConfig c;
-  c.mutable_data()->set_dataset(DataConfig::IDX);
-  c.mutable_data()->set_image_size(8);
-  c.mutable_model()->set_arch("resnet18");
-  c.mutable_model()->set_cifar_stem(true);
-  c.mutable_model()->set_width_multiplier(width);
-  c.mutable_model()->set_in_channels(1);
-  c.mutable_model()->set_feature_dim(8);
-  return c;
-}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -61,56 +27,20 @@ class PipelinesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = data::MakeTempDir("eval_pipelines");
-    WriteIdxSplit(dir_, "train", 150, 1);
-    WriteIdxSplit(dir_, "t10k", 60, 2);
+    WriteThreeClassIdxSplit(dir_, "train", 150, 1);
+    WriteThreeClassIdxSplit(dir_, "t10k", 60, 2);
     checkpoint_ = dir_ + "/run/checkpoint.ckpt";
     std::filesystem::create_directories(dir_ + "/run");
     WriteTinyCheckpoint(checkpoint_, /*config_width=*/0.0625f);
     checkpoint_bytes_ = ReadAll(checkpoint_);
   }
 
-  // A checkpoint with query and key encoders of a 4-channel-wide resnet18 (width 0.0625) whose
-  // stored config says `config_width`.
   void WriteTinyCheckpoint(const std::string& path, float config_width) {
-    auto backend = CreateBackend("torch", BackendOptions{"cpu", 1});
-    ASSERT_TRUE(backend.ok()) << backend.status();
-    auto encoder = (*backend)->CreateEncoder(PretrainConfig(0.0625f).model(), 5);
-    ASSERT_TRUE(encoder.ok()) << encoder.status();
-    Checkpoint ckpt;
-    ckpt.epoch = 2;
-    ckpt.global_step = 10;
-    ckpt.config_text = ToTextProto(PretrainConfig(config_width));
-    ckpt.backend = "torch";
-    const NamedArrays state = (*encoder)->ExportState().value();
-    for (const auto& [name, array] : state) {
-      ckpt.arrays["query/" + name] = array;
-      ckpt.arrays["key/" + name] = array;
-    }
-    ckpt.arrays["queue/queue"] = HostArray({16, 8});
-    ASSERT_TRUE(WriteCheckpoint(path, ckpt).ok());
+    const absl::Status written = WriteTinyEvalCheckpoint(path, config_width);
+    ASSERT_TRUE(written.ok()) << written;
   }
 
-  EvalConfig Config() const {
-    EvalConfig c;
-    c.set_checkpoint(checkpoint_);
-    c.mutable_data()->set_dataset(DataConfig::IDX);
-    c.mutable_data()->set_train_path(dir_);
-    c.mutable_data()->set_image_size(8);
-    c.mutable_data()->set_num_workers(1);
-    c.mutable_data()->mutable_augmentation()->add_normalize_mean(0.5f);
-    c.mutable_data()->mutable_augmentation()->add_normalize_std(0.25f);
-    c.mutable_knn()->set_k(5);
-    c.mutable_linear()->set_mode(LinearConfig::FEATURES);
-    c.mutable_linear()->set_epochs(10);
-    c.mutable_linear()->set_schedule(LinearConfig::COSINE);
-    c.mutable_linear()->set_lr(0.5f);
-    c.mutable_linear()->set_batch_size(32);
-    c.mutable_linear()->set_standardize_features(true);
-    c.set_threads(1);
-    c.set_extract_batch_size(64);
-    c.set_results_dir(dir_ + "/results");
-    return c;
-  }
+  EvalConfig Config() const { return TinyEvalConfig(dir_, checkpoint_); }
 
   std::string WriteConfig(const EvalConfig& c, const std::string& name = "eval.pbtxt") {
     const std::string path = dir_ + "/" + name;
@@ -230,7 +160,7 @@ TEST_F(PipelinesTest, CapsOnImages) {
 TEST_F(PipelinesTest, CorruptedCheckpointNamesTheFileAndWritesNothing) {
   std::filesystem::resize_file(checkpoint_, checkpoint_bytes_.size() - 100);
   for (auto run : {RunKnnEval, RunLinearProbeEval}) {
-    auto r = run(WriteConfig(Config()));
+    auto r = run(WriteConfig(Config()), 300);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
     EXPECT_NE(r.status().message().find(checkpoint_), std::string::npos) << r.status();
