@@ -65,12 +65,19 @@ absl::Status ForEachFeatureBatch(
                                      const std::vector<int64_t>& labels)>& visit) {
   data::LoaderOptions lo = options.loader;
   lo.num_views = 1;
-  lo.drop_last = false;
+  const bool sharded = lo.world_size > 1;
+  lo.drop_last = sharded;  // every rank needs whole global batches
   const int64_t total = options.max_images > 0 ? std::min(options.max_images, dataset->size())
                                                : dataset->size();
   if (total == 0) return absl::OkStatus();
   if (options.max_images > 0 && lo.batch_size > 0) {
-    lo.max_batches_per_epoch = (total + lo.batch_size - 1) / lo.batch_size;
+    lo.max_batches_per_epoch = sharded ? total / lo.batch_size
+                                       : (total + lo.batch_size - 1) / lo.batch_size;
+    if (lo.max_batches_per_epoch == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a cap of ", total, " images is less than one global batch of ", lo.batch_size,
+          " over ", lo.world_size, " ranks"));
+    }
   }
   ASSIGN_OR_RETURN(std::unique_ptr<data::BatchLoader> loader,
                    data::BatchLoader::Create(dataset, transform, lo));
@@ -98,6 +105,27 @@ absl::Status ForEachFeatureBatch(
     loader->Recycle(std::move(*batch));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<FeatureSet> GatherFeatureBatch(const HostArray& features,
+                                              const std::vector<int64_t>& labels,
+                                              Communicator& comm) {
+  const int64_t n = features.shape()[0], dim = features.shape()[1];
+  std::vector<float> mine(features.data().begin(), features.data().end());
+  for (int64_t label : labels) mine.push_back(static_cast<float>(label));
+  ASSIGN_OR_RETURN(std::vector<float> all, comm.AllGatherHostFloats(mine));
+  const int64_t stride = n * (dim + 1), world = comm.world_size();
+  std::vector<float> all_features;
+  all_features.reserve(static_cast<size_t>(world * n * dim));
+  FeatureSet set;
+  set.labels.reserve(static_cast<size_t>(world * n));
+  for (int64_t r = 0; r < world; ++r) {
+    const float* slot = all.data() + r * stride;
+    all_features.insert(all_features.end(), slot, slot + n * dim);
+    for (int64_t i = 0; i < n; ++i) set.labels.push_back(static_cast<int64_t>(slot[n * dim + i]));
+  }
+  set.features = HostArray({world * n, dim}, std::move(all_features));
+  return set;
 }
 
 namespace {

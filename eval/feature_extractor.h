@@ -53,7 +53,9 @@ struct FeatureSet {
 struct ExtractOptions {
   // batch_size, num_workers, prefetch_batches, seed, on_corrupt_image and shuffle are used;
   // num_views is forced to 1 and drop_last to false. Loader errors (e.g. a corrupt image) come
-  // back naming the file.
+  // back naming the file. ForEachFeatureBatch also takes loader.rank and loader.world_size:
+  // with world_size > 1 each rank streams its slice of every global batch of batch_size and,
+  // as every rank needs whole global batches, the last partial one is dropped (drop_last).
   data::LoaderOptions loader;
   int64_t epoch = 0;          // the loader epoch (order and augmentation streams)
   int64_t max_images = 0;     // stop after this many images (0 = the whole split)
@@ -68,11 +70,20 @@ struct ExtractOptions {
 };
 
 // Streams (features, labels) batch by batch through `visit` (stops at its first error).
+// With loader.world_size > 1, max_images is rounded down to whole global batches (an error if
+// that leaves none).
 absl::Status ForEachFeatureBatch(
     std::shared_ptr<const data::Dataset> dataset, std::shared_ptr<const data::Transform> transform,
     FeatureSource& source, const ExtractOptions& options,
     const std::function<absl::Status(const HostArray& features,
                                      const std::vector<int64_t>& labels)>& visit);
+
+// Every rank's (features, labels) in rank order, so every rank holds the global batch: one
+// all-gather of each rank's rows followed by its labels as floats (class indices, exact below
+// 2^24). Every rank must pass the same number of rows and the same feature width.
+absl::StatusOr<FeatureSet> GatherFeatureBatch(const HostArray& features,
+                                              const std::vector<int64_t>& labels,
+                                              Communicator& comm);
 
 // The whole split's features in dataset order (loader.shuffle is forced to false), sharded
 // over options.communicator's ranks when it has more than one.

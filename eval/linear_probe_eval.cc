@@ -92,8 +92,19 @@ absl::StatusOr<ProbeOutcome> ProbeOnFeatures(EvalSetup& setup, EvaluatedEncoder&
   return out;
 }
 
+// Data parallel: each rank augments and encodes its slice of every global batch of
+// linear.batch_size, the features are all-gathered and every rank takes the same SGD step, so
+// the classifiers stay identical; the last partial batch of an epoch is dropped (one process
+// keeps it), hence world W equals world 1 when the train images divide into whole batches.
 absl::StatusOr<ProbeOutcome> ProbeAugmented(EvalSetup& setup, EvaluatedEncoder& encoder) {
   const LinearConfig& l = setup.config.linear();
+  Communicator& comm = *setup.communicator;
+  const int world = comm.world_size();
+  if (world > 1 && l.batch_size() % world != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "linear.batch_size (", l.batch_size(), ") is the global batch of the augmented probe and "
+        "must be a multiple of the world size (WORLD_SIZE ", world, ")"));
+  }
   ASSIGN_OR_RETURN(std::shared_ptr<const data::Transform> augment,
                    data::MakeTrainTransform(ProtocolTrainAugmentation(setup.config.data()),
                                             setup.in_channels));
@@ -103,9 +114,13 @@ absl::StatusOr<ProbeOutcome> ProbeAugmented(EvalSetup& setup, EvaluatedEncoder& 
   o.loader.batch_size = l.batch_size();
   o.loader.shuffle = true;
   o.loader.seed = l.seed();
-  const int64_t n = o.max_images > 0 ? std::min(o.max_images, setup.train->size())
-                                     : setup.train->size();
-  const int64_t steps = (n + l.batch_size() - 1) / l.batch_size();
+  o.loader.rank = comm.rank();
+  o.loader.world_size = world;
+  const int64_t capped = o.max_images > 0 ? std::min(o.max_images, setup.train->size())
+                                          : setup.train->size();
+  const int64_t steps = world > 1 ? capped / l.batch_size()
+                                  : (capped + l.batch_size() - 1) / l.batch_size();
+  const int64_t n = world > 1 ? steps * l.batch_size() : capped;  // images per epoch
   const SgdOptions sgd = SgdOptionsFromConfig(l);
   StepReporter reporter(l.epochs(), steps, std::max<int64_t>(1, steps / 4));
   double epoch_loss = 0;
@@ -116,8 +131,17 @@ absl::StatusOr<ProbeOutcome> ProbeAugmented(EvalSetup& setup, EvaluatedEncoder& 
     int64_t step = 0;
     RETURN_IF_ERROR(ForEachFeatureBatch(
         setup.train, augment, *encoder.source, o,
-        [&](const HostArray& features, const std::vector<int64_t>& labels) -> absl::Status {
-          absl::StatusOr<double> loss = classifier.SgdStep(features, labels, lr, sgd);
+        [&](const HostArray& local_features,
+            const std::vector<int64_t>& local_labels) -> absl::Status {
+          const HostArray* features = &local_features;
+          const std::vector<int64_t>* labels = &local_labels;
+          FeatureSet global;
+          if (world > 1) {
+            ASSIGN_OR_RETURN(global, GatherFeatureBatch(local_features, local_labels, comm));
+            features = &global.features;
+            labels = &global.labels;
+          }
+          absl::StatusOr<double> loss = classifier.SgdStep(*features, *labels, lr, sgd);
           if (!loss.ok()) {
             return absl::Status(loss.status().code(), absl::StrCat("epoch ", epoch, ", step ",
                                                                    step, ": ",
@@ -125,7 +149,7 @@ absl::StatusOr<ProbeOutcome> ProbeAugmented(EvalSetup& setup, EvaluatedEncoder& 
           }
           sum += *loss;
           ++step;
-          reporter.Step(*loss, lr, features.shape()[0]);
+          reporter.Step(*loss, lr, features->shape()[0]);
           return absl::OkStatus();
         }));
     epoch_loss = step > 0 ? sum / step : 0;

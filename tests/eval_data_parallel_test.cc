@@ -1,7 +1,8 @@
 // The evaluation tools as two ranks of a data-parallel group (torchrun's variables; this
 // binary re-executes itself with MOCO_EVAL_DP_WORKER=1): kNN and the linear probe on features
-// shard extraction over the ranks, every rank returns the same results, rank 0 alone writes
-// the results file, and the numbers are those of one process.
+// shard extraction over the ranks, the augmented linear probe splits every batch over them,
+// every rank returns the same results, rank 0 alone writes the results file, and the numbers
+// are those of one process.
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -24,7 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// EVAL_TOOL (knn or linear) on EVAL_CONFIG; this rank's results to EVAL_OUT/rank<r>.pbtxt.
+// EVAL_TOOL (knn, or linear / augmented: the linear probe) on EVAL_CONFIG; this rank's results to EVAL_OUT/rank<r>.pbtxt.
 int Worker() {
   const std::string tool = std::getenv("EVAL_TOOL");
   const std::string config = std::getenv("EVAL_CONFIG");
@@ -60,6 +61,12 @@ TEST_P(EvalDataParallelTest, TwoRanksReportWhatOneProcessReportsAndOnlyRankZeroW
   ASSERT_TRUE(WriteTinyEvalCheckpoint(checkpoint, 0.0625f).ok());
 
   EvalConfig alone_config = TinyEvalConfig(dir, checkpoint);
+  if (tool == "augmented") {  // 150 train images: 5 whole batches of 30 (15 per rank)
+    alone_config.mutable_linear()->set_mode(LinearConfig::AUGMENTED);
+    alone_config.mutable_linear()->set_standardize_features(false);
+    alone_config.mutable_linear()->set_epochs(2);
+    alone_config.mutable_linear()->set_batch_size(30);
+  }
   alone_config.set_results_dir((dir / "alone").string());
   const std::string alone_path = (dir / "alone.pbtxt").string();
   data::WriteFileOrDie(alone_path, ToTextProto(alone_config));
@@ -121,7 +128,8 @@ TEST_P(EvalDataParallelTest, TwoRanksReportWhatOneProcessReportsAndOnlyRankZeroW
   EXPECT_EQ(kinds(dir / "group"), (std::vector<std::string>{"events", file}));
 }
 
-INSTANTIATE_TEST_SUITE_P(Tools, EvalDataParallelTest, ::testing::Values("knn", "linear"));
+INSTANTIATE_TEST_SUITE_P(Tools, EvalDataParallelTest,
+                         ::testing::Values("knn", "linear", "augmented"));
 
 }  // namespace
 }  // namespace eval

@@ -1,11 +1,11 @@
 #include "moco/pretrain/online_probe.h"
 
-#include <tuple>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "eval/classification_metrics.h"
+#include "eval/feature_extractor.h"
 #include "moco/core/status_macros.h"
 
 namespace moco {
@@ -21,27 +21,6 @@ NamedArrays Select(const NamedArrays& state, const std::vector<std::string>& nam
     if (it != state.end()) selected[name] = it->second;
   }
   return selected;
-}
-
-// Every rank's (features, labels) in rank order: one all-gather of each rank's rows followed
-// by its labels as floats (class indices, exact in a float). Every rank holds the same number.
-absl::StatusOr<std::pair<HostArray, std::vector<int64_t>>> GatherBatch(
-    const HostArray& features, const std::vector<int64_t>& labels, Communicator& comm) {
-  const int64_t n = features.shape()[0], dim = features.shape()[1];
-  std::vector<float> mine(features.data().begin(), features.data().end());
-  for (int64_t label : labels) mine.push_back(static_cast<float>(label));
-  ASSIGN_OR_RETURN(std::vector<float> all, comm.AllGatherHostFloats(mine));
-  const int64_t stride = n * (dim + 1), world = comm.world_size();
-  std::vector<float> all_features;
-  all_features.reserve(static_cast<size_t>(world * n * dim));
-  std::vector<int64_t> all_labels;
-  for (int64_t r = 0; r < world; ++r) {
-    const float* slot = all.data() + r * stride;
-    all_features.insert(all_features.end(), slot, slot + n * dim);
-    for (int64_t i = 0; i < n; ++i) all_labels.push_back(static_cast<int64_t>(slot[n * dim + i]));
-  }
-  return std::make_pair(HostArray({world * n, dim}, std::move(all_features)),
-                        std::move(all_labels));
 }
 
 }  // namespace
@@ -74,7 +53,10 @@ absl::Status OnlineProbe::Train(Encoder& encoder, const Tensor& images,
   ASSIGN_OR_RETURN(HostArray features, features_tensor->ToHost());
   std::vector<int64_t> labels = local_labels;
   if (communicator.world_size() > 1) {
-    ASSIGN_OR_RETURN(std::tie(features, labels), GatherBatch(features, labels, communicator));
+    ASSIGN_OR_RETURN(eval::FeatureSet global,
+                     eval::GatherFeatureBatch(features, labels, communicator));
+    features = std::move(global.features);
+    labels = std::move(global.labels);
   }
   ASSIGN_OR_RETURN(HostArray scores, classifier_.Scores(features));
   ASSIGN_OR_RETURN(eval::ClassificationMetrics m, eval::TopKAccuracy(scores, labels));
