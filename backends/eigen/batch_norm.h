@@ -9,8 +9,8 @@
 //   running_var  = (1 - momentum) * running_var  + momentum * mean_g(var_g * M / (M - 1))
 // where M = (N / splits) * H * W. Eval mode normalizes with the running statistics.
 // With BatchNormOptions::group (SyncBatchNorm, MoCo v3 under data parallelism; splits must be
-// 1), training statistics are those of the union of every rank's batch: per-channel sums are
-// all-reduced over the group (two all-reduces in the forward, one in the backward), and the
+// 1), training statistics are those of the union of every rank's batch: per-channel statistics
+// are combined over the group (one collective in the forward, one in the backward), and the
 // input gradient is that of one BatchNorm over all ranks' samples; dgamma and dbeta stay this
 // rank's share.
 // y = gamma * (x - mean) / sqrt(var + eps) + beta. Channels are spread over OpenMP threads;
@@ -38,6 +38,7 @@ class BatchNormGroup {
  public:
   virtual ~BatchNormGroup() = default;
   virtual int world_size() const = 0;
+  virtual int rank() const = 0;
   // Element-wise sum over the ranks, in place. A failing implementation leaves `values` as
   // they were and reports the failure on its own channel (the layer cannot return errors).
   virtual void AllReduceSum(std::vector<double>& values) = 0;
@@ -119,14 +120,33 @@ void SyncBatchNormForward(const Blob<T>& x, const T* gamma, const T* beta, T* ru
   const int64_t count = x.numel() / c * opt.group->world_size();
   CHECK_GT(count, 1) << "BatchNorm needs more than 1 value per channel in training";
   const T* xp = x.ptr();
-  std::vector<double> mean = bn_internal::ChannelSums(x, [xp](int64_t, int64_t k) { return double{xp[k]}; });
-  opt.group->AllReduceSum(mean);
-  for (double& v : mean) v /= static_cast<double>(count);
-  std::vector<double> sq = bn_internal::ChannelSums(x, [xp, &mean](int64_t ch, int64_t k) {
-    const double d = xp[k] - mean[static_cast<size_t>(ch)];
-    return d * d;
-  });
-  opt.group->AllReduceSum(sq);
+  // One collective: every rank's per-channel mean m_r and squared deviations M2_r about it,
+  // combined as Chan et al.'s parallel variance (equal counts n per rank):
+  //   mean = avg_r m_r,   M2 = sum_r M2_r + n * sum_r (m_r - mean)^2.
+  // Gathered as a sum of zero-padded per-rank slots (adding zeros is exact).
+  const int64_t local = x.numel() / c;
+  const int world = opt.group->world_size(), rank = opt.group->rank();
+  std::vector<double> local_mean =
+      bn_internal::ChannelSums(x, [xp](int64_t, int64_t k) { return double{xp[k]}; });
+  for (double& v : local_mean) v /= static_cast<double>(local);
+  const std::vector<double> local_m2 =
+      bn_internal::ChannelSums(x, [xp, &local_mean](int64_t ch, int64_t k) {
+        const double d = xp[k] - local_mean[static_cast<size_t>(ch)];
+        return d * d;
+      });
+  std::vector<double> slots(static_cast<size_t>(world * 2 * c), 0.0);
+  std::copy(local_mean.begin(), local_mean.end(), slots.begin() + rank * 2 * c);
+  std::copy(local_m2.begin(), local_m2.end(), slots.begin() + rank * 2 * c + c);
+  opt.group->AllReduceSum(slots);
+  std::vector<double> mean(static_cast<size_t>(c), 0.0), sq(static_cast<size_t>(c), 0.0);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    for (int r = 0; r < world; ++r) mean[ch] += slots[r * 2 * c + ch];
+    mean[ch] /= world;
+    for (int r = 0; r < world; ++r) {
+      const double d = slots[r * 2 * c + ch] - mean[ch];
+      sq[ch] += slots[r * 2 * c + c + ch] + static_cast<double>(local) * d * d;
+    }
+  }
   y->Resize(x.shape);
   std::vector<T> mean_t(static_cast<size_t>(c)), invstd_t(static_cast<size_t>(c));
   const int64_t n = x.dim(0);

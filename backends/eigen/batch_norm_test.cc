@@ -147,6 +147,7 @@ class ThreadBatchNormGroup final : public BatchNormGroup {
  public:
   ThreadBatchNormGroup(InProcessGroup& group, int rank) : group_(group), rank_(rank) {}
   int world_size() const override { return group_.world_size(); }
+  int rank() const override { return rank_; }
   void AllReduceSum(std::vector<double>& values) override {
     group_.AllReduceSum(rank_, absl::MakeSpan(values));
   }

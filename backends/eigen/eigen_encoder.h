@@ -69,6 +69,7 @@ class EigenEncoder final : public Encoder, public ActivationCapture {
    public:
     explicit CommunicatorBatchNormGroup(Communicator& comm) : comm_(comm) {}
     int world_size() const override { return comm_.world_size(); }
+    int rank() const override { return comm_.rank(); }
     void AllReduceSum(std::vector<double>& values) override;
     absl::Status TakeError();
 

@@ -37,6 +37,20 @@ torch::Tensor AllReduceSumViaHost(const torch::Tensor& values, Communicator& gro
   return host.to(values.device());
 }
 
+// Every rank's `values` (float32, contiguous, on any device) in rank order, (world, numel),
+// through the host.
+torch::Tensor AllGatherViaHost(const torch::Tensor& values, Communicator& group,
+                               const char* what) {
+  const torch::Tensor host = values.to(torch::kCPU, torch::kFloat32).contiguous();
+  absl::StatusOr<std::vector<float>> all = group.AllGatherHostFloats(
+      absl::MakeConstSpan(host.data_ptr<float>(), host.numel()));
+  TORCH_CHECK(all.ok(), "SyncBatchNorm: all-gather of ", what, " failed: ",
+              std::string(all.status().message()));
+  return torch::from_blob(all->data(), {group.world_size(), host.numel()}, torch::kFloat32)
+      .clone()
+      .to(values.device());
+}
+
 // The normalization with its hand-written backward (the statistics are constants of the
 // graph as far as autograd is concerned; backward accounts for them across ranks).
 class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
@@ -103,17 +117,26 @@ torch::Tensor SyncBatchNormTrain(const torch::Tensor& x, const torch::Tensor& we
               "variance is undefined");
   torch::Tensor mean, var;
   {
+    // One collective: every rank's per-channel mean m_r and squared deviations M2_r about it,
+    // combined as Chan et al.'s parallel variance (equal counts n per rank):
+    //   mean = avg_r m_r,   M2 = sum_r M2_r + n * sum_r (m_r - mean)^2.
+    // Each rank centers on its own (float) mean, so no E[x^2] - E[x]^2 cancellation.
     torch::NoGradGuard no_grad;
     const torch::Tensor xd = x.detach();
-    mean = AllReduceSumViaHost(xd.sum(dims, /*keepdim=*/false, torch::kDouble), group,
-                               "the channel sums")
-               .to(torch::kDouble) /
-           static_cast<double>(global_count);
-    const torch::Tensor centered = AccumulationCopy(xd) - PerChannel(mean.to(torch::kFloat32), xd);
-    const torch::Tensor sq =
-        AllReduceSumViaHost(centered.square().sum(dims, /*keepdim=*/false, torch::kDouble),
-                            group, "the squared deviations")
+    const torch::Tensor local_mean =
+        (xd.sum(dims, /*keepdim=*/false, torch::kDouble) / static_cast<double>(local_count))
+            .to(torch::kFloat32);
+    const torch::Tensor centered = AccumulationCopy(xd) - PerChannel(local_mean, xd);
+    const torch::Tensor local_m2 =
+        centered.square().sum(dims, /*keepdim=*/false, torch::kDouble).to(torch::kFloat32);
+    const int64_t c = x.size(1);
+    const torch::Tensor stats =
+        AllGatherViaHost(torch::cat({local_mean, local_m2}), group, "the channel statistics")
             .to(torch::kDouble);
+    const torch::Tensor means = stats.narrow(1, 0, c), m2s = stats.narrow(1, c, c);
+    mean = means.mean(0);
+    const torch::Tensor sq =
+        m2s.sum(0) + static_cast<double>(local_count) * (means - mean).square().sum(0);
     var = sq / static_cast<double>(global_count);
     running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype()), momentum);
     running_var.mul_(1 - momentum)

@@ -6,8 +6,9 @@
 //   torch::Tensor y = SyncBatchNormTrain(x, bn->weight, bn->bias, bn->running_mean,
 //                                        bn->running_var, 0.1, 1e-5, communicator);
 //
-// Forward: two host all-reduces per call (per-channel sums, then squared deviations from the
-// global mean: no cancellation as with a sum of squares). Backward (autograd): one all-reduce
+// Forward: one host all-gather per call of every rank's per-channel mean and squared
+// deviations about it, combined by the parallel-variance formula (no cancellation as with a
+// sum of squares). Backward (autograd): one all-reduce
 // of [sum dy, sum dy * xhat]; the weight and bias gradients stay this rank's share, to be
 // averaged with every other gradient. Running statistics move with the global mean and the
 // global unbiased variance, so they stay identical on every rank.

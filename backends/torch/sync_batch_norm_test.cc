@@ -28,11 +28,19 @@ struct RankResult {
 };
 
 // `world` ranks each normalize their consecutive share of x and back-propagate their share of
-// the upstream gradient g; `affine` gives the layer a weight and bias.
-void CheckAgainstOneBatchNorm(const std::vector<int64_t>& shape, int world, bool affine) {
+// the upstream gradient g; `affine` gives the layer a weight and bias. x is N(offset, scale^2)
+// plus `rank_shift` times the index of the rank holding the row (ranks with other means).
+void CheckAgainstOneBatchNorm(const std::vector<int64_t>& shape, int world, bool affine,
+                              double scale = 3, double offset = 1, double rank_shift = 0) {
   torch::manual_seed(3);
   const int64_t c = shape[1];
-  const torch::Tensor x = torch::randn(shape) * 3 + 1;
+  const int64_t rows = shape[0] / world;
+  std::vector<int64_t> row_shape(shape.size(), 1);
+  row_shape[0] = shape[0];
+  const torch::Tensor row_rank =
+      torch::div(torch::arange(shape[0], torch::kFloat32), static_cast<double>(rows),
+                 "floor").view(row_shape);
+  const torch::Tensor x = torch::randn(shape) * scale + offset + row_rank * rank_shift;
   const torch::Tensor g = torch::randn(shape);
   const torch::Tensor weight = affine ? torch::rand({c}) + 0.5 : torch::Tensor();
   const torch::Tensor bias = affine ? torch::randn({c}) : torch::Tensor();
@@ -47,7 +55,6 @@ void CheckAgainstOneBatchNorm(const std::vector<int64_t>& shape, int world, bool
                                                 /*training=*/true, kMomentum, kEps, false);
   (y_ref * g).sum().backward();
 
-  const int64_t rows = shape[0] / world;
   std::vector<RankResult> results(static_cast<size_t>(world));
   InProcessGroup group(world);
   RunOnRanks(group, [&](Communicator& comm) {
@@ -94,11 +101,19 @@ TEST(SyncBatchNormTest, ThreeRanksWithoutAffineParameters2d) {
   CheckAgainstOneBatchNorm({12, 7}, /*world=*/3, /*affine=*/false);
 }
 
+TEST(SyncBatchNormTest, LargeMeansAndRanksWithDifferentMeans) {
+  // Mean 200 times the spread (not more: the float input itself then holds few digits of
+  // x - mean): a float sum of squares minus the squared sum would lose most digits of the
+  // variance; each rank centering on its own mean, then combining, loses none.
+  CheckAgainstOneBatchNorm({8, 3, 5, 4}, /*world=*/2, /*affine=*/true, /*scale=*/0.5,
+                           /*offset=*/100, /*rank_shift=*/2);
+}
+
 TEST(SyncBatchNormTest, OneRankIsPlainBatchNorm) {
   CheckAgainstOneBatchNorm({6, 4, 3, 3}, /*world=*/1, /*affine=*/true);
 }
 
-// Claims world 2 and fails every host all-reduce.
+// Claims world 2 and fails every collective.
 class FailingCommunicator final : public Communicator {
  public:
   int rank() const override { return 0; }
@@ -110,6 +125,9 @@ class FailingCommunicator final : public Communicator {
   absl::Status Barrier() override { return Lost(); }
   absl::Status AllReduceSumHost(absl::Span<float>) override { return Lost(); }
   absl::StatusOr<std::vector<int64_t>> AllGatherHost(int64_t) override { return Lost(); }
+  absl::StatusOr<std::vector<float>> AllGatherHostFloats(absl::Span<const float>) override {
+    return Lost();
+  }
 
  private:
   static absl::Status Lost() { return absl::UnavailableError("rank 1 is gone"); }
@@ -123,7 +141,7 @@ TEST(SyncBatchNormTest, AFailedCollectiveThrowsNamingIt) {
     FAIL() << "expected c10::Error";
   } catch (const c10::Error& e) {
     const std::string message = e.what_without_backtrace();
-    EXPECT_NE(message.find("all-reduce of the channel sums failed"), std::string::npos)
+    EXPECT_NE(message.find("all-gather of the channel statistics failed"), std::string::npos)
         << message;
     EXPECT_NE(message.find("rank 1 is gone"), std::string::npos) << message;
   }
