@@ -27,6 +27,7 @@
 // step's precision (bench/peak_flops.h; --peak_gflops to give one instead). --precision=bf16
 // and --channels_last set backend.precision / channels_last (docs/PRECISION.md).
 #include <malloc.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -72,6 +73,10 @@ DEFINE_int32(bn_splits, 0, "overrides moco.bn_splits (only when given)");
 DEFINE_string(backend, "", "overrides backend.name (only when given)");
 DEFINE_int32(steps, 5, "timed steps");
 DEFINE_int32(warmup, 1, "untimed steps before timing");
+DEFINE_string(torch_profile, "",
+              "torch backend: record LibTorch's op profiler over the timed steps into this "
+              "chrome-trace JSON file (bench/op_profile.py tabulates it; the profiler slows "
+              "the step, so its sec_per_step is not a measurement)");
 DEFINE_bool(phases, false, "also time each phase of the step (a second measurement)");
 DEFINE_string(precision, "", "overrides backend.precision: fp32 or bf16 (only when given)");
 DEFINE_bool(channels_last, false, "overrides backend.channels_last (only when given)");
@@ -215,14 +220,21 @@ absl::Status MeasureSteps(const ExperimentConfig& config, const StepFlops& flops
   const float m = config.moco().momentum();
   float loss = 0;
   Clock::time_point start = Clock::now();
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
   for (int i = 0; i < FLAGS_warmup + FLAGS_steps; ++i) {
-    if (i == FLAGS_warmup) start = Clock::now();
+    if (i == FLAGS_warmup) {
+      if (!FLAGS_torch_profile.empty()) {
+        profile = std::make_unique<torch::autograd::profiler::RecordProfile>(FLAGS_torch_profile);
+      }
+      start = Clock::now();
+    }
     TensorPtr v1, v2;
     RETURN_IF_ERROR(source->Next(&v1, &v2));
     ASSIGN_OR_RETURN(MocoStepResult r, step.Run(*v1, *v2, lr, m, /*shuffle_seed=*/1000 + i));
     loss = r.loss;
   }
   const double sec_per_step = Seconds(start, Clock::now()) / FLAGS_steps;
+  profile.reset();  // writes the trace
   const double gflops = flops.step_flops / sec_per_step / 1e9;
   std::printf(
       "%s sec_per_step=%.4f img_per_s=%.2f gflop_per_step=%.3f gflop_per_s=%.2f "
