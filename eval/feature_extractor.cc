@@ -203,25 +203,22 @@ absl::StatusOr<FeatureSet> ExtractSharded(std::shared_ptr<const data::Dataset> d
     }
   }
   if (dim < 0) return FeatureSet{HostArray({0, 0}), {}};
-  const int64_t stride = per_rank * (dim + 1);  // one rank's slot: features, then labels
-  std::vector<float> slot(static_cast<size_t>(stride), 0.0f);
-  std::copy(mine.features.data().begin(), mine.features.data().end(), slot.begin());
-  for (int64_t i = 0; i < my_rows; ++i) {
-    slot[static_cast<size_t>(per_rank * dim + i)] =
-        static_cast<float>(mine.labels[static_cast<size_t>(i)]);
-  }
-  ASSIGN_OR_RETURN(std::vector<float> all, comm.AllGatherHostFloats(slot));
+  // Every shard padded to per_rank rows (zeros, label 0) for the equal-size all-gather.
+  std::vector<float> padded(static_cast<size_t>(per_rank * dim), 0.0f);
+  std::copy(mine.features.data().begin(), mine.features.data().end(), padded.begin());
+  mine.labels.resize(static_cast<size_t>(per_rank), 0);
+  ASSIGN_OR_RETURN(FeatureSet all, GatherFeatureBatch(HostArray({per_rank, dim}, std::move(padded)),
+                                                      mine.labels, comm));
   FeatureSet set;
   std::vector<float> features;
   features.reserve(static_cast<size_t>(total * dim));
   set.labels.reserve(static_cast<size_t>(total));
   for (int64_t r = 0; r < world; ++r) {
     const int64_t rows = shard_begin(r + 1) - shard_begin(r);
-    const float* base = all.data() + r * stride;
+    const float* base = all.features.data().data() + r * per_rank * dim;
     features.insert(features.end(), base, base + rows * dim);
-    for (int64_t i = 0; i < rows; ++i) {
-      set.labels.push_back(static_cast<int64_t>(base[per_rank * dim + i]));
-    }
+    const auto labels = all.labels.begin() + r * per_rank;
+    set.labels.insert(set.labels.end(), labels, labels + rows);
   }
   set.features = HostArray({total, dim}, std::move(features));
   return set;
