@@ -123,6 +123,10 @@ absl::StatusOr<ExperimentConfig> ResolveConfig() {
   }
   if (FLAGS_steps < 1) return absl::InvalidArgumentError("--steps must be >= 1");
   if (FLAGS_warmup < 0) return absl::InvalidArgumentError("--warmup must be >= 0");
+  if (!FLAGS_torch_profile.empty() && config.backend().name() != "torch") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--torch_profile records LibTorch ops; backend.name is '", config.backend().name(), "'"));
+  }
   ValidationOptions validation;
   validation.check_paths = FLAGS_mode == "e2e";
   RETURN_IF_ERROR(ValidateExperimentConfig(config, validation, FLAGS_config + " (with flags)"));
