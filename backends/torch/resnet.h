@@ -108,7 +108,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
 
   // Channels-last activations (backends/torch/numerics.h): the interleaved BN groups above are
   // a free view only in NCHW, so with channels_last the BN layers use SplitLayout::kConsecutive
-  // instead (one copy of the activation per layer for the groups' concatenation, no layout
+  // instead (on CPU each group's kernel writes its slice of one output: no copy, no layout
   // change) and features() keeps the caller's order. Same results either way.
   void set_channels_last(bool channels_last);
 

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "backends/torch/consecutive_batch_norm.h"
 #include "backends/torch/sync_batch_norm.h"
 
 namespace moco::torch_backend {
@@ -127,6 +128,8 @@ torch::Tensor SplitBatchNorm2dImpl::forward(const torch::Tensor& x) {
   torch::Tensor out;
   if (layout_ == SplitLayout::kInterleaved) {
     out = InterleavedBatchNormFunction::apply(x, weight, bias, group_means, group_vars, n);
+  } else if (ConsecutiveGroupBatchNormApplies(x)) {
+    out = ConsecutiveGroupBatchNorm(x, weight, bias, group_means, group_vars, n, kMomentum, kEps);
   } else {
     // split() gives contiguous views and a single backward node.
     const std::vector<torch::Tensor> groups = x.split(x.size(0) / n, /*dim=*/0);

@@ -14,9 +14,11 @@
 // Eval mode: the running statistics are used and the split count is ignored.
 //
 // SplitLayout::kInterleaved instead puts sample i in group i % n (the official MoCo code's
-// layout). It is a free view of the batch, where consecutive groups cost a copy of the
-// activations in and out; ResNet uses it internally and reorders its input so that its own
-// groups are consecutive (see resnet.h).
+// layout). It is a free view of an NCHW batch, one kernel call for all groups; ResNet uses it
+// internally in NCHW and reorders its input so that its own groups are consecutive (see
+// resnet.h). Consecutive groups on CPU write each group's result into one output in place
+// (consecutive_batch_norm.h); elsewhere (CUDA, non-contiguous input) they cost a split and a
+// cat, one more copy of the activation in the forward and one in the backward.
 //
 // SyncBatchNorm (MoCo v3 under data parallelism): with set_sync_group(group) of world > 1,
 // training mode normalizes over the union of every rank's batch (sync_batch_norm.h); the split
