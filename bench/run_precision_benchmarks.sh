@@ -8,6 +8,7 @@
 #
 #   bench/run_precision_benchmarks.sh                     # from the repository root
 #   ROUNDS=3 ENCODERS="r50" bench/run_precision_benchmarks.sh
+#   STEPS=1 ENCODERS=qs ROUNDS=1 bench/run_precision_benchmarks.sh   # timed steps per run (default 3; quickstart 10)
 #   STEP_BENCHMARK=/path/to/step_benchmark BASELINE=/path/to/older/step_benchmark ...
 #       # BASELINE adds a "C++ bf16 CL (baseline)" row: an A/B of two builds in one sitting
 #
@@ -37,20 +38,20 @@ sed 's/device: "cuda"/device: "cpu"/' configs/moco_v2_imagenet.pbtxt > "$R50_CON
 
 cpp_args() {  # encoder -> step_benchmark flags
   case $1 in
-    r50) echo "--config=$R50_CONFIG --batch=32 --steps=3" ;;
+    r50) echo "--config=$R50_CONFIG --batch=32 --steps=${STEPS:-3}" ;;
     r18) echo "--config=configs/quickstart.pbtxt --arch=resnet18 --cifar_stem=true --width=1 \
---image_size=32 --channels=1 --queue=4096 --bn_splits=8 --batch=256 --steps=3" ;;
-    qs) echo "--config=configs/quickstart.pbtxt --batch=128 --steps=10" ;;
+--image_size=32 --channels=1 --queue=4096 --bn_splits=8 --batch=256 --steps=${STEPS:-3}" ;;
+    qs) echo "--config=configs/quickstart.pbtxt --batch=128 --steps=${STEPS:-10}" ;;
   esac
 }
 py_args() {  # encoder -> moco_step_pytorch.py flags (the same step)
   case $1 in
     r50) echo "--arch=resnet50 --image_size=224 --channels=3 --cifar_stem=0 --width=1 --batch=32 \
---queue=65536 --bn_splits=8 --steps=3" ;;
+--queue=65536 --bn_splits=8 --steps=${STEPS:-3}" ;;
     r18) echo "--cifar_stem=1 --width=1 --image_size=32 --channels=1 --queue=4096 --bn_splits=8 \
---batch=256 --steps=3" ;;
+--batch=256 --steps=${STEPS:-3}" ;;
     qs) echo "--cifar_stem=1 --width=0.25 --image_size=28 --channels=1 --queue=4096 --bn_splits=8 \
---momentum=0.99 --temperature=0.1 --lr=0.06 --weight_decay=5e-4 --batch=128 --steps=10" ;;
+--momentum=0.99 --temperature=0.1 --lr=0.06 --weight_decay=5e-4 --batch=128 --steps=${STEPS:-10}" ;;
   esac
 }
 
