@@ -58,6 +58,17 @@ void L2NormalizeRows(HostArray& rows) {
   }
 }
 
+FeaturePass PlanFeaturePass(int64_t dataset_size, const ExtractOptions& options) {
+  const int64_t capped =
+      options.max_images > 0 ? std::min(options.max_images, dataset_size) : dataset_size;
+  const int64_t batch = options.loader.batch_size;
+  if (options.loader.world_size > 1) {
+    const int64_t batches = capped / batch;
+    return {batches * batch, batches};
+  }
+  return {capped, (capped + batch - 1) / batch};
+}
+
 absl::Status ForEachFeatureBatch(
     std::shared_ptr<const data::Dataset> dataset, std::shared_ptr<const data::Transform> transform,
     FeatureSource& source, const ExtractOptions& options,
@@ -71,8 +82,7 @@ absl::Status ForEachFeatureBatch(
                                                : dataset->size();
   if (total == 0) return absl::OkStatus();
   if (options.max_images > 0 && lo.batch_size > 0) {
-    lo.max_batches_per_epoch = sharded ? total / lo.batch_size
-                                       : (total + lo.batch_size - 1) / lo.batch_size;
+    lo.max_batches_per_epoch = PlanFeaturePass(dataset->size(), options).batches;
     if (lo.max_batches_per_epoch == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "a cap of ", total, " images is less than one global batch of ", lo.batch_size,

@@ -69,6 +69,15 @@ struct ExtractOptions {
   Communicator* communicator = nullptr;
 };
 
+// What one pass of ForEachFeatureBatch over `dataset_size` images covers: the whole split or
+// max_images of it, in global batches of loader.batch_size (> 0). One process keeps the last
+// partial batch; with loader.world_size > 1 it is dropped, so images = batches * batch_size.
+struct FeaturePass {
+  int64_t images = 0;
+  int64_t batches = 0;
+};
+FeaturePass PlanFeaturePass(int64_t dataset_size, const ExtractOptions& options);
+
 // Streams (features, labels) batch by batch through `visit` (stops at its first error).
 // With loader.world_size > 1, max_images is rounded down to whole global batches (an error if
 // that leaves none).

@@ -123,6 +123,27 @@ TEST(FeatureExtractorTest, L2NormalizeKeepsZeroRows) {
   EXPECT_EQ(a.data()[3], 0.0f);
 }
 
+// One process keeps the last partial batch; sharded passes keep whole global batches only.
+TEST(FeatureExtractorTest, PlanFeaturePassRoundsToWholeGlobalBatchesWhenSharded) {
+  ExtractOptions o;
+  o.loader.batch_size = 4;
+  const auto plan = [&](int64_t size) {
+    const FeaturePass p = PlanFeaturePass(size, o);
+    return std::make_pair(p.images, p.batches);
+  };
+  o.loader.world_size = 1;
+  EXPECT_EQ(plan(10), std::make_pair(int64_t{10}, int64_t{3}));
+  EXPECT_EQ(plan(8), std::make_pair(int64_t{8}, int64_t{2}));
+  o.loader.world_size = 2;
+  EXPECT_EQ(plan(10), std::make_pair(int64_t{8}, int64_t{2}));
+  EXPECT_EQ(plan(3), std::make_pair(int64_t{0}, int64_t{0}));
+  o.max_images = 9;  // the cap applies before the rounding
+  EXPECT_EQ(plan(100), std::make_pair(int64_t{8}, int64_t{2}));
+  o.loader.world_size = 1;
+  EXPECT_EQ(plan(100), std::make_pair(int64_t{9}, int64_t{3}));
+  EXPECT_EQ(plan(5), std::make_pair(int64_t{5}, int64_t{2}));
+}
+
 }  // namespace
 }  // namespace eval
 }  // namespace moco

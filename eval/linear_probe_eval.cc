@@ -116,11 +116,8 @@ absl::StatusOr<ProbeOutcome> ProbeAugmented(EvalSetup& setup, EvaluatedEncoder& 
   o.loader.seed = l.seed();
   o.loader.rank = comm.rank();
   o.loader.world_size = world;
-  const int64_t capped = o.max_images > 0 ? std::min(o.max_images, setup.train->size())
-                                          : setup.train->size();
-  const int64_t steps = world > 1 ? capped / l.batch_size()
-                                  : (capped + l.batch_size() - 1) / l.batch_size();
-  const int64_t n = world > 1 ? steps * l.batch_size() : capped;  // images per epoch
+  const FeaturePass pass = PlanFeaturePass(setup.train->size(), o);
+  const int64_t steps = pass.batches;
   const SgdOptions sgd = SgdOptionsFromConfig(l);
   StepReporter reporter(l.epochs(), steps, std::max<int64_t>(1, steps / 4));
   double epoch_loss = 0;
@@ -159,7 +156,7 @@ absl::StatusOr<ProbeOutcome> ProbeAugmented(EvalSetup& setup, EvaluatedEncoder& 
                    ExtractSplit(setup, *encoder.source, encoder.name, data::Split::kTest));
   ASSIGN_OR_RETURN(ProbeOutcome out, TestClassifier(classifier, &test));
   out.final_train_loss = epoch_loss;
-  out.train_images = n;
+  out.train_images = pass.images;
   return out;
 }
 
