@@ -96,6 +96,7 @@ class ConsecutiveBatchNormFunction
 
 bool ConsecutiveGroupBatchNormApplies(const torch::Tensor& x) {
   return x.device().is_cpu() && x.dim() == 4 &&
+         (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) &&
          (x.is_contiguous() || x.is_contiguous(at::MemoryFormat::ChannelsLast));
 }
 
@@ -106,6 +107,10 @@ torch::Tensor ConsecutiveGroupBatchNorm(const torch::Tensor& x, const torch::Ten
   TORCH_CHECK(ConsecutiveGroupBatchNormApplies(x),
               "ConsecutiveGroupBatchNorm: needs a contiguous 4-d CPU tensor, got ", x.sizes(),
               " strides ", x.strides(), " on ", x.device());
+  TORCH_CHECK(weight.scalar_type() == torch::kFloat && bias.scalar_type() == torch::kFloat &&
+                  group_means.scalar_type() == torch::kFloat &&
+                  group_vars.scalar_type() == torch::kFloat,
+              "ConsecutiveGroupBatchNorm: weight, bias and running statistics must be float32");
   TORCH_CHECK(x.size(0) % num_splits == 0, "ConsecutiveGroupBatchNorm: batch ", x.size(0),
               " is not divisible by ", num_splits, " groups");
   return ConsecutiveBatchNormFunction::apply(x, weight, bias, group_means, group_vars,

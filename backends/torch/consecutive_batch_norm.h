@@ -15,10 +15,10 @@
 // a backward, as MoCo v3 does, autograd's sum over the two calls associates differently: equal
 // to float rounding, not bitwise.)
 //
-// Contract: CPU tensors; x (N, C, H, W) contiguous in NCHW or channels-last (each group is then
-// contiguous in the same format); weight and bias (C); group_means / group_vars (n * C) fp32,
-// group-major, updated in place as each group's running statistics. x may be bf16 with fp32
-// parameters (autocast). Callers take the split + cat path otherwise.
+// Contract: CPU tensors; x (N, C, H, W), fp32 or bf16 (autocast's mix with fp32 parameters),
+// contiguous in NCHW or channels-last (each group is then contiguous in the same format);
+// weight and bias (C) fp32; group_means / group_vars (n * C) fp32, group-major, updated in place
+// as each group's running statistics. Callers take the split + cat path otherwise.
 #ifndef BACKENDS_TORCH_CONSECUTIVE_BATCH_NORM_H_
 #define BACKENDS_TORCH_CONSECUTIVE_BATCH_NORM_H_
 

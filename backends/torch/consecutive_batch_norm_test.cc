@@ -160,7 +160,9 @@ TEST(ConsecutiveBatchNormContractTest, RefusesWhatItCannotWriteInPlace) {
   const torch::Tensor transposed = torch::randn({4, 3, 5, 6}).transpose(2, 3);
   EXPECT_FALSE(ConsecutiveGroupBatchNormApplies(transposed));
   EXPECT_FALSE(ConsecutiveGroupBatchNormApplies(torch::randn({4, 3})));
+  EXPECT_FALSE(ConsecutiveGroupBatchNormApplies(torch::randn({4, 3, 5, 6}, torch::kDouble)));
   EXPECT_TRUE(ConsecutiveGroupBatchNormApplies(torch::randn({4, 3, 5, 6})));
+  EXPECT_TRUE(ConsecutiveGroupBatchNormApplies(torch::randn({4, 3, 5, 6}).to(torch::kBFloat16)));
   torch::Tensor means = torch::zeros({6}), vars = torch::ones({6});
   try {
     ConsecutiveGroupBatchNorm(torch::randn({5, 3, 2, 2}), torch::ones({3}), torch::zeros({3}),
