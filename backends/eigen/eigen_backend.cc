@@ -111,6 +111,13 @@ absl::StatusOr<TensorPtr> EigenBackend::GatherRows(const Tensor& x,
   return TensorPtr(MakeEigenTensor(std::move(out)));
 }
 
+absl::StatusOr<TensorPtr> EigenBackend::Scale(const Tensor& x, float factor) {
+  ASSIGN_OR_RETURN(const EigenTensor* t, AsEigenTensor(x, "Scale"));
+  HostArray out = t->array();
+  for (float& v : out.mutable_data()) v *= factor;
+  return TensorPtr(MakeEigenTensor(std::move(out)));
+}
+
 absl::Status EigenBackend::AverageAcrossRanks(Encoder& encoder, RankAveraged what,
                                               Communicator& communicator) {
   auto* eigen_encoder = dynamic_cast<EigenEncoder*>(&encoder);

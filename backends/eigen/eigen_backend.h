@@ -37,6 +37,7 @@ class EigenBackend final : public Backend {
                                                          const OptimizerConfig& config) override;
   absl::StatusOr<TensorPtr> Upload(const HostArray& array) override;
   absl::StatusOr<TensorPtr> GatherRows(const Tensor& x, const std::vector<int64_t>& rows) override;
+  absl::StatusOr<TensorPtr> Scale(const Tensor& x, float factor) override;
   absl::Status AverageAcrossRanks(Encoder& encoder, RankAveraged what,
                                   Communicator& communicator) override;
 

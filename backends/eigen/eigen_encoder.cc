@@ -1,6 +1,7 @@
 #include "backends/eigen/eigen_encoder.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 #include <string>
@@ -140,6 +141,18 @@ absl::Status EigenEncoder::SetBatchNormGroup(Communicator* group) {
 }
 
 void EigenEncoder::ZeroGrad() { net_->ZeroGrad(); }
+
+absl::StatusOr<bool> EigenEncoder::UnscaleGradients(float factor) {
+  bool finite = true;
+  for (const StateRef<float>& s : StatesOf(*net_)) {
+    if (!s.is_parameter()) continue;
+    for (int64_t i = 0; i < s.size; ++i) {
+      s.grad[i] *= factor;
+      finite = finite && std::isfinite(s.grad[i]);
+    }
+  }
+  return finite;
+}
 
 absl::StatusOr<TensorPtr> EigenEncoder::BackboneFeatures(const Tensor& images) {
   ASSIGN_OR_RETURN(const EigenTensor* x, AsEigenTensor(images, "Encoder::BackboneFeatures"));

@@ -38,6 +38,7 @@ class EigenEncoder final : public Encoder, public ActivationCapture {
                                     bool record_for_backward) override;
   absl::Status Backward(const Tensor& grad_output) override;
   void ZeroGrad() override;
+  absl::StatusOr<bool> UnscaleGradients(float factor) override;
   absl::StatusOr<TensorPtr> BackboneFeatures(const Tensor& images) override;
   absl::Status MomentumUpdateFrom(const Encoder& source, float momentum) override;
   absl::StatusOr<NamedArrays> ExportState() const override;

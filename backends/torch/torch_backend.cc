@@ -128,6 +128,14 @@ absl::StatusOr<TensorPtr> TorchBackend::GatherRows(const Tensor& x,
   });
 }
 
+absl::StatusOr<TensorPtr> TorchBackend::Scale(const Tensor& x, float factor) {
+  ASSIGN_OR_RETURN(torch::Tensor t, Unwrap(x));
+  return GuardTorch("TorchBackend::Scale", [&]() -> absl::StatusOr<TensorPtr> {
+    torch::NoGradGuard no_grad;
+    return Wrap(t * factor);
+  });
+}
+
 absl::Status TorchBackend::AverageAcrossRanks(Encoder& encoder, RankAveraged what,
                                               Communicator& communicator) {
   auto* torch_encoder = dynamic_cast<TorchEncoder*>(&encoder);

@@ -33,6 +33,7 @@ class TorchBackend final : public Backend {
                                                          const OptimizerConfig& config) override;
   absl::StatusOr<TensorPtr> Upload(const HostArray& array) override;
   absl::StatusOr<TensorPtr> GatherRows(const Tensor& x, const std::vector<int64_t>& rows) override;
+  absl::StatusOr<TensorPtr> Scale(const Tensor& x, float factor) override;
   absl::Status AverageAcrossRanks(Encoder& encoder, RankAveraged what,
                                   Communicator& communicator) override;
   // Buckets all-reduced during the backward (backends/torch/torch_gradient_buckets.h).

@@ -106,6 +106,20 @@ void TorchEncoder::ZeroGrad() {
   }
 }
 
+absl::StatusOr<bool> TorchEncoder::UnscaleGradients(float factor) {
+  return GuardTorch("TorchEncoder::UnscaleGradients", [&]() -> absl::StatusOr<bool> {
+    torch::NoGradGuard no_grad;
+    // One flag per gradient, reduced on the device: a single host synchronization.
+    std::vector<torch::Tensor> finite;
+    for (auto& p : net_->module()->parameters()) {
+      if (!p.grad().defined()) continue;
+      p.mutable_grad().mul_(factor);
+      finite.push_back(torch::isfinite(p.grad()).all());
+    }
+    return finite.empty() || torch::stack(finite).all().item<bool>();
+  });
+}
+
 absl::StatusOr<TensorPtr> TorchEncoder::BackboneFeatures(const Tensor& images) {
   ASSIGN_OR_RETURN(torch::Tensor x, Unwrap(images));
   RETURN_IF_ERROR(net_->CheckImages(x));

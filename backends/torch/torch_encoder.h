@@ -31,6 +31,7 @@ class TorchEncoder final : public Encoder, public moco::ActivationCapture {
                                     bool record_for_backward) override;
   absl::Status Backward(const Tensor& grad_output) override;
   void ZeroGrad() override;
+  absl::StatusOr<bool> UnscaleGradients(float factor) override;
   absl::StatusOr<TensorPtr> BackboneFeatures(const Tensor& images) override;
   absl::Status MomentumUpdateFrom(const Encoder& source, float momentum) override;
   absl::StatusOr<NamedArrays> ExportState() const override;

@@ -87,6 +87,10 @@ class Backend {
   // Rows of `x` (along dim 0) in the order `rows`: out[i] = x[rows[i]]. Shuffle and unshuffle.
   virtual absl::StatusOr<TensorPtr> GatherRows(const Tensor& x,
                                                const std::vector<int64_t>& rows) = 0;
+  // factor * x, a new tensor of x's shape. Loss scaling multiplies the loss gradient with it.
+  virtual absl::StatusOr<TensorPtr> Scale(const Tensor& x, float factor) {
+    return absl::UnimplementedError("backend '" + name() + "' has no Scale (loss scaling)");
+  }
 
   // Data parallelism: replaces `what` of `encoder` (one of this backend's) by its mean over the
   // ranks of `communicator`, in place. Every rank calls it at the same point with an encoder of

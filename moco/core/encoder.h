@@ -52,6 +52,13 @@ class Encoder {
 
   virtual void ZeroGrad() = 0;
 
+  // Loss scaling: multiplies every parameter gradient by `factor` (1 / the loss scale) in place
+  // and returns whether all of them are finite (inf and nan anywhere give false; the gradients
+  // are then meaningless and the optimizer update must be skipped).
+  virtual absl::StatusOr<bool> UnscaleGradients(float factor) {
+    return absl::UnimplementedError("this backend's encoder has no UnscaleGradients (loss scaling)");
+  }
+
   // Pooled backbone features (N, backbone_dim()) in eval mode (running BN stats), no gradient:
   // what kNN monitoring and the linear probe use (not the projection head's output).
   virtual absl::StatusOr<TensorPtr> BackboneFeatures(const Tensor& images) = 0;

@@ -9,6 +9,7 @@
 #define MOCO_CORE_TRAINING_METHOD_H_
 
 #include <cstdint>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -37,6 +38,12 @@ struct StepContext {
 struct MethodStepResult {
   float loss = 0;  // the optimized loss (data parallel: averaged over the ranks)
   float top1 = 0;  // contrastive accuracy: share of queries whose positive scored highest
+  // Loss scaling only (backend.loss_scaling): the scale this step's loss gradient was multiplied
+  // by, whether its optimizer update was skipped (an inf or nan gradient), and the run's
+  // skipped updates so far, this one included.
+  std::optional<float> loss_scale;
+  bool skipped_update = false;
+  int64_t skipped_steps = 0;
 };
 
 class TrainingMethod {

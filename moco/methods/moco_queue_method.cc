@@ -16,7 +16,9 @@ absl::StatusOr<MethodStepResult> MocoQueueMethod::Step(const Tensor& view1, cons
   ASSIGN_OR_RETURN(MocoStepResult r,
                    step_.Run(view1, view2, context.lr, context.key_momentum, context.step_seed,
                              context.communicator, context.gradient_bucket_bytes));
-  return MethodStepResult{r.loss, r.top1};
+  MethodStepResult result{r.loss, r.top1};
+  state_->loss_scaling.Report(result);
+  return result;
 }
 
 MOCO_REGISTER_METHOD(moco_v2, MocoQueueMethod::Create);

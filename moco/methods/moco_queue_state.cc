@@ -13,6 +13,7 @@ absl::StatusOr<std::unique_ptr<MocoQueueState>> MocoQueueState::Create(
   auto state = std::make_unique<MocoQueueState>();
   state->moco_config = config.moco();
   state->backend = &backend;
+  ASSIGN_OR_RETURN(state->loss_scaling, LossScaling::FromConfig(config.backend()));
   const uint64_t seed = config.run().seed();
   EncoderOptions encoder_options;
   encoder_options.bn_splits = config.moco().bn_splits();
@@ -32,7 +33,9 @@ absl::StatusOr<std::unique_ptr<MocoQueueState>> MocoQueueState::Create(
 }
 
 MocoStep MocoQueueState::MakeStep() {
-  return MocoStep(*backend, *query, *key, *queue, *loss, *optimizer, moco_config);
+  MocoStep step(*backend, *query, *key, *queue, *loss, *optimizer, moco_config);
+  if (loss_scaling.enabled()) step.UseLossScaling(&loss_scaling);
+  return step;
 }
 
 absl::StatusOr<NamedArrays> MocoQueueState::Export() const {
@@ -43,20 +46,24 @@ absl::StatusOr<NamedArrays> MocoQueueState::Export() const {
   AddWithPrefix(key_state, "key/", arrays);
   AddWithPrefix(queue->ExportState(), "queue/", arrays);
   AddWithPrefix(optimizer->ExportState(), "optimizer/", arrays);
+  loss_scaling.ExportTo(arrays);
   return arrays;
 }
 
 absl::Status MocoQueueState::Import(const NamedArrays& arrays) {
   for (const auto& [name, array] : arrays) {
     if (!absl::StartsWith(name, "query/") && !absl::StartsWith(name, "key/") &&
-        !absl::StartsWith(name, "queue/") && !absl::StartsWith(name, "optimizer/")) {
+        !absl::StartsWith(name, "queue/") && !absl::StartsWith(name, "optimizer/") &&
+        !absl::StartsWith(name, LossScaling::kPrefix)) {
       return absl::InvalidArgumentError(absl::StrCat("unexpected array '", name, "'"));
     }
   }
   RETURN_IF_ERROR(AnnotateStatus(query->ImportState(SelectPrefix(arrays, "query/")), "query encoder"));
   RETURN_IF_ERROR(AnnotateStatus(key->ImportState(SelectPrefix(arrays, "key/")), "key encoder"));
   RETURN_IF_ERROR(AnnotateStatus(queue->ImportState(SelectPrefix(arrays, "queue/")), "queue"));
-  return AnnotateStatus(optimizer->ImportState(SelectPrefix(arrays, "optimizer/")), "optimizer");
+  RETURN_IF_ERROR(
+      AnnotateStatus(optimizer->ImportState(SelectPrefix(arrays, "optimizer/")), "optimizer"));
+  return loss_scaling.ImportFrom(arrays);
 }
 
 }  // namespace moco

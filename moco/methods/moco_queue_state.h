@@ -2,7 +2,8 @@
 // export to / import from checkpoint arrays (the layout of wave-1 checkpoints, unchanged).
 //
 // Checkpoint array names: "query/<param>", "key/<param>" (both encoders, parameters and BN
-// buffers), "queue/queue", "queue/queue_ptr", "optimizer/<param>" (SGD momentum buffers).
+// buffers), "queue/queue", "queue/queue_ptr", "optimizer/<param>" (SGD momentum buffers); with loss scaling also "loss_scale/scale",
+// "loss_scale/growth_tracker", "loss_scale/skipped_steps".
 //
 //   ASSIGN_OR_RETURN(auto state, MocoQueueState::Create(config, *backend));
 //   MocoStep step = state->MakeStep();
@@ -16,6 +17,7 @@
 #include "moco/core/backend.h"
 #include "moco/config/config.pb.h"
 #include "moco/core/host_array.h"
+#include "moco/methods/loss_scaling.h"
 #include "moco/methods/moco_step.h"
 
 namespace moco {
@@ -28,6 +30,7 @@ struct MocoQueueState {
   std::unique_ptr<ContrastiveLoss> loss;
   std::unique_ptr<Optimizer> optimizer;  // bound to query
   MocoConfig moco_config;
+  LossScaling loss_scaling;  // backend.loss_scaling; checkpointed as "loss_scale/..." when on
 
   // A freshly initialized state (weights from run.seed) on `backend`, which must outlive it.
   static absl::StatusOr<std::unique_ptr<MocoQueueState>> Create(const ExperimentConfig& config,

@@ -46,6 +46,12 @@ absl::Status MocoStep::CheckFinite(float loss) const {
                    " (diverged: try a lower optimizer.lr or a higher moco.temperature)"));
 }
 
+absl::Status MocoStep::QueryBackward(const TensorPtr& grad_q) {
+  if (loss_scaling_ == nullptr) return query_.Backward(*grad_q);
+  ASSIGN_OR_RETURN(TensorPtr scaled, loss_scaling_->ScaleLossGradient(backend_, grad_q));
+  return query_.Backward(*scaled);
+}
+
 absl::StatusOr<MocoStep::Pass> MocoStep::ContrastivePass(const Tensor& x_q, const Tensor& x_k,
                                                          uint64_t seed) {
   ASSIGN_OR_RETURN(TensorPtr q, query_.Forward(x_q, /*train_bn=*/true, /*record=*/true));
@@ -59,7 +65,7 @@ absl::StatusOr<MocoStep::Pass> MocoStep::ContrastivePass(const Tensor& x_q, cons
   ASSIGN_OR_RETURN(ContrastiveLossResult loss,
                    loss_.Compute(*q, *k, queue_.keys(), config_.temperature()));
   RETURN_IF_ERROR(CheckFinite(loss.loss));
-  RETURN_IF_ERROR(query_.Backward(*loss.grad_q));
+  RETURN_IF_ERROR(QueryBackward(loss.grad_q));
   return Pass{std::move(loss), std::move(k)};
 }
 
@@ -104,7 +110,7 @@ absl::StatusOr<MocoStep::Pass> MocoStep::DistributedContrastivePass(const Tensor
     RETURN_IF_ERROR(gradient_sync_.BeforeLastBackward(backend_, query_, &comm,
                                                       gradient_bucket_bytes_));
   }
-  RETURN_IF_ERROR(query_.Backward(*loss.grad_q));
+  RETURN_IF_ERROR(QueryBackward(loss.grad_q));
   return Pass{std::move(loss), std::move(k_all)};
 }
 
@@ -150,7 +156,11 @@ absl::StatusOr<MocoStepResult> MocoStep::Run(const Tensor& view1, const Tensor& 
   }
   // Waits for the gradient all-reduce started during the last backward (data parallel only).
   RETURN_IF_ERROR(gradient_sync_.Finish());
-  RETURN_IF_ERROR(optimizer_.Step(lr));
+  bool update = true;  // false: loss scaling found an inf or nan gradient, the update is skipped
+  if (loss_scaling_ != nullptr) {
+    ASSIGN_OR_RETURN(update, loss_scaling_->UnscaleAndUpdate(query_));
+  }
+  if (update) RETURN_IF_ERROR(optimizer_.Step(lr));
   for (const TensorPtr& keys : to_enqueue) RETURN_IF_ERROR(queue_.Enqueue(*keys));
   if (distributed) {
     RETURN_IF_ERROR(

@@ -41,6 +41,7 @@
 #include "moco/core/communicator.h"
 #include "moco/config/config.pb.h"
 #include "moco/methods/gradient_sync.h"
+#include "moco/methods/loss_scaling.h"
 
 namespace moco {
 
@@ -67,6 +68,11 @@ class MocoStep {
   // its own views).
   // `gradient_bucket_bytes`: the size of the gradient buckets all-reduced during the
   // backward (data parallel only; moco/core/gradient_averager.h).
+  // Dynamic loss scaling (moco/methods/loss_scaling.h; not owned, null: none): every backward
+  // gets the scaled loss gradient; a step whose unscaled gradients are not all finite skips its
+  // optimizer update (the momentum update and the enqueue still happen, as with GradScaler).
+  void UseLossScaling(LossScaling* scaling) { loss_scaling_ = scaling; }
+
   absl::StatusOr<MocoStepResult> Run(const Tensor& view1, const Tensor& view2, float lr,
                                      float key_momentum, uint64_t shuffle_seed,
                                      Communicator* communicator = nullptr,
@@ -87,6 +93,8 @@ class MocoStep {
   absl::StatusOr<Pass> AnyContrastivePass(const Tensor& x_q, const Tensor& x_k, uint64_t seed,
                                           Communicator* comm, bool last_backward);
   absl::Status CheckFinite(float loss) const;
+  // query_.Backward of the loss gradient, scaled when loss scaling is on.
+  absl::Status QueryBackward(const TensorPtr& grad_q);
 
   Backend& backend_;
   Encoder& query_;
@@ -96,6 +104,7 @@ class MocoStep {
   Optimizer& optimizer_;
   MocoConfig config_;
   GradientSync gradient_sync_;
+  LossScaling* loss_scaling_ = nullptr;
   int64_t gradient_bucket_bytes_ = kDefaultGradientBucketBytes;  // of the running step
 };
 

@@ -31,6 +31,7 @@ absl::StatusOr<std::unique_ptr<TrainingMethod>> MocoV3Method::Create(
   std::unique_ptr<MocoV3Method> method(new MocoV3Method);
   method->backend_ = &backend;
   method->temperature_ = config.moco().temperature();
+  ASSIGN_OR_RETURN(method->loss_scaling_, LossScaling::FromConfig(config.backend()));
   const uint64_t seed = config.run().seed();
   EncoderOptions query_options;  // bn_splits 1: BN over the whole batch
   ASSIGN_OR_RETURN(method->query_, backend.CreateEncoder(config.model(), seed, query_options));
@@ -81,7 +82,8 @@ absl::StatusOr<ContrastiveLossResult> MocoV3Method::Term(const Tensor& x_q, cons
   if (last_backward) {
     RETURN_IF_ERROR(gradient_sync_.BeforeLastBackward(*backend_, *query_, comm, bucket_bytes));
   }
-  RETURN_IF_ERROR(query_->Backward(*r.grad_q));
+  ASSIGN_OR_RETURN(TensorPtr grad_q, loss_scaling_.ScaleLossGradient(*backend_, r.grad_q));
+  RETURN_IF_ERROR(query_->Backward(*grad_q));
   return r;
 }
 
@@ -110,8 +112,12 @@ absl::StatusOr<MethodStepResult> MocoV3Method::Step(const Tensor& view1, const T
                    Term(view2, *k1, offset, comm, /*last_backward=*/true, bucket_bytes));
   // Waits for the gradient all-reduce started during the second backward (data parallel only).
   RETURN_IF_ERROR(gradient_sync_.Finish());
-  RETURN_IF_ERROR(optimizer_->Step(context.lr));
-  return MethodStepResult{t12.loss + t21.loss, 0.5f * (t12.top1 + t21.top1)};
+  // False: loss scaling found an inf or nan gradient; the update is skipped (GradScaler's).
+  ASSIGN_OR_RETURN(const bool update, loss_scaling_.UnscaleAndUpdate(*query_));
+  if (update) RETURN_IF_ERROR(optimizer_->Step(context.lr));
+  MethodStepResult result{t12.loss + t21.loss, 0.5f * (t12.top1 + t21.top1)};
+  loss_scaling_.Report(result);
+  return result;
 }
 
 absl::StatusOr<NamedArrays> MocoV3Method::ExportState() const {
@@ -121,20 +127,24 @@ absl::StatusOr<NamedArrays> MocoV3Method::ExportState() const {
   AddWithPrefix(query_state, kQuery, arrays);
   AddWithPrefix(key_state, kKey, arrays);
   AddWithPrefix(optimizer_->ExportState(), kOptimizer, arrays);
+  loss_scaling_.ExportTo(arrays);
   return arrays;
 }
 
 absl::Status MocoV3Method::ImportState(const NamedArrays& arrays) {
   for (const auto& [name, array] : arrays) {
     if (!absl::StartsWith(name, kQuery) && !absl::StartsWith(name, kKey) &&
-        !absl::StartsWith(name, kOptimizer)) {
+        !absl::StartsWith(name, kOptimizer) && !absl::StartsWith(name, LossScaling::kPrefix)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "unexpected array '", name, "' (a moco_v3 state has query/, key/ and optimizer/)"));
+          "unexpected array '", name,
+          "' (a moco_v3 state has query/, key/, optimizer/ and, with loss scaling, loss_scale/)"));
     }
   }
   RETURN_IF_ERROR(AnnotateStatus(query_->ImportState(SelectPrefix(arrays, kQuery)), "query encoder"));
   RETURN_IF_ERROR(AnnotateStatus(key_->ImportState(SelectPrefix(arrays, kKey)), "key encoder"));
-  return AnnotateStatus(optimizer_->ImportState(SelectPrefix(arrays, kOptimizer)), "optimizer");
+  RETURN_IF_ERROR(
+      AnnotateStatus(optimizer_->ImportState(SelectPrefix(arrays, kOptimizer)), "optimizer"));
+  return loss_scaling_.ImportFrom(arrays);
 }
 
 MOCO_REGISTER_METHOD(moco_v3, MocoV3Method::Create);

@@ -18,7 +18,8 @@
 // rounding (tests/data_parallel_test.cc). Loss and top1 are averaged over the ranks.
 //
 // Checkpoint arrays: "query/<param>" (with "query/predictor.*"), "key/<param>",
-// "optimizer/<...>" (the optimizer's own names).
+// "optimizer/<...>" (the optimizer's own names), and "loss_scale/..." with loss scaling
+// (moco/methods/loss_scaling.h).
 #ifndef MOCO_METHODS_MOCO_V3_METHOD_H_
 #define MOCO_METHODS_MOCO_V3_METHOD_H_
 
@@ -30,6 +31,7 @@
 #include "moco/core/backend.h"
 #include "moco/core/training_method.h"
 #include "moco/methods/gradient_sync.h"
+#include "moco/methods/loss_scaling.h"
 
 namespace moco {
 
@@ -62,6 +64,7 @@ class MocoV3Method final : public TrainingMethod {
   std::unique_ptr<ContrastiveLoss> loss_;
   std::unique_ptr<Optimizer> optimizer_;
   GradientSync gradient_sync_;
+  LossScaling loss_scaling_;  // backend.loss_scaling (off: every call is the identity)
   float temperature_ = 1.0f;
 };
 
