@@ -62,10 +62,15 @@ void AttentionForward(const Blob<T>& qkv, int num_heads, Blob<T>* out, Attention
     ConstStridedMap<T> v(base + 2 * d, t, dh, Stride(3 * d));
     Eigen::Map<RowMatrix<T>> p(cache->probs.ptr() + nh * t * t, t, t);
     p.noalias() = (q * k.transpose()) * scale;
+    // Softmax per row with scalar exp and an index-order sum: Eigen's vectorized exp and sum
+    // split a row into packets by its address alignment, so their rounding would depend on
+    // where the allocator put the buffer.
     for (int64_t r = 0; r < t; ++r) {
-      auto row = p.row(r);
-      row = (row.array() - row.maxCoeff()).exp();
-      row /= row.sum();
+      T* row = p.data() + r * t;
+      const T mx = p.row(r).maxCoeff();
+      T sum = 0;
+      for (int64_t j = 0; j < t; ++j) sum += (row[j] = std::exp(row[j] - mx));
+      for (int64_t j = 0; j < t; ++j) row[j] /= sum;
     }
     StridedMap<T> o(out->ptr() + i * t * d + head * dh, t, dh, Stride(d));
     o.noalias() = p * v;
@@ -101,7 +106,8 @@ void AttentionBackward(const Blob<T>& qkv, int num_heads, AttentionCache<T>* cac
     dv.noalias() = p.transpose() * d_o;
     ds.noalias() = d_o * v.transpose();  // dP
     for (int64_t r = 0; r < t; ++r) {
-      const T dot = ds.row(r).dot(p.row(r));
+      T dot = 0;  // index order (see the softmax above)
+      for (int64_t j = 0; j < t; ++j) dot += ds(r, j) * p(r, j);
       ds.row(r) = (p.row(r).array() * (ds.row(r).array() - dot) * scale).matrix();
     }
     dq.noalias() = ds * k;

@@ -265,7 +265,16 @@ void Conv2dBackward(const Conv2dGeometry& g, const Blob<T>& x, const T* weight, 
       Eigen::Map<const RowMatrix<T>> c(pointwise ? xi : col.data(), k, p);
       Eigen::Map<const RowMatrix<T>> dyi(dy.ptr() + i * cout * p, cout, p);
       dw.noalias() += dyi * c.transpose();
-      if (dbias != nullptr) db += dyi.rowwise().sum();
+      if (dbias != nullptr) {
+        // In index order: Eigen's rowwise().sum() groups by the address alignment, which
+        // would make the sum depend on where the allocator put dy.
+        for (int64_t c = 0; c < cout; ++c) {
+          const T* row = dyi.data() + c * p;
+          T s = 0;
+          for (int64_t j = 0; j < p; ++j) s += row[j];
+          db[c] += s;
+        }
+      }
       if (dx != nullptr) {
         T* dxi = dx->ptr() + i * g.in_channels * h * w;
         if (pointwise) {

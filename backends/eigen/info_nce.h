@@ -44,7 +44,13 @@ InfoNceResult<T> InfoNceForwardBackward(const Blob<T>& q, const Blob<T>& k, cons
   const T inv_t = T(1) / temperature;
   logits.rightCols(kq).noalias() = qm * queue_m.transpose();
   logits.rightCols(kq) *= inv_t;
-  logits.col(0) = (qm.cwiseProduct(km)).rowwise().sum() * inv_t;
+  // The positive logits in index order (Eigen's rowwise().sum() groups by address alignment,
+  // which would make them depend on where the allocator put q and k).
+  for (int64_t i = 0; i < n; ++i) {
+    T dot = 0;
+    for (int64_t j = 0; j < d; ++j) dot += q.ptr()[i * d + j] * k.ptr()[i * d + j];
+    logits(i, 0) = dot * inv_t;
+  }
 
   // probs - onehot(0), scaled by 1 / (N T): the gradient w.r.t. the (unscaled) similarities.
   RowMatrix g(n, 1 + kq);

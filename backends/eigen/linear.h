@@ -58,7 +58,11 @@ void LinearBackward(const Blob<T>& x, const T* weight, const Blob<T>& dy,
   Eigen::Map<const RowMatrix<T>> dym(dy.ptr(), n, out);
   Eigen::Map<RowMatrix<T>>(dweight, out, in).noalias() += dym.transpose() * xm;
   if (dbias != nullptr) {
-    Eigen::Map<linear_internal::RowVector<T>>(dbias, out) += dym.colwise().sum();
+    // Row by row, in order: Eigen's colwise().sum() groups the additions by the buffer's
+    // address alignment, so the same values summed from another allocation could round
+    // differently (and the reference backend would not repeat itself run to run).
+    Eigen::Map<linear_internal::RowVector<T>> db(dbias, out);
+    for (int64_t r = 0; r < n; ++r) db += dym.row(r);
   }
   if (dx != nullptr) {
     dx->Resize(x.shape);
