@@ -226,13 +226,17 @@ TEST_F(Bf16ConformanceTest, Fp32ChannelsLastMatchesFp32Eigen) {
   EXPECT_LT(d.features, kFp32Bound);
 }
 
-TEST(Bf16BackendTest, EigenRefusesReducedPrecisionAndFp16IsNotOffered) {
+TEST(Bf16BackendTest, EigenRefusesReducedPrecisionAndTorchRefusesFp16OnTheCpu) {
   BackendOptions bf16{"cpu", 1};
   bf16.precision = Precision::kBf16;
   EXPECT_EQ(CreateBackend("eigen", bf16).status().code(), absl::StatusCode::kInvalidArgument);
   BackendOptions fp16{"cpu", 1};
   fp16.precision = Precision::kFp16;
-  EXPECT_EQ(CreateBackend("torch", fp16).status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(CreateBackend("eigen", fp16).status().code(), absl::StatusCode::kInvalidArgument);
+  const absl::Status torch_fp16 = CreateBackend("torch", fp16).status();
+  EXPECT_EQ(torch_fp16.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(torch_fp16.message().find("FP16) needs backend.device \"cuda\""), std::string::npos)
+      << torch_fp16;
 }
 
 }  // namespace

@@ -5,18 +5,19 @@
 namespace moco::torch_backend {
 
 AutocastScope::AutocastScope(const Numerics& numerics, const torch::Device& device)
-    : active_(numerics.bf16), cuda_(device.is_cuda()) {
+    : active_(numerics.bf16 || numerics.fp16), cuda_(device.is_cuda()) {
   if (!active_) return;
+  const at::ScalarType dtype = numerics.fp16 ? at::kHalf : at::kBFloat16;
   if (cuda_) {
     previous_enabled_ = at::autocast::is_enabled();
     previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
     at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_autocast_gpu_dtype(dtype);
   } else {
     previous_enabled_ = at::autocast::is_cpu_enabled();
     previous_dtype_ = at::autocast::get_autocast_cpu_dtype();
     at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_autocast_cpu_dtype(dtype);
   }
   at::autocast::increment_nesting();
 }

@@ -11,6 +11,11 @@
 // output is cast back to fp32 before the L2 normalization, so logits, loss and queue are fp32.
 // Autocast's weight-cast cache lives for one scope: weights are cast once per forward pass,
 // because the optimizer changes them in place between passes.
+//
+// FP16 (CUDA only: LibTorch has no CPU fp16 convolutions or GEMMs, and its CPU autocast takes
+// bf16 only) is the same under fp16 autocast. fp16's 5 exponent bits flush gradients below
+// 2^-24 to zero, so the training methods scale the loss (moco/methods/loss_scaling.h); the
+// gradients reach the fp32 master weights' .grad in fp32, where they are unscaled.
 #ifndef BACKENDS_TORCH_NUMERICS_H_
 #define BACKENDS_TORCH_NUMERICS_H_
 
@@ -20,10 +25,12 @@ namespace moco::torch_backend {
 
 struct Numerics {
   bool bf16 = false;           // BackendConfig.precision BF16
+  bool fp16 = false;           // BackendConfig.precision FP16 (CUDA only; TorchBackend::Create)
   bool channels_last = false;  // BackendConfig.channels_last
 };
 
-// While alive (and numerics.bf16), ops on `device`'s type run under bf16 autocast. Nests;
+// While alive (and numerics.bf16 or .fp16), ops on `device`'s type run under autocast to that
+// type. Nests;
 // the outermost scope restores the previous state and empties the weight-cast cache.
 class AutocastScope {
  public:

@@ -18,6 +18,7 @@
 #include "backends/torch/torch_sgd.h"
 #include "backends/torch/torch_tensor.h"
 #include "moco/core/backend_registry.h"
+#include "moco/core/cpu_features.h"
 #include "moco/core/status_macros.h"
 
 namespace moco::torch_backend {
@@ -41,9 +42,9 @@ absl::StatusOr<std::unique_ptr<Backend>> TorchBackend::Create(const BackendOptio
       return absl::InvalidArgumentError(
           absl::StrCat("backend.device '", options.device, "' is not cpu or cuda"));
     }
-    if (options.precision == Precision::kFp16) {
-      return absl::UnimplementedError(
-          "backend.precision FP16 is not implemented (needs dynamic loss scaling): use BF16");
+    if (options.precision == Precision::kFp16 && !device.is_cuda()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("backend.precision (FP16) ", Fp16CpuProblem(CpuFlags())));
     }
     const int threads = options.threads > 0
                             ? options.threads
@@ -57,7 +58,8 @@ absl::StatusOr<std::unique_ptr<Backend>> TorchBackend::Create(const BackendOptio
       if (!warning.empty()) std::call_once(warned, [&] { std::cerr << "warning: " << warning << "\n"; });
     }
     return std::unique_ptr<Backend>(new TorchBackend(
-        device, Numerics{options.precision == Precision::kBf16, options.channels_last}));
+        device, Numerics{options.precision == Precision::kBf16,
+                         options.precision == Precision::kFp16, options.channels_last}));
   });
 }
 
@@ -168,6 +170,6 @@ static std::string CheckTorchDevice(const std::string& device) {
 }
 
 MOCO_REGISTER_BACKEND(torch, TorchBackend::Create, CheckTorchDevice,
-                      BackendCapabilities{/*bf16=*/true, /*channels_last=*/true});
+                      BackendCapabilities{/*bf16=*/true, /*channels_last=*/true, /*fp16=*/true});
 
 }  // namespace moco::torch_backend

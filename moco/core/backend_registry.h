@@ -31,6 +31,7 @@ using DeviceCheck = std::function<std::string(const std::string& device)>;
 struct BackendCapabilities {
   bool bf16 = false;           // Precision::kBf16
   bool channels_last = false;  // BackendOptions::channels_last
+  bool fp16 = false;           // Precision::kFp16 (on CUDA devices: there are no CPU kernels)
 };
 
 bool RegisterBackend(const std::string& name, BackendFactory factory, DeviceCheck check_device,

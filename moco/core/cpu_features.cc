@@ -38,4 +38,15 @@ std::string Bf16CpuProblem(const std::set<std::string>& flags) {
   return "needs a CPU with avx512_bf16 or amx_bf16; this one has neither (see /proc/cpuinfo)";
 }
 
+std::string Fp16CpuProblem(const std::set<std::string>& flags) {
+  const std::string has_fp16 = flags.count("avx512_fp16")
+                                   ? "this CPU has avx512_fp16, but no LibTorch 1.13 kernel uses it"
+                                   : "this CPU has no avx512_fp16 either";
+  const std::string instead = Bf16CpuProblem(flags).empty()
+                                  ? "use BF16 (this CPU has bf16 matrix instructions)"
+                                  : "use FP32 (this CPU has no bf16 matrix instructions)";
+  return "needs backend.device \"cuda\": LibTorch 1.13 has no fp16 convolution or matrix "
+         "multiply for the CPU (" + has_fp16 + "); " + instead;
+}
+
 }  // namespace moco

@@ -18,6 +18,11 @@ const std::set<std::string>& CpuFlags();
 // a phrase ("needs a CPU with avx512_bf16 or amx_bf16; this one has neither").
 std::string Bf16CpuProblem(const std::set<std::string>& flags);
 
+// Why backend.precision FP16 cannot run on this CPU, as a phrase; never "": LibTorch 1.13 has no
+// CPU fp16 convolution or GEMM kernels, whatever the CPU (avx512_fp16 included). Says whether
+// `flags` have avx512_fp16 and which precision to use instead (BF16 where Bf16CpuProblem is "").
+std::string Fp16CpuProblem(const std::set<std::string>& flags);
+
 }  // namespace moco
 
 #endif  // MOCO_CORE_CPU_FEATURES_H_

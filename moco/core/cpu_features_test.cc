@@ -21,6 +21,16 @@ TEST(CpuFeaturesTest, Bf16NeedsAvx512Bf16OrAmx) {
   EXPECT_TRUE(ParseCpuFlags("processor : 0\n").empty());
 }
 
+TEST(CpuFeaturesTest, Fp16IsNeverACpuPrecisionAndTheMessageSaysWhatToUse) {
+  const std::string amx = Fp16CpuProblem({"avx512_fp16", "amx_bf16"});
+  EXPECT_NE(amx.find("needs backend.device \"cuda\""), std::string::npos) << amx;
+  EXPECT_NE(amx.find("has avx512_fp16, but"), std::string::npos) << amx;
+  EXPECT_NE(amx.find("use BF16"), std::string::npos) << amx;
+  const std::string old = Fp16CpuProblem({"avx2"});
+  EXPECT_NE(old.find("no avx512_fp16 either"), std::string::npos) << old;
+  EXPECT_NE(old.find("use FP32"), std::string::npos) << old;
+}
+
 TEST(CpuFeaturesTest, ThisMachineAgreesWithProcCpuinfo) {
   // Not a fixed expectation: whatever the kernel lists, the parsed set has it.
   const std::set<std::string>& flags = CpuFlags();

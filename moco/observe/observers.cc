@@ -35,6 +35,10 @@ absl::Status TensorBoardObserver::OnStep(const StepStats& s) {
   if (s.comm_wait_share.has_value()) {
     scalars.push_back({"comm_wait_share", static_cast<float>(*s.comm_wait_share)});
   }
+  if (s.loss_scale.has_value()) {
+    scalars.push_back({"loss_scale", *s.loss_scale});
+    scalars.push_back({"skipped_steps", static_cast<float>(s.skipped_steps)});
+  }
   return writer_->WriteScalars(s.global_step, scalars);
 }
 

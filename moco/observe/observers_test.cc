@@ -91,6 +91,29 @@ TEST(ObserversTest, FreshRunWritesEventsMatchingMetricsCsvAndAReport) {
   EXPECT_THAT(head, HasSubstr("random init    40.00 %"));
 }
 
+TEST(ObserversTest, LossScaleAndSkippedStepsAreLoggedOnlyWhenScaling) {
+  RunInfo info;
+  info.run_dir = NewDir("loss_scale");
+  TensorBoardObserver observer;
+  ASSERT_TRUE(observer.OnRunStart(info).ok());
+  StepStats plain;
+  plain.global_step = 1;
+  plain.log_row = true;
+  ASSERT_TRUE(observer.OnStep(plain).ok());
+  StepStats scaled = plain;
+  scaled.global_step = 2;
+  scaled.loss_scale = 32768.0f;
+  scaled.skipped_update = true;
+  scaled.skipped_steps = 3;
+  ASSERT_TRUE(observer.OnStep(scaled).ok());
+  ASSERT_TRUE(observer.OnRunEnd(RunEnd{}).ok());
+  const auto scalars = AllScalars(info.run_dir);
+  EXPECT_EQ(scalars.count({1, "loss_scale"}), 0u);
+  EXPECT_EQ(scalars.count({1, "skipped_steps"}), 0u);
+  EXPECT_EQ(scalars.at({2, "loss_scale"}), 32768.0f);
+  EXPECT_EQ(scalars.at({2, "skipped_steps"}), 3.0f);
+}
+
 TEST(ObserversTest, ResumeAfterACrashDuplicatesNoStep) {
   SyntheticRun crashed;
   crashed.run_dir = NewDir("resume");

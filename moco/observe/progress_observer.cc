@@ -16,6 +16,17 @@ absl::Status ProgressObserver::OnRunStart(const RunInfo& info) {
 
 absl::Status ProgressObserver::OnStep(const StepStats& step) {
   display_->Update(step.global_step, step.loss, step.lr, step.images_per_sec);
+  // A few skips at the start of an FP16 run are the scale finding its level; each is said,
+  // up to kSkipsShown, after which TensorBoard's "skipped_steps" keeps the count.
+  constexpr int64_t kSkipsShown = 10;
+  if (step.skipped_update && step.loss_scale.has_value() && step.skipped_steps <= kSkipsShown) {
+    display_->Message(absl::StrFormat(
+        "step %d: a gradient overflowed at loss scale %g; its update was skipped and the scale "
+        "backed off (backend.loss_scaling; %d skipped so far%s)",
+        step.global_step, *step.loss_scale, step.skipped_steps,
+        step.skipped_steps == kSkipsShown ? ", further skips are counted in TensorBoard only"
+                                          : ""));
+  }
   return absl::OkStatus();
 }
 

@@ -48,6 +48,11 @@ struct StepStats {
   // Data parallel only: share of that window's wall time this rank spent blocked in
   // collectives (communication not hidden behind compute, plus waiting for slower ranks).
   std::optional<double> comm_wait_share;
+  // Loss scaling only (backend.loss_scaling): this step's scale, whether its update was skipped
+  // (an inf or nan gradient), and the run's skipped updates so far.
+  std::optional<float> loss_scale;
+  bool skipped_update = false;
+  int64_t skipped_steps = 0;
   // True on the steps that make a metrics.csv row: every run.log_every_steps steps, the last
   // step of an epoch and the step a stop happens at. Each global step is a logged row at most
   // once in a run, resumed runs included.

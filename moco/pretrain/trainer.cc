@@ -305,6 +305,9 @@ absl::Status Trainer::TrainStep(const data::HostBatch& batch, int64_t epoch) {
   stats.epoch = epoch;
   stats.loss = result->loss;
   stats.top1 = result->top1;
+  stats.loss_scale = result->loss_scale;
+  stats.skipped_update = result->skipped_update;
+  stats.skipped_steps = result->skipped_steps;
   stats.lr = context.lr;
   stats.key_momentum = context.key_momentum;
   stats.images_per_sec =

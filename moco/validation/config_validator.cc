@@ -1,6 +1,7 @@
 #include "moco/validation/config_validator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -324,9 +325,13 @@ void CheckBackendConfig(const BackendConfig& b, ConfigErrorList& e,
   absl::StatusOr<BackendCapabilities> can = Capabilities(b.name());
   if (!can.ok()) return;
   if (b.precision() == BackendConfig::FP16) {
-    e.Add("backend.precision",
-          "backend.precision (FP16) is not implemented (it needs dynamic loss scaling, for CUDA): "
-          "use BF16 or FP32");
+    if (!can->fp16) {
+      e.Add("backend.precision", absl::StrCat("backend.precision (FP16) is not offered by the ",
+                                              b.name(), " backend (FP32 only; FP16 runs on torch)"));
+    } else if (!absl::StartsWith(b.device(), "cuda")) {
+      e.Add("backend.precision",
+            absl::StrCat("backend.precision (FP16) ", Fp16CpuProblem(cpu_flags)));
+    }
   } else if (b.precision() == BackendConfig::BF16) {
     if (!can->bf16) {
       e.Add("backend.precision", absl::StrCat("backend.precision (BF16) is not offered by the ",
@@ -336,6 +341,15 @@ void CheckBackendConfig(const BackendConfig& b, ConfigErrorList& e,
       if (!cpu.empty()) e.Add("backend.precision", absl::StrCat("backend.precision (BF16) ", cpu));
     }
   }
+  const LossScalingConfig& s = b.loss_scaling();
+  e.Require(std::isfinite(s.init_scale()) && s.init_scale() > 0, "backend.loss_scaling.init_scale",
+            s.init_scale(), "must be finite and > 0 (GradScaler's default: 65536)");
+  e.Require(std::isfinite(s.growth_factor()) && s.growth_factor() > 1,
+            "backend.loss_scaling.growth_factor", s.growth_factor(), "must be finite and > 1");
+  e.Require(s.backoff_factor() > 0 && s.backoff_factor() < 1, "backend.loss_scaling.backoff_factor",
+            s.backoff_factor(), "must be in (0, 1)");
+  e.Require(s.growth_interval() >= 1 && s.growth_interval() < (1 << 24),
+            "backend.loss_scaling.growth_interval", s.growth_interval(), "must be in [1, 2^24)");
   if (b.channels_last() && !can->channels_last) {
     e.Add("backend.channels_last", absl::StrCat("backend.channels_last (true) is not offered by the ",
                                                 b.name(), " backend (NCHW only)"));

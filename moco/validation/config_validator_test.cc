@@ -25,7 +25,7 @@ std::string CpuOrCuda(const std::string& device) {
 }
 MOCO_REGISTER_BACKEND(cpu_only, NotBuilt, CpuOnly);
 MOCO_REGISTER_BACKEND(gpu_capable, NotBuilt, CpuOrCuda,
-                      BackendCapabilities{/*bf16=*/true, /*channels_last=*/true});
+                      BackendCapabilities{/*bf16=*/true, /*channels_last=*/true, /*fp16=*/true});
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -299,10 +299,47 @@ TEST(ConfigValidatorTest, Bf16NeedsABackendThatHasItAndACpuWithBf16Instructions)
   EXPECT_THAT(errors[0].message, HasSubstr("not offered by the cpu_only backend"));
   EXPECT_EQ(errors[1].field, "backend.channels_last");
 
-  errors = BackendErrors("gpu_capable", "cuda", BackendConfig::FP16, false, amx);
+}
+
+TEST(ConfigValidatorTest, Fp16RunsOnCudaOnlyAndTheCpuErrorSaysWhatToUse) {
+  const std::set<std::string> amx = {"avx512f", "avx512_fp16", "amx_bf16"};
+  EXPECT_THAT(BackendErrors("gpu_capable", "cuda", BackendConfig::FP16, true, amx), IsEmpty());
+
+  auto errors = BackendErrors("gpu_capable", "cpu", BackendConfig::FP16, false, amx);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].field, "backend.precision");
-  EXPECT_THAT(errors[0].message, HasSubstr("FP16) is not implemented"));
+  EXPECT_THAT(errors[0].message, HasSubstr("backend.precision (FP16) needs backend.device \"cuda\""));
+  EXPECT_THAT(errors[0].message, HasSubstr("has avx512_fp16, but no LibTorch 1.13 kernel uses it"));
+  EXPECT_THAT(errors[0].message, HasSubstr("use BF16"));
+
+  errors = BackendErrors("cpu_only", "cpu", BackendConfig::FP16, false, amx);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_THAT(errors[0].message, HasSubstr("(FP16) is not offered by the cpu_only backend"));
+}
+
+TEST(ConfigValidatorTest, LossScalingOptionsAreChecked) {
+  BackendConfig b;
+  b.set_name("gpu_capable");
+  LossScalingConfig* s = b.mutable_loss_scaling();
+  s->set_init_scale(0);
+  s->set_growth_factor(1);
+  s->set_backoff_factor(1.5f);
+  s->set_growth_interval(0);
+  ConfigErrorList list;
+  CheckBackendConfig(b, list, {});
+  const std::vector<ConfigError> errors = list.Take();
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_EQ(errors[0].field, "backend.loss_scaling.init_scale");
+  EXPECT_THAT(errors[0].message, HasSubstr("init_scale (0) must be finite and > 0"));
+  EXPECT_EQ(errors[1].field, "backend.loss_scaling.growth_factor");
+  EXPECT_EQ(errors[2].field, "backend.loss_scaling.backoff_factor");
+  EXPECT_THAT(errors[2].message, HasSubstr("(1.5) must be in (0, 1)"));
+  EXPECT_EQ(errors[3].field, "backend.loss_scaling.growth_interval");
+  // The defaults (GradScaler's) pass.
+  b.clear_loss_scaling();
+  ConfigErrorList defaults;
+  CheckBackendConfig(b, defaults, {});
+  EXPECT_THAT(defaults.Take(), IsEmpty());
 }
 
 ExperimentConfig ValidV3Config() {
