@@ -62,9 +62,8 @@ void AttentionForward(const Blob<T>& qkv, int num_heads, Blob<T>* out, Attention
     ConstStridedMap<T> v(base + 2 * d, t, dh, Stride(3 * d));
     Eigen::Map<RowMatrix<T>> p(cache->probs.ptr() + nh * t * t, t, t);
     p.noalias() = (q * k.transpose()) * scale;
-    // Softmax per row with scalar exp and an index-order sum: Eigen's vectorized exp and sum
-    // split a row into packets by its address alignment, so their rounding would depend on
-    // where the allocator put the buffer.
+    // Softmax per row with scalar exp and an index-order sum, as the linear layer's bias
+    // (linear.h): a vectorized reduction's rounding may depend on the buffer's address.
     for (int64_t r = 0; r < t; ++r) {
       T* row = p.data() + r * t;
       const T mx = p.row(r).maxCoeff();

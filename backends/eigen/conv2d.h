@@ -266,8 +266,8 @@ void Conv2dBackward(const Conv2dGeometry& g, const Blob<T>& x, const T* weight, 
       Eigen::Map<const RowMatrix<T>> dyi(dy.ptr() + i * cout * p, cout, p);
       dw.noalias() += dyi * c.transpose();
       if (dbias != nullptr) {
-        // In index order: Eigen's rowwise().sum() groups by the address alignment, which
-        // would make the sum depend on where the allocator put dy.
+        // In index order, as the linear layer's bias (linear.h): a vectorized reduction's
+        // rounding may depend on the buffer's address.
         for (int64_t c = 0; c < cout; ++c) {
           const T* row = dyi.data() + c * p;
           T s = 0;

@@ -44,8 +44,8 @@ InfoNceResult<T> InfoNceForwardBackward(const Blob<T>& q, const Blob<T>& k, cons
   const T inv_t = T(1) / temperature;
   logits.rightCols(kq).noalias() = qm * queue_m.transpose();
   logits.rightCols(kq) *= inv_t;
-  // The positive logits in index order (Eigen's rowwise().sum() groups by address alignment,
-  // which would make them depend on where the allocator put q and k).
+  // The positive logits in index order, as the linear layer's bias (linear.h): a vectorized
+  // reduction's rounding may depend on the buffer's address.
   for (int64_t i = 0; i < n; ++i) {
     T dot = 0;
     for (int64_t j = 0; j < d; ++j) dot += q.ptr()[i * d + j] * k.ptr()[i * d + j];

@@ -58,9 +58,10 @@ void LinearBackward(const Blob<T>& x, const T* weight, const Blob<T>& dy,
   Eigen::Map<const RowMatrix<T>> dym(dy.ptr(), n, out);
   Eigen::Map<RowMatrix<T>>(dweight, out, in).noalias() += dym.transpose() * xm;
   if (dbias != nullptr) {
-    // Row by row, in order: Eigen's colwise().sum() groups the additions by the buffer's
-    // address alignment, so the same values summed from another allocation could round
-    // differently (and the reference backend would not repeat itself run to run).
+    // Row by row, in order. Eigen's vectorized colwise().sum() rounded differently depending
+    // on where dy was allocated (measured: ulps of the head's bias between identical runs;
+    // tests/loss_scaling_test FreshRunsRepeatEachOtherBitwise), so the reference did not
+    // repeat itself.
     Eigen::Map<linear_internal::RowVector<T>> db(dbias, out);
     for (int64_t r = 0; r < n; ++r) db += dym.row(r);
   }
