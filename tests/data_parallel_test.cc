@@ -19,6 +19,7 @@
 // 4 LARS steps per backend, same checks (loss, top1, whole state, rank fingerprints, eigen vs
 // torch), for the resnet18 and for a vit_micro (SyncBN in its heads only); v3 has no logits or
 // queue to compare.
+// Then loss scaling under data parallelism on the v3 ResNet (RunV3LossScaling below).
 //
 // Tolerances: world 1 and world 2 compute the same sums in other orders (the gradient of the
 // global batch as two half-batch sums averaged by the all-reduce; one GEMM over 8 samples vs two
@@ -36,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "backends/distributed/dist_env.h"
 #include "backends/distributed/gloo_communicator.h"
@@ -452,6 +454,74 @@ std::string RunV3(Communicator& comm, bool vit) {
   return "";
 }
 
+NamedArrays WithoutLossScale(NamedArrays state) {
+  for (auto it = state.begin(); it != state.end();) {
+    it = absl::StartsWith(it->first, "loss_scale/") ? state.erase(it) : std::next(it);
+  }
+  return state;
+}
+
+// Loss scaling under data parallelism (torch, the v3 ResNet, buckets all-reduced during the
+// backward): at 2^16 the world-2 run equals the unscaled world-2 run bit for bit (the scaled
+// gradients travel through the buckets and are unscaled after the average); at 2^127 the
+// gradients overflow and both ranks must skip the same steps and keep the same scale (their
+// whole states, loss_scale/ included, have one fingerprint), with at least one skip and one
+// update taken.
+std::string RunV3LossScaling(Communicator& comm) {
+  const std::string tag = absl::StrCat("rank ", comm.rank(), " moco_v3 loss scaling");
+  auto backend = CreateBackend("torch", BackendOptions{"cpu", 1});
+  if (!backend.ok()) return backend.status().ToString();
+  const ExperimentConfig plain_config = V3Config(/*vit=*/false);
+  ExperimentConfig exact_config = plain_config;
+  exact_config.mutable_backend()->mutable_loss_scaling()->set_enabled(true);
+  ExperimentConfig overflow_config = exact_config;
+  overflow_config.mutable_backend()->mutable_loss_scaling()->set_init_scale(std::ldexp(1.0f, 127));
+  std::unique_ptr<TrainingMethod> methods[3];
+  const ExperimentConfig* configs[3] = {&plain_config, &exact_config, &overflow_config};
+  for (int i = 0; i < 3; ++i) {
+    auto m = CreateTrainingMethod(*configs[i], **backend);
+    if (!m.ok()) return m.status().ToString();
+    methods[i] = *std::move(m);
+  }
+  int skipped = 0, taken = 0;
+  for (int s = 0; s < 12 && (skipped == 0 || taken == 0); ++s) {
+    const std::string at = absl::StrCat(tag, " step ", s + 1);
+    auto x = UploadViews(**backend, Random({kLocalBatch * kWorld, 3, 8, 8}, 500 + s),
+                         Random({kLocalBatch * kWorld, 3, 8, 8}, 600 + s), comm.rank());
+    if (!x.ok()) return x.status().ToString();
+    StepContext context;
+    context.lr = 0.5f;
+    context.key_momentum = 0.99f;
+    context.step_seed = 2000 + s;
+    context.communicator = &comm;
+    context.gradient_bucket_bytes = kGradientBucketBytes;
+    NamedArrays states[3];
+    bool overflow_skipped = false;
+    for (int i = 0; i < 3; ++i) {
+      auto r = methods[i]->Step(*x->local1, *x->local2, context);
+      if (!r.ok()) return at + ": " + r.status().ToString();
+      if (i == 2) overflow_skipped = r->skipped_update;
+      auto state = methods[i]->ExportState();
+      if (!state.ok()) return at + ": " + state.status().ToString();
+      states[i] = *std::move(state);
+    }
+    if (!(states[0] == WithoutLossScale(states[1]))) {
+      return at + ": the world-2 run scaled by 2^16 differs from the unscaled one";
+    }
+    auto prints = comm.AllGatherHost(Fingerprint(states[2]));
+    if (!prints.ok()) return at + ": " + prints.status().ToString();
+    if ((*prints)[1] != (*prints)[0]) {
+      return at + ": with overflowing gradients the ranks' states (or scales) differ";
+    }
+    (overflow_skipped ? skipped : taken) += 1;
+  }
+  if (skipped == 0 || taken == 0) {
+    return absl::StrCat(tag, ": expected skipped and taken updates at 2^127, got ", skipped,
+                        " skipped and ", taken, " taken");
+  }
+  return "";
+}
+
 int Worker(bool v3) {
   absl::StatusOr<distributed::DistributedEnv> env = distributed::DistributedEnvFromEnvironment();
   if (!env.ok()) {
@@ -473,6 +543,10 @@ int Worker(bool v3) {
         std::cerr << "FAIL " << error << "\n";
         return 1;
       }
+    }
+    if (const std::string error = RunV3LossScaling(**comm); !error.empty()) {
+      std::cerr << "FAIL " << error << "\n";
+      return 1;
     }
     return 0;
   }
