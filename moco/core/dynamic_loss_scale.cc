@@ -27,23 +27,27 @@ bool LossScalingEnabled(const BackendConfig& backend) {
   return backend.precision() == BackendConfig::FP16;
 }
 
+std::vector<std::pair<std::string, std::string>> LossScaleOptionProblems(
+    const LossScaleOptions& o) {
+  std::vector<std::pair<std::string, std::string>> problems;
+  auto require = [&](bool ok, const char* name, auto value, const char* rule) {
+    if (!ok) problems.emplace_back(name, absl::StrCat(name, " (", value, ") ", rule));
+  };
+  require(std::isfinite(o.init_scale) && o.init_scale > 0, "init_scale", o.init_scale,
+          "must be finite and > 0 (GradScaler's default: 65536)");
+  require(std::isfinite(o.growth_factor) && o.growth_factor > 1, "growth_factor",
+          o.growth_factor, "must be finite and > 1");
+  require(o.backoff_factor > 0 && o.backoff_factor < 1, "backoff_factor", o.backoff_factor,
+          "must be in (0, 1)");
+  require(o.growth_interval >= 1 && o.growth_interval < kMaxCount, "growth_interval",
+          o.growth_interval, "must be in [1, 2^24)");
+  return problems;
+}
+
 absl::StatusOr<DynamicLossScale> DynamicLossScale::Create(const LossScaleOptions& options) {
-  if (!(std::isfinite(options.init_scale) && options.init_scale > 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("loss scaling: init_scale (", options.init_scale, ") must be finite and > 0"));
-  }
-  if (!(options.growth_factor > 1) || !std::isfinite(options.growth_factor)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "loss scaling: growth_factor (", options.growth_factor, ") must be finite and > 1"));
-  }
-  if (!(options.backoff_factor > 0 && options.backoff_factor < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "loss scaling: backoff_factor (", options.backoff_factor, ") must be in (0, 1)"));
-  }
-  if (options.growth_interval < 1 || options.growth_interval >= kMaxCount) {
-    return absl::InvalidArgumentError(absl::StrCat("loss scaling: growth_interval (",
-                                                   options.growth_interval,
-                                                   ") must be in [1, 2^24)"));
+  const auto problems = LossScaleOptionProblems(options);
+  if (!problems.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("loss scaling: ", problems[0].second));
   }
   return DynamicLossScale(options);
 }

@@ -23,6 +23,9 @@
 #define MOCO_CORE_DYNAMIC_LOSS_SCALE_H_
 
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -46,10 +49,16 @@ LossScaleOptions LossScaleOptionsFromConfig(const LossScalingConfig& config);
 // exactly when backend.precision is FP16.
 bool LossScalingEnabled(const BackendConfig& backend);
 
+// What is wrong with `options`, one (option name, "init_scale (0) must be finite and > 0")
+// pair per bad option; empty when all are valid: init_scale finite and > 0, growth_factor
+// finite and > 1, 0 < backoff_factor < 1, 1 <= growth_interval < 2^24. Shared by Create and the
+// config validator.
+std::vector<std::pair<std::string, std::string>> LossScaleOptionProblems(
+    const LossScaleOptions& options);
+
 class DynamicLossScale {
  public:
-  // InvalidArgument naming the option unless init_scale is finite and > 0, growth_factor > 1,
-  // 0 < backoff_factor < 1 and 1 <= growth_interval < 2^24.
+  // InvalidArgument with the first of LossScaleOptionProblems, if any.
   static absl::StatusOr<DynamicLossScale> Create(const LossScaleOptions& options);
 
   float scale() const { return scale_; }

@@ -1,7 +1,6 @@
 #include "moco/validation/config_validator.h"
 
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -10,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "moco/config/augmentation_presets.h"
 #include "moco/core/backend_registry.h"
+#include "moco/core/dynamic_loss_scale.h"
 #include "moco/core/method_registry.h"
 #include "moco/core/model_spec.h"
 
@@ -341,15 +341,10 @@ void CheckBackendConfig(const BackendConfig& b, ConfigErrorList& e,
       if (!cpu.empty()) e.Add("backend.precision", absl::StrCat("backend.precision (BF16) ", cpu));
     }
   }
-  const LossScalingConfig& s = b.loss_scaling();
-  e.Require(std::isfinite(s.init_scale()) && s.init_scale() > 0, "backend.loss_scaling.init_scale",
-            s.init_scale(), "must be finite and > 0 (GradScaler's default: 65536)");
-  e.Require(std::isfinite(s.growth_factor()) && s.growth_factor() > 1,
-            "backend.loss_scaling.growth_factor", s.growth_factor(), "must be finite and > 1");
-  e.Require(s.backoff_factor() > 0 && s.backoff_factor() < 1, "backend.loss_scaling.backoff_factor",
-            s.backoff_factor(), "must be in (0, 1)");
-  e.Require(s.growth_interval() >= 1 && s.growth_interval() < (1 << 24),
-            "backend.loss_scaling.growth_interval", s.growth_interval(), "must be in [1, 2^24)");
+  for (const auto& [option, problem] :
+       LossScaleOptionProblems(LossScaleOptionsFromConfig(b.loss_scaling()))) {
+    e.Add("backend.loss_scaling." + option, "backend.loss_scaling." + problem);
+  }
   if (b.channels_last() && !can->channels_last) {
     e.Add("backend.channels_last", absl::StrCat("backend.channels_last (true) is not offered by the ",
                                                 b.name(), " backend (NCHW only)"));
